@@ -1,0 +1,330 @@
+"""The conversation data model: one module owns columns, validation and dialogue grouping.
+
+A conversation batch is a :class:`pandas.DataFrame` with one row per utterance:
+
+* metadata columns ``dialogue_id``, ``speaker`` and ``turn`` (an orderable position inside
+  the dialogue; ints or floats - a synthetic utterance inserted after turn 3 gets turn 3.5);
+* numeric feature columns grouped into *modality blocks* by name prefix: ``text_*``,
+  ``audio_*``, ``visual_*``, ``fused_*`` or any prefix the user names.
+
+Why columns rather than sklearn metadata routing: imbalanced-learn's ``Pipeline`` keeps only
+the sampler's ``(X, y)``, so a routed ``dialogue_ids`` array would no longer match the
+resampled rows. Columns travel through every step, through resampling and through
+``GridSearchCV`` slicing.
+
+Two fallbacks keep the estimators usable by any sklearn tool:
+
+* a plain 2-D array, and
+* a DataFrame with *none* of the metadata columns,
+
+are feature tables in which every row is its own one-utterance dialogue. A frame with only
+*some* of the metadata columns is an error (almost certainly a typo or a dropped column).
+
+:func:`check_conversations` validates a batch and returns a :class:`Conversations` with the
+features as one array, the modality blocks, and the grouping of rows into dialogues ordered by
+turn, together with the index arrays that put per-utterance results back in input row order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.validation import check_array, validate_data
+
+__all__ = [
+    "DIALOGUE",
+    "SPEAKER",
+    "TURN",
+    "METADATA_COLUMNS",
+    "DEFAULT_MODALITIES",
+    "Conversations",
+    "check_conversations",
+    "modality_of",
+    "is_conversation_frame",
+]
+
+DIALOGUE = "dialogue_id"
+SPEAKER = "speaker"
+TURN = "turn"
+#: Metadata columns of the schema; carried through every step, never used as features.
+METADATA_COLUMNS = (DIALOGUE, SPEAKER, TURN)
+#: Modality prefixes of the standard MERC feature sets (paper Sec. III).
+DEFAULT_MODALITIES = ("text", "audio", "visual")
+#: Name of the single block of a plain feature table (numpy input or frame without metadata).
+PLAIN_BLOCK = "x"
+
+
+def modality_of(column) -> str:
+    """Return the modality block a feature column belongs to when blocks are auto-detected.
+
+    The block is the part of the name before the first underscore (``"text_12"`` ->
+    ``"text"``, ``"fused_0"`` -> ``"fused"``); a name without an underscore is its own block.
+    """
+    name = str(column)
+    return name.split("_", 1)[0]
+
+
+def is_conversation_frame(X) -> bool:
+    """True when ``X`` is a DataFrame carrying at least one metadata column."""
+    return isinstance(X, pd.DataFrame) and any(c in X.columns for c in METADATA_COLUMNS)
+
+
+@dataclass(frozen=True, eq=False)
+class Conversations:
+    """A validated batch of utterances grouped into dialogues.
+
+    All per-row arrays are in the *input* row order; ``order`` lists the rows dialogue by
+    dialogue, each dialogue sorted by turn, so that ``values[order]`` is the dialogue-major
+    layout that sequence and graph models consume, and :meth:`to_input_order` undoes it.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The feature columns (float32 or float64), block by block.
+    feature_names : ndarray of str, shape (n_features,)
+        Name of each column of ``X``.
+    blocks : dict of str -> slice
+        Columns of ``X`` belonging to each modality block, in block order.
+    dialogue : ndarray of int, shape (n_samples,)
+        Dialogue code of each row (``0 .. n_dialogues-1``, by first appearance).
+    speaker : ndarray of int, shape (n_samples,)
+        Speaker code of each row (equal codes = same speaker; compare within a dialogue).
+    turn : ndarray of float, shape (n_samples,)
+        The turn value of each row.
+    order : ndarray of int, shape (n_samples,)
+        Row indices sorted by (dialogue code, turn).
+    lengths : ndarray of int, shape (n_dialogues,)
+        Number of utterances of each dialogue, in dialogue-code order.
+    metadata : DataFrame or None
+        The metadata columns (with the input's index), or None for a plain feature table.
+    dialogue_ids : ndarray
+        The original dialogue identifier of each dialogue code.
+    """
+
+    X: np.ndarray
+    feature_names: np.ndarray
+    blocks: dict
+    dialogue: np.ndarray
+    speaker: np.ndarray
+    turn: np.ndarray
+    order: np.ndarray
+    lengths: np.ndarray
+    metadata: pd.DataFrame | None
+    dialogue_ids: np.ndarray
+
+    @property
+    def n_samples(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def n_dialogues(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Start of each dialogue in the dialogue-major layout (length ``n_dialogues + 1``)."""
+        return np.concatenate([[0], np.cumsum(self.lengths)])
+
+    @property
+    def position(self) -> np.ndarray:
+        """Position (0-based rank by turn) of each row inside its dialogue, input order."""
+        sorted_pos = np.arange(self.n_samples) - np.repeat(self.offsets[:-1], self.lengths)
+        return self.to_input_order(sorted_pos)
+
+    @property
+    def is_plain(self) -> bool:
+        """True for a plain feature table (every row its own dialogue)."""
+        return self.metadata is None
+
+    def block(self, name: str) -> np.ndarray:
+        """Feature columns of one modality block."""
+        return self.X[:, self.blocks[name]]
+
+    def to_input_order(self, values_sorted):
+        """Put values computed in the dialogue-major layout back in input row order."""
+        values_sorted = np.asarray(values_sorted)
+        out = np.empty_like(values_sorted)
+        out[self.order] = values_sorted
+        return out
+
+
+def _plain(X: np.ndarray, names) -> Conversations:
+    n = X.shape[0]
+    rows = np.arange(n)
+    names = np.asarray(names, dtype=object)
+    return Conversations(
+        X=X,
+        feature_names=names,
+        blocks={PLAIN_BLOCK: slice(0, X.shape[1])},
+        dialogue=rows,
+        speaker=np.zeros(n, dtype=np.int64),
+        turn=np.zeros(n, dtype=np.float64),
+        order=rows,
+        lengths=np.ones(n, dtype=np.int64),
+        metadata=None,
+        dialogue_ids=rows,
+    )
+
+
+def _feature_blocks(X: pd.DataFrame, modalities) -> dict[str, list]:
+    """Map each modality block to its columns; raise if a named block has none."""
+    candidates = [c for c in X.columns if c not in METADATA_COLUMNS]
+    blocks: dict[str, list] = {}
+    if modalities is None:
+        for column in candidates:
+            blocks.setdefault(modality_of(column), []).append(column)
+        if not blocks:
+            raise ValueError(
+                "X has no feature columns: expected numeric columns besides the metadata "
+                f"columns {list(METADATA_COLUMNS)}, e.g. 'text_0', 'audio_0', 'visual_0'."
+            )
+        return blocks
+    if isinstance(modalities, str):
+        modalities = [modalities]
+    for name in modalities:
+        columns = [c for c in candidates if str(c).startswith(f"{name}_")]
+        if not columns:
+            raise ValueError(
+                f"Modality block {name!r} has no columns: expected at least one column "
+                f"named '{name}_<i>' in X."
+            )
+        blocks[name] = columns
+    return blocks
+
+
+def _check_feature_columns(X: pd.DataFrame, columns: list) -> None:
+    for column in columns:
+        series = X[column]
+        if not pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_complex_dtype(
+            series.dtype
+        ):
+            raise ValueError(
+                f"Feature column {column!r} has dtype {series.dtype}: expected a real numeric "
+                "dtype (embed text with sklearn_cberl.datasets.embed_text and encode "
+                "categories before fitting)."
+            )
+    values = X[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        col = int(np.nonzero(bad.any(axis=0))[0][0])
+        kind = "NaN" if np.isnan(values[:, col]).any() else "infinity"
+        raise ValueError(
+            f"Feature column {columns[col]!r} contains {kind}: expected finite values "
+            "(impute or drop the affected utterances; an all-zero block is the convention "
+            "for a missing modality)."
+        )
+
+
+def check_conversations(
+    X,
+    *,
+    estimator=None,
+    reset: bool = True,
+    modalities: Sequence[str] | None = None,
+    dtype=(np.float64, np.float32),
+) -> Conversations:
+    """Validate a conversation batch and group its rows into dialogues.
+
+    Parameters
+    ----------
+    X : DataFrame or array-like of shape (n_samples, n_features)
+        A frame in the data-model schema, a frame without metadata columns, or a 2-D array.
+    estimator : estimator instance, default=None
+        When given, ``n_features_in_`` / ``feature_names_in_`` are set (``reset=True``) or
+        checked against it (``reset=False``) with scikit-learn's ``validate_data``.
+    reset : bool, default=True
+        Whether this call is a ``fit`` (set the feature attributes) or a later call.
+    modalities : sequence of str, default=None
+        Modality prefixes to use as feature blocks. None uses every non-metadata column,
+        grouped by the prefix before the first underscore; explicit names ignore other
+        columns and raise if a named block has no column.
+    dtype : dtype or tuple of dtypes, default=(float64, float32)
+        Accepted feature dtypes; the first is used when the input has another dtype.
+
+    Returns
+    -------
+    Conversations
+
+    Raises
+    ------
+    ValueError
+        Naming the offending column: empty input, a missing metadata column, a modality
+        block without columns, non-numeric features, NaN/inf, duplicate (dialogue_id, turn).
+    """
+    dtypes = [np.dtype(d) for d in (dtype if isinstance(dtype, (tuple, list)) else (dtype,))]
+
+    if not is_conversation_frame(X):
+        if estimator is not None:
+            X = validate_data(estimator, X, reset=reset, dtype=dtypes)
+            names = getattr(estimator, "feature_names_in_", None)
+        else:
+            names = list(X.columns) if isinstance(X, pd.DataFrame) else None
+            X = check_array(X, dtype=dtypes)
+        if names is None or len(names) != X.shape[1]:
+            names = [f"x{i}" for i in range(X.shape[1])]
+        return _plain(X, names)
+
+    if X.shape[0] == 0:
+        raise ValueError(
+            "X is an empty DataFrame (0 utterances): expected at least one row per utterance."
+        )
+    missing = [c for c in METADATA_COLUMNS if c not in X.columns]
+    if missing:
+        raise ValueError(
+            f"X is missing the metadata column(s) {missing}: a conversation frame needs "
+            f"{list(METADATA_COLUMNS)} (or none of them, to treat every row as its own "
+            "dialogue)."
+        )
+    if estimator is not None:
+        validate_data(estimator, X, skip_check_array=True, reset=reset)
+
+    blocks = _feature_blocks(X, modalities)
+    columns = [c for cols in blocks.values() for c in cols]
+    _check_feature_columns(X, columns)
+
+    for column in METADATA_COLUMNS:
+        if X[column].isna().any():
+            raise ValueError(f"Metadata column {column!r} contains missing values.")
+    turn = X[TURN]
+    if not pd.api.types.is_numeric_dtype(turn.dtype) or pd.api.types.is_bool_dtype(turn.dtype):
+        raise ValueError(
+            f"Metadata column {TURN!r} has dtype {turn.dtype}: expected numbers giving the "
+            "position of each utterance inside its dialogue."
+        )
+    turn = turn.to_numpy(dtype=np.float64)
+    if not np.isfinite(turn).all():
+        raise ValueError(f"Metadata column {TURN!r} contains infinity: expected finite numbers.")
+
+    dialogue, dialogue_ids = pd.factorize(X[DIALOGUE], sort=False)
+    duplicated = pd.DataFrame({"d": dialogue, "t": turn}).duplicated()
+    if duplicated.any():
+        row = int(np.argmax(duplicated.to_numpy()))
+        raise ValueError(
+            f"Duplicate ({DIALOGUE!r}, {TURN!r}) pair ({dialogue_ids[dialogue[row]]!s}, "
+            f"{X[TURN].iloc[row]!s}): expected each turn to occur once per dialogue."
+        )
+    speaker, _ = pd.factorize(X[SPEAKER], sort=False)
+
+    values = X[columns].to_numpy()
+    target = values.dtype if values.dtype in dtypes else dtypes[0]
+    values = np.ascontiguousarray(values, dtype=target)
+
+    # lexsort: last key is primary -> rows grouped by dialogue, then by turn.
+    order = np.lexsort((turn, dialogue))
+    lengths = np.bincount(dialogue, minlength=len(dialogue_ids))
+    starts = np.cumsum([0] + [len(c) for c in blocks.values()])
+    return Conversations(
+        X=values,
+        feature_names=np.asarray([str(c) for c in columns], dtype=object),
+        blocks={name: slice(a, b) for name, a, b in zip(blocks, starts[:-1], starts[1:])},
+        dialogue=dialogue.astype(np.int64),
+        speaker=speaker.astype(np.int64),
+        turn=turn,
+        order=order,
+        lengths=lengths.astype(np.int64),
+        metadata=X[list(METADATA_COLUMNS)].copy(),
+        dialogue_ids=np.asarray(dialogue_ids),
+    )
