@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_cberl.conversation import METADATA_COLUMNS
+from sklearn_cberl.datasets import make_conversations
+from sklearn_cberl.experiments import (
+    markdown_table,
+    mean_std,
+    run_protocol,
+    set_random_states,
+    summary_table,
+)
+
+
+@pytest.fixture(scope="module")
+def splits():
+    X, y = make_conversations(n_dialogues=60, modalities={"text": 6, "audio": 6}, random_state=0)
+    X = X.drop(columns=list(METADATA_COLUMNS))
+    n = len(X)
+    a, b = int(0.6 * n), int(0.8 * n)
+    return {
+        "X_train": X[:a],
+        "y_train": y[:a],
+        "X_valid": X[a:b],
+        "y_valid": y[a:b],
+        "X_test": X[b:],
+        "y_test": y[b:],
+    }
+
+
+class CountingLR(LogisticRegression):
+    """Records the sizes of the sets it predicts on, to check the test split is touched once."""
+
+    seen = []
+
+    def predict(self, X):
+        CountingLR.seen.append(len(X))
+        return super().predict(X)
+
+
+def test_selection_on_validation_and_single_test_look(splits):
+    CountingLR.seen = []
+    model = make_pipeline(StandardScaler(), CountingLR(max_iter=500))
+    res = run_protocol(model, splits, param_grid={"countinglr__C": [1e-4, 1.0]}, seeds=[0, 1])
+    n_test, n_valid = len(splits["X_test"]), len(splits["X_valid"])
+    # per seed: 2 validation predictions + exactly 1 test prediction
+    assert CountingLR.seen == [n_valid, n_valid, n_test] * 2
+    assert all(run["params"] == {"countinglr__C": 1.0} for run in res.runs)
+    summary = res.summary()
+    assert 0 < summary["WAF1"]["mean"] <= 100 and summary["WAF1"]["std"] >= 0
+    assert "F1 fear" in summary
+    table = summary_table([res], ["WAF1", "F1 fear"])
+    assert "±" in table.loc["model", "WAF1"]
+    assert markdown_table(table).startswith("| model | WAF1 | F1 fear |")
+
+
+def test_set_random_states_and_mean_std():
+    pipe = make_pipeline(LogisticRegression(), LogisticRegression())
+    set_random_states(pipe, 3)
+    seeds = {v for k, v in pipe.get_params().items() if k.endswith("random_state")}
+    assert seeds == {3000, 3001}
+    assert mean_std([1.0, 3.0]) == "2.00 ± 1.00"
+    assert np.isclose(float(mean_std([5]).split()[0]), 5)
