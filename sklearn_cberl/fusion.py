@@ -1,0 +1,573 @@
+"""DJVAE: the deep joint variational auto-encoder of CBERL as a scikit-learn transformer.
+
+Paper Sec. IV-A-2, Fig. 4, Eq. 8-12; ``docs/fusion.md`` maps every equation to the code. The
+torch modules and the Eq. 12 loss terms live in :mod:`sklearn_cberl.nn.vae`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import _check_feature_names_in, check_array, check_is_fitted
+
+from ._utils import check_finite_loss, resolve_device, seed_from, torch_seed
+from .conversation import METADATA_COLUMNS, PLAIN_BLOCK, check_conversations
+from .nn.vae import (
+    ENCODERS,
+    PAPER_ENCODERS,
+    DJVAEModule,
+    gaussian_kl,
+    reconstruction_loss,
+    reparameterize,
+)
+
+__all__ = ["DJVAE"]
+
+#: Rows encoded/decoded per chunk at inference: bounds memory, independent of batch_size.
+_INFERENCE_CHUNK = 8192
+_FUSIONS = ("poe", "concat")
+
+
+class DJVAE(TransformerMixin, BaseEstimator):
+    """Deep joint variational auto-encoder: fuse modality blocks into one Gaussian latent.
+
+    Each modality block gets its own encoder (Eq. 8-9); the encodings form a joint Gaussian
+    posterior ``q(z | x) = N(mu, diag(sigma^2))`` (Eq. 10); a decoder reconstructs every
+    modality from ``z = mu + sigma * eps`` (Eq. 11); training minimises the negative ELBO of
+    Eq. 12, ``reconstruction + beta * KL(q(z | x) || N(0, I))``. :meth:`transform` returns
+    the posterior mean ``mu`` (deterministic) as columns ``fused_0 .. fused_{k-1}``.
+
+    Input is a conversation frame (metadata columns ``dialogue_id``, ``speaker``, ``turn``
+    plus modality blocks ``text_*``, ``audio_*``, ...; see
+    :mod:`sklearn_cberl.conversation`) or a plain feature table (a 2-D array or a frame
+    without metadata: a single block, unless ``modalities`` names column prefixes).
+
+    Every modality is standardised with a :class:`~sklearn.preprocessing.StandardScaler`
+    learned in :meth:`fit` (on the rows where the modality is present), and each modality's
+    reconstruction term is the mean over its columns times ``n_features / n_modalities``:
+    every modality carries an equal share whatever its width (a 6373-d and a 100-d block
+    weigh the same), and the shares add up to the scale of a full Gaussian likelihood so
+    that ``beta=1`` is the plain ELBO.
+
+    **Missing modalities.** With ``mask_missing=True`` a row whose block is all zeros (the
+    MERC convention for a missing stream) has that modality treated as missing: its input
+    is hidden from the encoders, its expert is dropped from the product-of-experts
+    posterior (or its encoding zeroed for ``fusion="concat"``), and its reconstruction term
+    is masked out of the loss. The standardisation statistics ignore missing rows.
+
+    Parameters
+    ----------
+    n_components : int, default=32
+        Latent size ``k`` (width of the fused output).
+    modalities : sequence of str, default=None
+        Column prefixes of the modality blocks to fuse. None: every non-metadata column,
+        grouped by the prefix before the first underscore (a plain table: one block).
+    encoder : str or dict, default="mlp"
+        Encoder per modality (Eq. 8-9): ``"mlp"``, ``"bilstm"``, ``"conv1d"``, ``"cnn"``
+        for every modality, ``"paper"`` for the paper's choice (Bi-LSTM for text, CNN for
+        visual, 1-D conv for audio, MLP for other blocks), or a dict modality -> kind
+        (unlisted modalities get ``"mlp"``). The sequence/convolution encoders read the
+        utterance vector as a short sequence of chunks, a signal, or a square image.
+    fusion : {"poe", "concat"}, default="poe"
+        How the encodings form the joint posterior (Eq. 10): ``"poe"`` is a product of
+        Gaussian experts, one per available modality, times the N(0, I) prior expert
+        (missing modalities simply drop out); ``"concat"`` concatenates the encodings and
+        maps them linearly to ``(mu, log sigma^2)``.
+    hidden_sizes : sequence of int, default=(128,)
+        Hidden widths of each encoder; the decoder mirrors them.
+    beta : float, default=1.0
+        Weight of the KL term in Eq. 12 (``beta=1``: the ELBO; smaller keeps more detail).
+    beta_warmup : int, default=0
+        KL warm-up: the KL weight grows linearly from ``beta / beta_warmup`` to ``beta``
+        over the first ``beta_warmup`` epochs (0: no warm-up).
+    n_epochs : int, default=50
+        Training epochs (full passes over the utterances).
+    batch_size : int, default=128
+        Utterances per Adam step.
+    lr : float, default=1e-3
+        Adam learning rate.
+    mask_missing : bool, default=True
+        Treat an all-zero block as a missing modality (see above).
+    passthrough : bool, default=False
+        Also output the original modality columns after the fused ones.
+    device : str or torch.device, default="auto"
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:<i>"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and sampling (the global torch RNG is left
+        untouched).
+    verbose : int, default=0
+        Show a progress bar with the per-epoch losses when > 0.
+
+    Attributes
+    ----------
+    module_ : DJVAEModule
+        The trained torch module (encoders, joint posterior, decoder).
+    modalities_ : list of str
+        The fused modality blocks, in order.
+    encoders_ : dict of str -> str
+        The encoder kind used for each modality.
+    scalers_ : dict of str -> StandardScaler
+        The per-modality standardisation.
+    block_features_ : dict of str -> ndarray of str
+        Input columns of each modality block.
+    history_ : list of dict
+        Per epoch: ``epoch``, ``reconstruction`` and ``kl`` (means per utterance), ``beta``
+        (the KL weight used) and ``loss`` (= reconstruction + beta * kl).
+    device_ : torch.device
+        The device the module lives on.
+    n_features_in_ : int
+        Number of input columns (metadata included for a conversation frame).
+    feature_names_in_ : ndarray of str
+        Input column names, when the input had them.
+
+    Examples
+    --------
+    >>> from sklearn_cberl.datasets import make_conversations
+    >>> from sklearn_cberl.fusion import DJVAE
+    >>> X, y = make_conversations(n_dialogues=10, modalities={"text": 8, "audio": 4},
+    ...                           random_state=0)
+    >>> Z = DJVAE(n_components=3, n_epochs=2, random_state=0).fit_transform(X)
+    >>> list(Z.columns)
+    ['dialogue_id', 'speaker', 'turn', 'fused_0', 'fused_1', 'fused_2']
+    """
+
+    def __init__(
+        self,
+        n_components=32,
+        *,
+        modalities=None,
+        encoder="mlp",
+        fusion="poe",
+        hidden_sizes=(128,),
+        beta=1.0,
+        beta_warmup=0,
+        n_epochs=50,
+        batch_size=128,
+        lr=1e-3,
+        mask_missing=True,
+        passthrough=False,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.modalities = modalities
+        self.encoder = encoder
+        self.fusion = fusion
+        self.hidden_sizes = hidden_sizes
+        self.beta = beta
+        self.beta_warmup = beta_warmup
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.mask_missing = mask_missing
+        self.passthrough = passthrough
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self):
+        def positive_int(name, minimum=1):
+            value = getattr(self, name)
+            if not isinstance(value, Integral) or isinstance(value, bool) or value < minimum:
+                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+
+        positive_int("n_components")
+        positive_int("n_epochs")
+        positive_int("batch_size")
+        positive_int("beta_warmup", minimum=0)
+        for name, strict in (("beta", False), ("lr", True)):
+            value = getattr(self, name)
+            if (
+                not isinstance(value, Real)
+                or isinstance(value, bool)
+                or not np.isfinite(value)
+                or value < 0
+                or (strict and value == 0)
+            ):
+                bound = "> 0" if strict else ">= 0"
+                raise ValueError(f"{name} must be a finite number {bound}, got {value!r}.")
+        if self.fusion not in _FUSIONS:
+            raise ValueError(f"fusion must be one of {list(_FUSIONS)}, got {self.fusion!r}.")
+        sizes = self.hidden_sizes
+        if isinstance(sizes, Integral) and not isinstance(sizes, bool):
+            sizes = (sizes,)
+        try:
+            sizes = tuple(sizes)
+        except TypeError:
+            sizes = ()
+        if not sizes or any(
+            not isinstance(s, Integral) or isinstance(s, bool) or s < 1 for s in sizes
+        ):
+            raise ValueError(
+                f"hidden_sizes must be a non-empty sequence of integers >= 1, got "
+                f"{self.hidden_sizes!r}."
+            )
+        return tuple(int(s) for s in sizes)
+
+    def _resolve_encoders(self, modalities):
+        kinds = sorted(ENCODERS)
+        spec = self.encoder
+        if isinstance(spec, str):
+            if spec == "paper":
+                return {m: PAPER_ENCODERS.get(m, "mlp") for m in modalities}
+            if spec not in ENCODERS:
+                raise ValueError(
+                    f"encoder must be 'paper', one of {kinds} or a dict modality -> kind, "
+                    f"got {spec!r}."
+                )
+            return dict.fromkeys(modalities, spec)
+        if isinstance(spec, Mapping):
+            unknown = [m for m in spec if m not in modalities]
+            if unknown:
+                raise ValueError(
+                    f"encoder names modalities {unknown} that are not among the fitted "
+                    f"blocks {list(modalities)}."
+                )
+            bad = {m: k for m, k in spec.items() if k not in ENCODERS}
+            if bad:
+                raise ValueError(f"encoder kinds must be among {kinds}, got {bad}.")
+            return {m: spec.get(m, "mlp") for m in modalities}
+        raise TypeError(
+            f"encoder must be a str or a dict modality -> kind, got {type(spec).__name__}."
+        )
+
+    def _validate(self, X, reset):
+        """Validate X; return the Conversations and the column indices of each block."""
+        conversational = isinstance(X, pd.DataFrame) and any(
+            c in X.columns for c in METADATA_COLUMNS
+        )
+        if not reset and conversational != self.conversational_:
+            kind = "a conversation frame" if self.conversational_ else "a plain feature table"
+            raise ValueError(
+                f"DJVAE was fitted on {kind}; transform/score/inverse need the same kind of "
+                "input (with or without the metadata columns "
+                f"{list(METADATA_COLUMNS)})."
+            )
+        conv = check_conversations(
+            X,
+            estimator=self,
+            reset=reset,
+            modalities=self.modalities if conversational else None,
+        )
+        names = [str(n) for n in conv.feature_names]
+        if conversational:
+            columns = {m: np.arange(s.start, s.stop) for m, s in conv.blocks.items()}
+        elif self.modalities is None:
+            columns = {PLAIN_BLOCK: np.arange(len(names))}
+        else:
+            if not isinstance(X, pd.DataFrame):
+                raise ValueError(
+                    f"modalities={self.modalities!r} needs named columns: pass a DataFrame "
+                    "whose columns are named '<modality>_<i>', or modalities=None."
+                )
+            wanted = [self.modalities] if isinstance(self.modalities, str) else self.modalities
+            columns = {}
+            for m in wanted:
+                idx = np.array([i for i, n in enumerate(names) if n.startswith(f"{m}_")])
+                if idx.size == 0:
+                    raise ValueError(
+                        f"Modality block {m!r} has no columns: expected at least one column "
+                        f"named '{m}_<i>' in X."
+                    )
+                columns[m] = idx
+        if not reset and list(columns) != self.modalities_:
+            raise ValueError(
+                f"X has modality blocks {list(columns)}, but DJVAE was fitted on "
+                f"{self.modalities_}."
+            )
+        return conv, columns
+
+    def _standardise(self, conv, columns, fit):
+        """Standardised float32 features (blocks side by side) and the (M, n) presence mask."""
+        parts, present = [], []
+        for m, idx in columns.items():
+            block = conv.X[:, idx]
+            if self.mask_missing:
+                here = np.any(block != 0, axis=1)
+            else:
+                here = np.ones(block.shape[0], dtype=bool)
+            if fit:
+                if not here.any():
+                    raise ValueError(
+                        f"Modality {m!r} is all zeros (missing) in every training row: "
+                        "drop it with modalities=..., or set mask_missing=False."
+                    )
+                self.scalers_[m] = StandardScaler().fit(block[here])
+            scaled = self.scalers_[m].transform(block).astype(np.float32)
+            scaled[~here] = 0.0
+            parts.append(scaled)
+            present.append(here)
+        return np.hstack(parts), np.stack(present).astype(np.float32)
+
+    def _tensors(self, values, present):
+        return (
+            torch.as_tensor(values, device=self.device_),
+            torch.as_tensor(present, device=self.device_),
+        )
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None):
+        """Train the encoders, joint posterior and decoder on the negative ELBO (Eq. 12).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Conversation frame or plain feature table.
+        y : ignored
+            Present for API consistency (fusion is unsupervised).
+
+        Returns
+        -------
+        self : DJVAE
+        """
+        hidden_sizes = self._check_params()
+        self.conversational_ = isinstance(X, pd.DataFrame) and any(
+            c in X.columns for c in METADATA_COLUMNS
+        )
+        conv, columns = self._validate(X, reset=True)
+        names = np.asarray([str(n) for n in conv.feature_names], dtype=object)
+        self.modalities_ = list(columns)
+        self.block_features_ = {m: names[idx] for m, idx in columns.items()}
+        if self.passthrough:
+            clash = sorted(set(self._fused_names()) & set(names))
+            if clash:
+                raise ValueError(
+                    f"passthrough=True would duplicate the column(s) {clash[:3]}: rename "
+                    "the input's fused_* columns or leave them out with modalities=..."
+                )
+        self.encoders_ = self._resolve_encoders(self.modalities_)
+        self.scalers_ = {}
+        values, present = self._standardise(conv, columns, fit=True)
+        self._columns = columns
+        self.device_ = resolve_device(self.device)
+        self._seed = seed_from(self.random_state)
+        n = values.shape[0]
+        # Equal share per modality, summing to the full likelihood scale (class docstring).
+        share = values.shape[1] / len(columns)
+
+        with torch_seed(self._seed, self.device_):
+            module = DJVAEModule(
+                [len(idx) for idx in columns.values()],
+                [self.encoders_[m] for m in self.modalities_],
+                self.n_components,
+                hidden_sizes,
+                fusion=self.fusion,
+            ).to(self.device_)
+            x_all, p_all = self._tensors(values, present)
+            weights = torch.full((len(columns),), share, device=self.device_)
+            optimizer = torch.optim.Adam(module.parameters(), lr=self.lr)
+            self.history_ = []
+            epochs = range(1, self.n_epochs + 1)
+            if self.verbose > 0:
+                from tqdm.auto import tqdm
+
+                epochs = tqdm(epochs, desc="DJVAE", unit="epoch")
+            module.train()
+            for epoch in epochs:
+                ramp = min(1.0, epoch / self.beta_warmup) if self.beta_warmup else 1.0
+                beta = float(self.beta) * ramp
+                total_rec = torch.zeros((), device=self.device_)
+                total_kl = torch.zeros((), device=self.device_)
+                perm = torch.randperm(n, device=self.device_)
+                for start in range(0, n, self.batch_size):
+                    idx = perm[start : start + self.batch_size]
+                    xb, pb = x_all[idx], p_all[:, idx]
+                    x_hat, mu, logvar = module(xb, pb)
+                    rec = reconstruction_loss(x_hat, xb, module.blocks, pb, weights)
+                    kl = gaussian_kl(mu, logvar)
+                    loss = rec.mean() + beta * kl.mean()
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    total_rec += rec.detach().sum()
+                    total_kl += kl.detach().sum()
+                hint = "Try a lower lr, or a smaller batch_size / beta."
+                rec_e = check_finite_loss(
+                    total_rec / n, estimator="DJVAE", epoch=epoch, term="reconstruction loss",
+                    hint=hint,
+                )  # fmt: skip
+                kl_e = check_finite_loss(
+                    total_kl / n, estimator="DJVAE", epoch=epoch, term="KL term", hint=hint
+                )
+                self.history_.append(
+                    {
+                        "epoch": epoch,
+                        "reconstruction": rec_e,
+                        "kl": kl_e,
+                        "beta": beta,
+                        "loss": rec_e + beta * kl_e,
+                    }
+                )
+                if self.verbose > 0:
+                    epochs.set_postfix(reconstruction=f"{rec_e:.4g}", kl=f"{kl_e:.4g}")
+            module.eval()
+        self.module_ = module
+        return self
+
+    # ------------------------------------------------------------------ inference
+    def _fused_names(self):
+        return [f"fused_{i}" for i in range(self.n_components)]
+
+    def _encode(self, values, present):
+        out = []
+        with torch.no_grad():
+            for start in range(0, values.shape[0], _INFERENCE_CHUNK):
+                xb, pb = self._tensors(
+                    values[start : start + _INFERENCE_CHUNK],
+                    present[:, start : start + _INFERENCE_CHUNK],
+                )
+                mu, _ = self.module_.encode(xb, pb)
+                out.append(mu.cpu().numpy())
+        return np.concatenate(out) if out else np.empty((0, self.n_components), np.float32)
+
+    def transform(self, X):
+        """Posterior mean of the fused latent (Eq. 10), deterministic.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Same kind of input as in :meth:`fit`.
+
+        Returns
+        -------
+        X_new : DataFrame or ndarray
+            For a conversation frame: a frame with the same index, the metadata columns
+            first and unchanged, then ``fused_0 .. fused_{k-1}`` (then the original modality
+            columns when ``passthrough=True``). For a plain table: an array of shape
+            ``(n_samples, n_components)`` (plus the modality columns with passthrough).
+        """
+        check_is_fitted(self, "module_")
+        conv, columns = self._validate(X, reset=False)
+        values, present = self._standardise(conv, columns, fit=False)
+        dtype = conv.X.dtype
+        latent = self._encode(values, present).astype(dtype)
+        order = np.concatenate(list(columns.values()))
+        if not self.conversational_:
+            return np.hstack([latent, conv.X[:, order]]) if self.passthrough else latent
+        parts = [
+            conv.metadata,
+            pd.DataFrame(latent, index=X.index, columns=self._fused_names()),
+        ]
+        if self.passthrough:
+            label = {str(c): c for c in X.columns}
+            parts.append(X[[label[n] for n in conv.feature_names[order]]])
+        return pd.concat(parts, axis=1)
+
+    def get_feature_names_out(self, input_features=None):
+        """Output column names: metadata (conversation input), ``fused_*``, passthrough.
+
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+            Checked against ``feature_names_in_``; the output names do not depend on it.
+
+        Returns
+        -------
+        ndarray of str
+        """
+        check_is_fitted(self, "module_")
+        _check_feature_names_in(self, input_features)
+        names = list(METADATA_COLUMNS) if self.conversational_ else []
+        names += self._fused_names()
+        if self.passthrough:
+            names += [n for m in self.modalities_ for n in self.block_features_[m]]
+        return np.asarray(names, dtype=object)
+
+    def inverse_transform(self, X):
+        """Decode latent vectors back to modality features in the original scale (Eq. 11).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like
+            The output of :meth:`transform` (its ``fused_*`` columns are used; metadata and
+            passthrough columns are ignored) or an array of shape (n_samples,
+            n_components).
+
+        Returns
+        -------
+        X_original : DataFrame or ndarray
+            Reconstructed modality columns (in the order of ``block_features_``); a frame
+            with the metadata columns first when ``X`` carries them, else an array.
+        """
+        check_is_fitted(self, "module_")
+        k = self.n_components
+        fused = self._fused_names()
+        metadata = None
+        if isinstance(X, pd.DataFrame) and all(c in X.columns for c in fused):
+            if all(c in X.columns for c in METADATA_COLUMNS):
+                metadata = X[list(METADATA_COLUMNS)].copy()
+            Z = check_array(X[fused], dtype=(np.float64, np.float32))
+        else:
+            Z = check_array(X, dtype=(np.float64, np.float32))
+            if Z.shape[1] == k + (sum(map(len, self._columns.values())) if self.passthrough else 0):
+                Z = Z[:, :k]
+            if Z.shape[1] != k:
+                raise ValueError(
+                    f"X has {Z.shape[1]} columns: expected the latent ({k} columns, or a "
+                    f"frame with columns {fused[0]}..{fused[-1]})."
+                )
+        out = []
+        with torch.no_grad():
+            for start in range(0, Z.shape[0], _INFERENCE_CHUNK):
+                # torch.tensor copies: Z may be a read-only view of the caller's frame.
+                z = torch.tensor(
+                    Z[start : start + _INFERENCE_CHUNK], dtype=torch.float32, device=self.device_
+                )
+                out.append(self.module_.decode(z).cpu().numpy())
+        decoded = np.concatenate(out) if out else np.empty((0, self.module_.blocks[-1].stop))
+        blocks = [
+            self.scalers_[m].inverse_transform(decoded[:, b].astype(np.float64))
+            for m, b in zip(self.modalities_, self.module_.blocks)
+        ]
+        values = np.hstack(blocks).astype(Z.dtype)
+        if metadata is None:
+            return values
+        names = [n for m in self.modalities_ for n in self.block_features_[m]]
+        return pd.concat([metadata, pd.DataFrame(values, index=X.index, columns=names)], axis=1)
+
+    def score(self, X, y=None):
+        """Mean ELBO per utterance (= minus the Eq. 12 loss); higher is better.
+
+        A one-sample Monte Carlo estimate with a generator seeded from ``random_state``,
+        so repeated calls agree; the KL term is exact.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        float
+        """
+        check_is_fitted(self, "module_")
+        conv, columns = self._validate(X, reset=False)
+        values, present = self._standardise(conv, columns, fit=False)
+        share = values.shape[1] / len(columns)
+        generator = torch.Generator(device=self.device_).manual_seed(self._seed)
+        total = 0.0
+        with torch.no_grad():
+            weights = torch.full((len(columns),), share, device=self.device_)
+            for start in range(0, values.shape[0], _INFERENCE_CHUNK):
+                xb, pb = self._tensors(
+                    values[start : start + _INFERENCE_CHUNK],
+                    present[:, start : start + _INFERENCE_CHUNK],
+                )
+                mu, logvar = self.module_.encode(xb, pb)
+                x_hat = self.module_.decode(reparameterize(mu, logvar, generator))
+                rec = reconstruction_loss(x_hat, xb, self.module_.blocks, pb, weights)
+                total += float((rec + float(self.beta) * gaussian_kl(mu, logvar)).sum())
+        return -total / values.shape[0]
