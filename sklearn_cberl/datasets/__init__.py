@@ -1,5 +1,20 @@
 """Datasets: the synthetic benchmark and loaders for the standard MERC releases."""
 
+from ._meld import MELD_SPLIT_FILES, embed_text, fix_mojibake, load_meld_text
+from ._pickles import IEMOCAP_CLASSES, LAYOUTS, MELD_PICKLE_CLASSES, load_iemocap, load_meld
 from ._synthetic import MELD_CLASS_WEIGHTS, MELD_CLASSES, make_conversations
 
-__all__ = ["make_conversations", "MELD_CLASSES", "MELD_CLASS_WEIGHTS"]
+__all__ = [
+    "make_conversations",
+    "MELD_CLASSES",
+    "MELD_CLASS_WEIGHTS",
+    "load_meld_text",
+    "embed_text",
+    "fix_mojibake",
+    "MELD_SPLIT_FILES",
+    "load_iemocap",
+    "load_meld",
+    "IEMOCAP_CLASSES",
+    "MELD_PICKLE_CLASSES",
+    "LAYOUTS",
+]

