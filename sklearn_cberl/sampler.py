@@ -1,0 +1,669 @@
+"""``EmoGANSampler``: CBERL's multimodal emotion cycle-GAN as an imbalanced-learn over-sampler.
+
+Paper Sec. IV-A-1, Fig. 3, Eq. 1-7; project spec ``paper/cberl.md`` section 1. The torch
+modules and the loss terms live in :mod:`sklearn_cberl.nn.gan`; this module validates the
+data, trains the networks and turns the generator into synthetic utterances with valid
+conversation metadata. User guide: ``docs/sampler.md``.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from imblearn.over_sampling.base import BaseOverSampler
+from imblearn.utils import Substitution, check_sampling_strategy, check_target_type
+from imblearn.utils._docstring import _random_state_docstring
+from sklearn.base import _fit_context
+from sklearn.preprocessing import StandardScaler, label_binarize
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length
+from tqdm.auto import tqdm
+
+from ._utils import TrainingDivergedError, check_finite_loss, resolve_device, seed_from, torch_seed
+from .conversation import (
+    DIALOGUE,
+    METADATA_COLUMNS,
+    SPEAKER,
+    TURN,
+    Conversations,
+    check_conversations,
+    modality_of,
+)
+from .nn import gan as _gan
+
+__all__ = ["EmoGANSampler"]
+
+#: Candidate rounds drawn per class before the EC_s filter falls back to the best candidates.
+MAX_FILTER_ROUNDS = 10
+#: Probability that a sampling source comes from the target class itself (else a neighbour).
+SELF_SOURCE_PROBABILITY = 0.5
+_NAME = "EmoGANSampler"
+_HINT = (
+    "Lower `lr` (currently {lr}) or `lambda_adversarial`, or check the input features for "
+    "extreme values."
+)
+
+
+class _SourceSampler:
+    """Draws source utterances for a requested class ``r`` on the training device.
+
+    Half of the sources come from class ``r`` itself (probability
+    :data:`SELF_SOURCE_PROBABILITY`), the rest uniformly from its ``k`` nearest classes by
+    centroid distance in the standardised feature space; inside a class every utterance is
+    equally likely. Everything is a tensor op over the whole request (no per-row loop).
+    """
+
+    def __init__(self, y_codes: np.ndarray, neighbours: np.ndarray, device: torch.device):
+        n_classes = neighbours.shape[0]
+        order = np.argsort(y_codes, kind="stable")
+        counts = np.bincount(y_codes, minlength=n_classes)
+        self.rows = torch.as_tensor(order, device=device)
+        self.offsets = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)[:-1]]), device=device)
+        self.counts = torch.as_tensor(counts, device=device)
+        self.neighbours = torch.as_tensor(neighbours, dtype=torch.long, device=device)
+
+    def draw(self, r: torch.Tensor) -> torch.Tensor:
+        """Row indices of one source utterance per entry of ``r`` (LongTensor of class codes)."""
+        device = r.device
+        cls = r
+        k = self.neighbours.shape[1]
+        if k:
+            pick = torch.randint(k, r.shape, device=device)
+            other = self.neighbours[r, pick]
+            use_self = torch.rand(r.shape, device=device) < SELF_SOURCE_PROBABILITY
+            cls = torch.where(use_self, r, other)
+        counts = self.counts[cls]
+        within = (torch.rand(r.shape, device=device) * counts).long()
+        within = torch.minimum(within, counts - 1)
+        return self.rows[self.offsets[cls] + within]
+
+
+def _nearest_classes(Xs: np.ndarray, y_codes: np.ndarray, n_classes: int, k: int) -> np.ndarray:
+    """For each class, the ``k`` other classes with the closest centroid (Euclidean)."""
+    k = min(k, n_classes - 1)
+    counts = np.bincount(y_codes, minlength=n_classes).astype(np.float64)
+    sums = np.zeros((n_classes, Xs.shape[1]))
+    np.add.at(sums, y_codes, Xs)
+    centroids = sums / counts[:, None]
+    dist = ((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(dist, np.inf)
+    return np.argsort(dist, axis=1, kind="stable")[:, :k]
+
+
+def _densify_sparse_frame(X):
+    """pandas sparse columns -> dense (the GAN is dense); the output restores their dtype."""
+    if isinstance(X, pd.DataFrame):
+        sparse = {c: d.subtype for c, d in X.dtypes.items() if isinstance(d, pd.SparseDtype)}
+        if sparse:
+            return X.astype(sparse)
+    return X
+
+
+def _wrap_like(values: np.ndarray, reference, index=None):
+    """Return ``values`` in the container type of ``reference`` (as imblearn's samplers do)."""
+    if isinstance(reference, pd.Series):
+        return pd.Series(values, dtype=reference.dtype, name=reference.name, index=index)
+    if isinstance(reference, pd.DataFrame):
+        values = np.asarray(values).reshape(len(values), -1)
+        frame = pd.DataFrame(values, columns=reference.columns, index=index)
+        return frame.astype(reference.dtypes.to_dict())
+    if isinstance(reference, list):
+        return np.asarray(values).tolist()
+    return values
+
+
+def _new_dialogue_ids(existing: pd.Series, n: int) -> pd.Series:
+    """``n`` dialogue ids that collide with none of ``existing``, of the same kind."""
+    dtype = existing.dtype
+    if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        start = int(existing.max()) + 1
+        return pd.Series(np.arange(start, start + n), dtype=dtype)
+    if pd.api.types.is_float_dtype(dtype):
+        start = float(np.floor(existing.max())) + 1.0
+        return pd.Series(start + np.arange(n, dtype=np.float64), dtype=dtype)
+    taken = {str(v) for v in existing.unique()}
+    prefix = "emogan_"
+    numbers = np.arange(n).astype(str)
+    while True:
+        names = np.char.add(prefix, numbers)
+        if taken.isdisjoint(names.tolist()):
+            break
+        prefix = "_" + prefix  # an id of this form is taken: lengthen the prefix
+    if isinstance(dtype, pd.CategoricalDtype):
+        dtype = object
+    return pd.Series(names.astype(object), dtype=dtype)
+
+
+@Substitution(
+    sampling_strategy=BaseOverSampler._sampling_strategy_docstring,
+    random_state=_random_state_docstring,
+)
+class EmoGANSampler(BaseOverSampler):
+    """Over-sample emotions with CBERL's multimodal emotion cycle-GAN (paper Sec. IV-A-1).
+
+    Two generators (``G_S->T`` and ``G_T->S``, the latter conditioned on an emotion one-hot
+    ``Z``), one discriminator per modality ``D_T,F`` and a frozen emotion classifier ``EC_s``
+    are trained with the EmoGAN loss (Eq. 5 = ``lambda_identity`` x identity Eq. 4 +
+    ``lambda_adversarial`` x adversarial Eq. 3 + ``lambda_classification`` x (``L_C`` Eq. 1 +
+    ``L_RC`` Eq. 2)), alternating Adam updates of the discriminators and generators
+    (Eq. 6-7). To add ``n`` utterances of class ``r``, real utterances of ``r`` and of its
+    nearest classes are translated with ``G_T->S(x, Z_r)``; with ``filter_synthetic`` only
+    candidates that ``EC_s`` assigns to ``r`` are kept.
+
+    All modalities of an utterance come out of one generator pass, in a per-feature
+    standardised space learned in ``fit_resample``; generated rows are mapped back to the
+    input scale. Original rows come first and unchanged; synthetic rows are appended. On a
+    conversation frame the metadata columns are carried (see ``placement``); on a plain array
+    or a frame without metadata every row is a standalone utterance.
+
+    Read more in ``docs/sampler.md``.
+
+    Parameters
+    ----------
+    {sampling_strategy}
+
+    lambda_identity : float, default=1.0
+        ``lambda_1`` of Eq. 5, weight of the identity loss (Eq. 4).
+    lambda_adversarial : float, default=0.5
+        ``lambda_2`` of Eq. 5, weight of the generators' adversarial loss (Eq. 3).
+    lambda_classification : float, default=0.5
+        ``lambda_3`` of Eq. 5, weight of ``L_C + L_RC`` (Eq. 1-2).
+    hidden_size : int, default=256
+        Hidden width of the generators' shared trunk, the discriminators and ``EC_s``.
+    latent_size : int, default=32
+        Size of the Gaussian noise fed to the generators (0: deterministic translations).
+    n_epochs : int, default=30
+        GAN training epochs (passes over the real utterances).
+    batch_size : int, default=256
+        Minibatch size (utterances) for ``EC_s`` and the GAN.
+    lr : float, default=1e-3
+        Adam learning rate of ``EC_s``, the generators and the discriminators.
+    classifier_epochs : int, default=20
+        Pre-training epochs of the emotion classifier ``EC_s`` (class-balanced
+        cross-entropy on the real data); it is frozen afterwards.
+    filter_synthetic : bool, default=True
+        Keep only candidates that ``EC_s`` assigns to the requested class. Candidates are
+        drawn in vectorised rounds (twice the missing count per round, at most
+        ``MAX_FILTER_ROUNDS = 10`` rounds); if too few pass, the rest is filled with the
+        rejected candidates that have the highest ``EC_s`` probability of the class
+        (counted in ``filter_stats_``).
+    n_neighbor_classes : int, default=1
+        Number of nearest classes (centroid distance in the standardised space) whose
+        utterances also serve as translation sources for a class; half of the sources come
+        from the class itself. 0 translates only utterances of the class itself.
+    placement : {{"after_source", "standalone"}}, default="after_source"
+        Metadata of synthetic rows of a conversation frame. ``"after_source"``: same
+        ``dialogue_id`` and ``speaker`` as the source utterance and a turn between the
+        source and the next utterance of that dialogue (source turn + gap * k / (m + 1) for
+        the k-th of m rows from that source; gap = distance to the next turn, 1 after the
+        last), so ``turn`` becomes float. ``"standalone"``: a new one-utterance dialogue per
+        row with an id that collides with no existing id (same kind: ints stay ints) and
+        turn 0; the speaker is the source's.
+    device : str or torch.device, default="auto"
+        Torch device; ``"auto"`` picks CUDA when available.
+    {random_state}
+
+    verbose : int, default=0
+        Progress bars (tqdm) for the classifier and GAN epochs when > 0.
+
+    Attributes
+    ----------
+    sampling_strategy_ : dict
+        Class label -> number of synthetic rows to add.
+    classes_ : ndarray
+        Class labels, in the order of ``EC_s``'s outputs and the one-hot ``Z``.
+    sample_indices_ : ndarray of shape (n_samples_out,)
+        For each output row, the index of the real input row it comes from: real rows map
+        to themselves, a synthetic row to its translated source utterance.
+    synthetic_mask_ : ndarray of bool, shape (n_samples_out,)
+        True for the synthetic output rows.
+    generator_ : ResidualGenerator or None
+        ``G_T->S``, the conditional generator that produces the synthetic rows.
+    gan_ : EmoGAN or None
+        All GAN networks (both generators and the discriminators).
+    discriminators_ : dict of str -> ModalityDiscriminator, or None
+        The discriminator of each modality block.
+    emotion_classifier_ : EmotionClassifier or None
+        ``EC_s`` (frozen), on standardised features.
+    scaler_ : StandardScaler or None
+        The per-feature standardisation the networks work in.
+    history_ : list of dict
+        Per GAN epoch: ``epoch``, ``identity``, ``adversarial``, ``classification`` (L_C),
+        ``target_classification`` (L_RC), ``total`` (Eq. 5) and ``discriminator`` (negated
+        Eq. 3), means over the epoch's minibatches.
+    classifier_history_ : list of dict
+        Per ``EC_s`` pre-training epoch: ``epoch``, ``loss``.
+    source_classes_ : dict
+        Class label -> labels of the nearest classes used as extra translation sources.
+    filter_stats_ : dict
+        Class label -> ``{{"requested", "candidates", "accepted", "filled"}}``.
+    device_ : torch.device
+        The device the networks were trained on.
+    n_features_in_ : int
+        Number of columns of ``X`` seen in ``fit_resample`` (metadata columns included).
+    feature_names_in_ : ndarray of str
+        Their names, for DataFrame input.
+
+    Notes
+    -----
+    When ``sampling_strategy`` asks for no new rows, nothing is trained: the input comes
+    back unchanged and the network attributes are None (``history_`` empty).
+
+    Output dtype: float32 / float64 feature columns keep their dtype; integer or boolean
+    feature columns become float64 when synthetic rows are added (generated values are
+    continuous). The output frame has a fresh ``RangeIndex``, as imbalanced-learn's samplers.
+
+    Examples
+    --------
+    >>> from sklearn_cberl.datasets import make_conversations
+    >>> from sklearn_cberl.sampler import EmoGANSampler
+    >>> X, y = make_conversations(n_dialogues=20, modalities={{"text": 8, "audio": 4}},
+    ...                           random_state=0)
+    >>> sampler = EmoGANSampler(n_epochs=2, classifier_epochs=2, random_state=0)
+    >>> X_res, y_res = sampler.fit_resample(X, y)
+    >>> bool(y_res.value_counts().nunique() == 1)
+    True
+    >>> bool(sampler.synthetic_mask_[: len(X)].any())
+    False
+    """
+
+    _parameter_constraints: dict = {
+        **BaseOverSampler._parameter_constraints,
+        "lambda_identity": [Interval(Real, 0, None, closed="left")],
+        "lambda_adversarial": [Interval(Real, 0, None, closed="left")],
+        "lambda_classification": [Interval(Real, 0, None, closed="left")],
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "latent_size": [Interval(Integral, 0, None, closed="left")],
+        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "classifier_epochs": [Interval(Integral, 1, None, closed="left")],
+        "filter_synthetic": ["boolean"],
+        "n_neighbor_classes": [Interval(Integral, 0, None, closed="left")],
+        "placement": [StrOptions({"after_source", "standalone"})],
+        "device": [str, torch.device, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        sampling_strategy="auto",
+        lambda_identity=1.0,
+        lambda_adversarial=0.5,
+        lambda_classification=0.5,
+        hidden_size=256,
+        latent_size=32,
+        n_epochs=30,
+        batch_size=256,
+        lr=1e-3,
+        classifier_epochs=20,
+        filter_synthetic=True,
+        n_neighbor_classes=1,
+        placement="after_source",
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(sampling_strategy=sampling_strategy)
+        self.lambda_identity = lambda_identity
+        self.lambda_adversarial = lambda_adversarial
+        self.lambda_classification = lambda_classification
+        self.hidden_size = hidden_size
+        self.latent_size = latent_size
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.classifier_epochs = classifier_epochs
+        self.filter_synthetic = filter_synthetic
+        self.n_neighbor_classes = n_neighbor_classes
+        self.placement = placement
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ---------------------------------------------------------------------------------
+    # validation and the public entry point
+    # ---------------------------------------------------------------------------------
+    def _check_X_y(self, X, y):
+        # imblearn's default coerces X to numbers, which fails on string dialogue ids and
+        # speakers; validate through the data model instead (as RandomOverSampler skips
+        # the numeric check with dtype=None).
+        y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
+        conv = check_conversations(_densify_sparse_frame(X), estimator=self, reset=True)
+        check_consistent_length(conv.X, y)
+        return conv, y, binarize_y
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_resample(self, X, y, **params):
+        """Train the EmoGAN on ``(X, y)`` and return the data with synthetic rows appended.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            A conversation frame (``dialogue_id``, ``speaker``, ``turn`` + modality
+            columns), a frame without metadata columns, or a numeric array.
+        y : array-like of shape (n_samples,)
+            Emotion labels.
+
+        Returns
+        -------
+        X_resampled : same container as X, shape (n_samples + n_new, n_features)
+            The input rows first (unchanged), then the synthetic rows.
+        y_resampled : same container as y
+            Their labels.
+        """
+        # Same steps as imblearn's SamplerMixin.fit_resample, except that the output is
+        # assembled here: imblearn casts a resampled frame back to the input dtypes, which
+        # would truncate the fractional turns of synthetic utterances.
+        check_classification_targets(y)
+        conv, y_checked, binarize_y = self._check_X_y(X, y)
+        self.sampling_strategy_ = check_sampling_strategy(
+            self.sampling_strategy, y_checked, self._sampling_type
+        )
+        features, y_res = self._fit_resample(conv, y_checked, **params)
+        if binarize_y:
+            y_res = label_binarize(y_res, classes=np.unique(y_checked))
+        X_out = self._assemble(X, conv, features)
+        index = X_out.index if isinstance(X_out, pd.DataFrame) else None
+        return X_out, _wrap_like(y_res, y, index=index)
+
+    # ---------------------------------------------------------------------------------
+    # training and generation
+    # ---------------------------------------------------------------------------------
+    def _fit_resample(self, X: Conversations, y):
+        """Train the networks and generate; ``X`` is the validated :class:`Conversations`.
+
+        Returns the resampled feature matrix (real rows first) and labels; the metadata of
+        the synthetic rows is derived from ``sample_indices_`` by :meth:`fit_resample`.
+        """
+        conv = X
+        n = conv.n_samples
+        self.classes_, y_codes = np.unique(y, return_inverse=True)
+        n_classes = len(self.classes_)
+        code_of = {label: i for i, label in enumerate(self.classes_)}
+        requests = [(code_of[c], int(m)) for c, m in self.sampling_strategy_.items() if m > 0]
+
+        self.sample_indices_ = np.arange(n)
+        self.synthetic_mask_ = np.zeros(n, dtype=bool)
+        self.history_, self.classifier_history_ = [], []
+        self.filter_stats_, self.source_classes_ = {}, {}
+        self.generator_ = self.gan_ = self.discriminators_ = None
+        self.emotion_classifier_ = self.scaler_ = None
+        self.device_ = device = resolve_device(self.device)
+        if not requests:
+            return conv.X, y
+
+        seed = seed_from(check_random_state(self.random_state))
+        self.scaler_ = StandardScaler().fit(conv.X)
+        Xs = self.scaler_.transform(conv.X).astype(np.float32, copy=False)
+        neighbours = _nearest_classes(Xs, y_codes, n_classes, self.n_neighbor_classes)
+        self.source_classes_ = {
+            self.classes_[c]: [self.classes_[o] for o in neighbours[c]] for c in range(n_classes)
+        }
+        widths = [b.stop - b.start for b in conv.blocks.values()]
+
+        with torch_seed(seed, device):
+            X_t = torch.from_numpy(np.ascontiguousarray(Xs)).to(device)
+            y_t = torch.from_numpy(y_codes.astype(np.int64)).to(device)
+            sources = _SourceSampler(y_codes, neighbours, device)
+            ec = _gan.EmotionClassifier(Xs.shape[1], n_classes, self.hidden_size).to(device)
+            self._pretrain_classifier(ec, X_t, y_t, n_classes)
+            ec.eval().requires_grad_(False)  # EC_s is frozen while the GAN trains
+            gan = _gan.EmoGAN(widths, n_classes, self.hidden_size, self.latent_size).to(device)
+            targets = torch.as_tensor([c for c, _ in requests], device=device)
+            self._train_gan(gan, ec, X_t, y_t, sources, targets)
+            gan.eval()
+            new_x, new_src, new_y = [], [], []
+            with torch.no_grad():
+                for code, count in requests:
+                    x, src = self._generate(gan, ec, X_t, sources, code, count)
+                    new_x.append(x)
+                    new_src.append(src)
+                    new_y.append(np.full(count, code))
+
+        self.emotion_classifier_ = ec
+        self.gan_ = gan
+        self.generator_ = gan.g_ts
+        self.discriminators_ = dict(zip(conv.blocks, gan.discriminators))
+
+        synthetic = self.scaler_.inverse_transform(np.concatenate(new_x).astype(np.float64))
+        if not np.isfinite(synthetic).all():  # cannot happen with finite standardised rows
+            raise TrainingDivergedError(
+                f"{_NAME}: generated rows are not finite after un-standardisation. "
+                + _HINT.format(lr=self.lr)
+            )
+        src = np.concatenate(new_src)
+        self.sample_indices_ = np.concatenate([np.arange(n), src])
+        self.synthetic_mask_ = np.concatenate([np.zeros(n, bool), np.ones(len(src), bool)])
+        features = np.concatenate([conv.X, synthetic.astype(conv.X.dtype)])
+        y_new = self.classes_[np.concatenate(new_y)].astype(y.dtype, copy=False)
+        return features, np.concatenate([y, y_new])
+
+    def _batches(self, n: int, device: torch.device):
+        perm = torch.randperm(n, device=device)
+        return torch.split(perm, int(self.batch_size))
+
+    def _pretrain_classifier(self, ec, X_t, y_t, n_classes):
+        """Pre-train ``EC_s`` on the real data with class-balanced cross-entropy.
+
+        Balanced weights (as ``class_weight="balanced"``): an EC_s biased to the majority
+        class would push the rare-class translations of Eq. 2 towards the majority and
+        reject most rare-class candidates in the filter.
+        """
+        counts = torch.bincount(y_t, minlength=n_classes).to(X_t.dtype)
+        weight = counts.sum() / (n_classes * counts.clamp(min=1))
+        optimizer = torch.optim.Adam(ec.parameters(), lr=self.lr, weight_decay=1e-4)
+        ec.train()
+        bar = tqdm(range(self.classifier_epochs), desc="EC_s", disable=not self.verbose)
+        for epoch in bar:
+            total = X_t.new_zeros(())
+            for idx in self._batches(len(y_t), X_t.device):
+                loss = F.cross_entropy(ec(X_t[idx]), y_t[idx], weight=weight)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total = total + loss.detach() * len(idx)
+            value = check_finite_loss(
+                total / len(y_t),
+                estimator=_NAME,
+                epoch=epoch + 1,
+                term="EC_s pre-training loss",
+                hint=_HINT.format(lr=self.lr),
+            )
+            self.classifier_history_.append({"epoch": epoch + 1, "loss": value})
+            bar.set_postfix(loss=f"{value:.3f}")
+
+    def _train_gan(self, gan, ec, X_t, y_t, sources, targets):
+        """Alternate generator (Eq. 7, total loss Eq. 5) and discriminator (Eq. 6) steps."""
+        # beta1 = 0.5: the usual Adam momentum for GANs (DCGAN); 0.9 oscillates more.
+        g_opt = torch.optim.Adam(gan.generator_parameters(), lr=self.lr, betas=(0.5, 0.999))
+        d_opt = torch.optim.Adam(gan.discriminators.parameters(), lr=self.lr, betas=(0.5, 0.999))
+        names = ["identity", "adversarial", "classification", "target_classification"]
+        keys = [*names, "total", "discriminator"]
+        n = len(y_t)
+        gan.train()
+        bar = tqdm(range(self.n_epochs), desc=_NAME, disable=not self.verbose)
+        for epoch in bar:
+            sums = X_t.new_zeros(len(keys))
+            for idx in self._batches(n, X_t.device):
+                s, y_s = X_t[idx], y_t[idx]
+                # Eq. 2: requested classes r (the classes to over-sample) and utterances T
+                # drawn as at sampling time (class r and its nearest classes).
+                r = targets[torch.randint(len(targets), (len(idx),), device=X_t.device)]
+                t = X_t[sources.draw(r)]
+
+                gan.discriminators.requires_grad_(False)
+                total, terms, fake = gan.generator_loss(
+                    ec,
+                    s,
+                    y_s,
+                    t,
+                    r,
+                    lambda_identity=self.lambda_identity,
+                    lambda_adversarial=self.lambda_adversarial,
+                    lambda_classification=self.lambda_classification,
+                )
+                g_opt.zero_grad(set_to_none=True)
+                total.backward()
+                g_opt.step()
+                gan.discriminators.requires_grad_(True)
+
+                d_loss = gan.discriminator_loss(torch.cat([s, t]), fake.detach())
+                d_opt.zero_grad(set_to_none=True)
+                d_loss.backward()
+                d_opt.step()
+
+                values = [*(terms[k] for k in names), total.detach(), d_loss.detach()]
+                sums += torch.stack(values) * len(idx)
+            means = (sums / n).tolist()
+            record = {"epoch": epoch + 1}
+            for key, value in zip(keys, means):
+                record[key] = check_finite_loss(
+                    value,
+                    estimator=_NAME,
+                    epoch=epoch + 1,
+                    term=f"{key} loss",
+                    hint=_HINT.format(lr=self.lr),
+                )
+            self.history_.append(record)
+            bar.set_postfix(total=f"{record['total']:.3f}", d=f"{record['discriminator']:.3f}")
+
+    def _generate(self, gan, ec, X_t, sources, code: int, count: int):
+        """``count`` synthetic rows of class ``code`` (standardised) and their sources.
+
+        Vectorised rounds of candidates ``G_T->S(x, Z_r)``; with ``filter_synthetic`` only
+        those that EC_s assigns to ``code`` are kept, and after :data:`MAX_FILTER_ROUNDS`
+        the remainder is filled with the rejected candidates of highest EC_s probability.
+        Non-finite candidates are never kept.
+        """
+        device = X_t.device
+        kept_x, kept_src = [], []
+        best_x = X_t.new_zeros((0, X_t.shape[1]))
+        best_src = torch.zeros(0, dtype=torch.long, device=device)
+        best_p = X_t.new_zeros(0)
+        remaining, drawn, rounds = count, 0, 0
+        while remaining > 0 and rounds < MAX_FILTER_ROUNDS:
+            rounds += 1
+            m = max(2 * remaining, 32) if self.filter_synthetic else remaining
+            r = torch.full((m,), code, dtype=torch.long, device=device)
+            src = sources.draw(r)
+            x = gan.translate(X_t[src], r)
+            drawn += m
+            finite = torch.isfinite(x).all(dim=1)
+            x = torch.where(finite[:, None], x, torch.zeros_like(x))
+            proba = torch.softmax(ec(x), dim=1)
+            ok = finite
+            if self.filter_synthetic:
+                ok = ok & (proba.argmax(dim=1) == code)
+            accepted = torch.nonzero(ok).squeeze(1)[:remaining]
+            kept_x.append(x[accepted])
+            kept_src.append(src[accepted])
+            remaining -= len(accepted)
+            # Keep the best `remaining` rejected candidates for the fallback fill.
+            rejected = torch.nonzero(finite & ~ok).squeeze(1)
+            best_x = torch.cat([best_x, x[rejected]])
+            best_src = torch.cat([best_src, src[rejected]])
+            best_p = torch.cat([best_p, proba[rejected, code]])
+            top = torch.argsort(best_p, descending=True, stable=True)[:count]
+            best_x, best_src, best_p = best_x[top], best_src[top], best_p[top]
+        filled = 0
+        if remaining > 0:
+            if len(best_p) < remaining:
+                raise TrainingDivergedError(
+                    f"{_NAME}: the generator produced non-finite rows for class "
+                    f"{self.classes_[code]!r}. " + _HINT.format(lr=self.lr)
+                )
+            kept_x.append(best_x[:remaining])
+            kept_src.append(best_src[:remaining])
+            filled = remaining
+        self.filter_stats_[self.classes_[code]] = {
+            "requested": count,
+            "candidates": drawn,
+            "accepted": count - filled,
+            "filled": filled,
+        }
+        return torch.cat(kept_x).cpu().numpy(), torch.cat(kept_src).cpu().numpy()
+
+    # ---------------------------------------------------------------------------------
+    # output
+    # ---------------------------------------------------------------------------------
+    def _assemble(self, X, conv: Conversations, features: np.ndarray):
+        """Put the resampled features (and carried metadata) in the input's container."""
+        n = conv.n_samples
+        if not isinstance(X, pd.DataFrame):
+            return features.tolist() if isinstance(X, list) else features
+        new = features[n:]
+        if not len(new):
+            return X.reset_index(drop=True)
+        X_dense = _densify_sparse_frame(X)
+        if conv.is_plain:
+            feature_columns = list(X.columns)
+        else:
+            # conv.X holds the feature columns block by block (first appearance of each
+            # modality prefix), which need not be the frame's column order.
+            blocks: dict = {}
+            for column in X.columns:
+                if column not in METADATA_COLUMNS:
+                    blocks.setdefault(modality_of(column), []).append(column)
+            feature_columns = [c for cols in blocks.values() for c in cols]
+        synthetic = pd.DataFrame(new, columns=feature_columns)
+        if not conv.is_plain:
+            for column, values in self._synthetic_metadata(X, conv).items():
+                synthetic[column] = values
+        synthetic = synthetic[list(X.columns)]
+        out = pd.concat([X_dense.reset_index(drop=True), synthetic], ignore_index=True)
+        # Float feature columns keep their exact input dtype (float32 / float64 / pandas
+        # sparse or nullable floats); other numeric feature columns are float64 now.
+        restore = {
+            c: d
+            for c, d in X.dtypes.items()
+            if c not in METADATA_COLUMNS and pd.api.types.is_float_dtype(d) and out[c].dtype != d
+        }
+        return out.astype(restore) if restore else out
+
+    def _synthetic_metadata(self, X: pd.DataFrame, conv: Conversations) -> dict:
+        """dialogue_id / speaker / turn of the synthetic rows (see ``placement``)."""
+        n = conv.n_samples
+        src = self.sample_indices_[n:]
+        meta = X[list(METADATA_COLUMNS)].reset_index(drop=True)
+        speaker = meta[SPEAKER].iloc[src].reset_index(drop=True)
+        if self.placement == "standalone":
+            turn_dtype = meta[TURN].dtype
+            return {
+                DIALOGUE: _new_dialogue_ids(meta[DIALOGUE], len(src)),
+                SPEAKER: speaker,
+                TURN: pd.Series(np.zeros(len(src)), dtype=turn_dtype),
+            }
+        # after_source: between the source and the next utterance of its dialogue.
+        order = conv.order
+        dialogue_sorted, turn_sorted = conv.dialogue[order], conv.turn[order]
+        gap_sorted = np.ones(n)
+        same = dialogue_sorted[1:] == dialogue_sorted[:-1]
+        gap_sorted[:-1][same] = (turn_sorted[1:] - turn_sorted[:-1])[same]
+        gap = conv.to_input_order(gap_sorted)
+        # k-th (1-based) of m synthetic rows sharing a source, in output order.
+        rank_order = np.argsort(src, kind="stable")
+        sorted_src = src[rank_order]
+        first = np.searchsorted(sorted_src, sorted_src, side="left")
+        k = np.empty(len(src), dtype=np.float64)
+        k[rank_order] = np.arange(len(src)) - first + 1
+        m = np.bincount(src, minlength=n)[src]
+        turn = conv.turn[src] + gap[src] * k / (m + 1)
+        return {
+            DIALOGUE: meta[DIALOGUE].iloc[src].reset_index(drop=True),
+            SPEAKER: speaker,
+            TURN: pd.Series(turn, dtype=np.float64),
+        }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.sampler_tags.sample_indices = True
+        return tags

@@ -1,0 +1,489 @@
+"""EmoGANSampler and the EmoGAN loss terms (paper Eq. 1-7)."""
+
+import math
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from imblearn.pipeline import Pipeline
+from imblearn.utils.estimator_checks import parametrize_with_checks as imblearn_checks
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.utils.estimator_checks import parametrize_with_checks as sklearn_checks
+
+from sklearn_cberl._utils import TrainingDivergedError
+from sklearn_cberl.conversation import METADATA_COLUMNS, check_conversations
+from sklearn_cberl.datasets import make_conversations
+from sklearn_cberl.nn import gan
+from sklearn_cberl.sampler import EmoGANSampler
+
+META = list(METADATA_COLUMNS)
+# Tiny networks and few epochs: enough to exercise every code path quickly.
+FAST = dict(n_epochs=2, classifier_epochs=2, hidden_size=16, latent_size=4, random_state=0)
+# Enough optimisation steps on ~600 utterances for the generator to learn class r (~3 s).
+TRAINED = dict(
+    n_epochs=30, classifier_epochs=20, hidden_size=64, batch_size=64, device="cpu", random_state=0
+)
+
+
+def features(frame):
+    return frame.drop(columns=META).to_numpy()
+
+
+# --------------------------------------------------------------------------------------------
+# scikit-learn / imbalanced-learn API checks
+# --------------------------------------------------------------------------------------------
+
+
+@sklearn_checks([EmoGANSampler(**FAST)])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@imblearn_checks([EmoGANSampler(**FAST)])
+def test_imblearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_pipeline_first_step_and_grid_search(small_conversations):
+    X, y = small_conversations
+    drop_meta = ColumnTransformer([("meta", "drop", META)], remainder="passthrough")
+    pipe = Pipeline(
+        [
+            ("aug", EmoGANSampler(**FAST)),
+            ("features", drop_meta),
+            ("clf", LogisticRegression(max_iter=300)),
+        ]
+    )
+    search = GridSearchCV(
+        pipe,
+        {"aug__placement": ["after_source", "standalone"], "aug__filter_synthetic": [True]},
+        cv=GroupKFold(2),
+        scoring="f1_weighted",
+    )
+    search.fit(X, y, groups=X["dialogue_id"])
+    assert set(search.cv_results_["param_aug__placement"]) == {"after_source", "standalone"}
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    sampler = search.best_estimator_.named_steps["aug"]
+    # The refitted sampler really added rows during fit, and predict sees real rows only.
+    assert sampler.synthetic_mask_.sum() > 0
+    assert len(search.predict(X)) == len(X)
+
+
+def test_numpy_input_and_list_input():
+    X, y = make_conversations(n_dialogues=10, modalities={"a": 8}, random_state=1)
+    arr = features(X)
+    X_res, y_res = EmoGANSampler(**FAST).fit_resample(arr, y.to_numpy())
+    assert isinstance(X_res, np.ndarray) and X_res.dtype == np.float64
+    assert_array_equal(X_res[: len(arr)], arr)
+    X_list, y_list = EmoGANSampler(**FAST).fit_resample(arr.tolist(), y.tolist())
+    assert isinstance(X_list, list) and isinstance(y_list, list)
+    assert_allclose(np.asarray(X_list), X_res)
+
+
+# --------------------------------------------------------------------------------------------
+# Loss equations on hand-computable tensors
+# --------------------------------------------------------------------------------------------
+
+
+def test_adversarial_loss_eq3():
+    zero = torch.zeros(4)
+    # D(.) = sigmoid(0) = 1/2 everywhere: -(log 1/2 + log(1 - 1/2)) = 2 log 2.
+    assert gan.adversarial_loss(zero, zero).item() == pytest.approx(2 * math.log(2))
+    real, fake = torch.tensor([math.log(3.0)]), torch.tensor([-math.log(3.0)])
+    # D(T) = 3/4, D(G(S)) = 1/4: -(log 3/4 + log 3/4).
+    assert gan.adversarial_loss(real, fake).item() == pytest.approx(-2 * math.log(0.75))
+    # Generator side, non-saturating: -log D(G(S)) = -log 1/4.
+    assert gan.generator_adversarial_loss(fake).item() == pytest.approx(-math.log(0.25))
+
+
+def test_identity_loss_eq4():
+    s, t = torch.zeros(2, 3), torch.ones(2, 3)
+    # ||(s + 1) - s||^2 / d = 1 and ||(t + 2) - t||^2 / d = 4 per row.
+    assert gan.identity_loss(s + 1, s, t + 2, t).item() == pytest.approx(5.0)
+    assert gan.identity_loss(s, s, t, t).item() == 0.0
+
+
+def test_classification_losses_eq1_eq2():
+    y = torch.tensor([0, 2])
+    uniform = torch.zeros(2, 3)
+    # Uniform logits: each cross-entropy is log 3, L_C has two of them.
+    assert gan.classification_loss(uniform, uniform, y).item() == pytest.approx(2 * math.log(3))
+    # p = (3/4, 1/4) for r = 0: L_RC = -log 3/4.
+    logits = torch.tensor([[math.log(3.0), 0.0]])
+    r = torch.tensor([0])
+    assert gan.target_classification_loss(logits, r).item() == pytest.approx(-math.log(0.75))
+    confident = torch.tensor([[20.0, 0, 0], [0, 0, 20.0]])
+    assert gan.classification_loss(confident, confident, y).item() < 1e-7
+
+
+def test_total_loss_eq5():
+    one, two, three, four = (torch.tensor(v) for v in (1.0, 2.0, 3.0, 4.0))
+    # 1 * 1 + 0.5 * 2 + 0.5 * (3 + 4) = 5.5 with the paper's lambdas.
+    assert gan.total_generator_loss(one, two, three, four).item() == pytest.approx(5.5)
+    custom = gan.total_generator_loss(
+        one, two, three, four, lambda_identity=2, lambda_adversarial=0, lambda_classification=1
+    )
+    assert custom.item() == pytest.approx(9.0)
+
+
+def test_generators_start_as_identity_and_all_modalities_come_from_one_pass():
+    torch.manual_seed(0)
+    model = gan.EmoGAN([3, 2], n_classes=4, hidden_size=8, latent_size=2)
+    x = torch.randn(5, 5)
+    labels = torch.tensor([0, 1, 2, 3, 0])
+    assert torch.equal(model.translate(x, labels), x)  # zero-initialised residual heads
+    with torch.no_grad():
+        model.g_ts.heads[0].bias.fill_(1.0)
+        model.g_ts.heads[1].bias.fill_(-1.0)
+    out = model.translate(x, labels)
+    assert_allclose((out - x).detach().numpy(), np.tile([1, 1, 1, -1, -1], (5, 1)), rtol=1e-6)
+    assert len(model.discriminator_logits(x)) == 2  # one discriminator per modality
+
+
+def test_alternating_updates_touch_only_their_player():
+    torch.manual_seed(0)
+    model = gan.EmoGAN([3, 2], n_classes=2, hidden_size=8, latent_size=2)
+    ec = gan.EmotionClassifier(5, 2, 8).eval().requires_grad_(False)
+    s, t = torch.randn(6, 5), torch.randn(6, 5)
+    y_s, r = torch.tensor([0, 1] * 3), torch.tensor([1] * 6)
+    total, terms, fake = model.generator_loss(
+        ec, s, y_s, t, r, lambda_identity=1, lambda_adversarial=0.5, lambda_classification=0.5
+    )
+    assert terms["identity"].item() == 0.0  # identity generators at initialisation
+    expected = 0.5 * terms["adversarial"] + 0.5 * (
+        terms["classification"] + terms["target_classification"]
+    )
+    assert total.item() == pytest.approx(expected.item())
+    model.discriminators.requires_grad_(False)
+    total.backward()
+    assert all(p.grad is None for p in model.discriminators.parameters())
+    assert any(p.grad is not None for p in model.g_ts.parameters())
+    model.discriminators.requires_grad_(True)
+    model.zero_grad(set_to_none=True)
+    model.discriminator_loss(torch.cat([s, t]), fake.detach()).backward()
+    assert all(p.grad is None for p in model.generator_parameters())
+    assert all(p.grad is not None for p in model.discriminators.parameters())
+
+
+# --------------------------------------------------------------------------------------------
+# What the synthetic rows are
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_unfiltered(small_conversations):
+    X, y = small_conversations
+    sampler = EmoGANSampler(filter_synthetic=False, **TRAINED)
+    X_res, y_res = sampler.fit_resample(X, y)
+    return X, y, sampler, X_res, y_res
+
+
+def test_synthetic_rows_carry_their_class(trained_unfiltered):
+    # Without the EC_s filter, the generator itself must have learned to produce class r.
+    X, y, sampler, X_res, y_res = trained_unfiltered
+    mask = sampler.synthetic_mask_
+    synthetic, labels = features(X_res[mask]), y_res[mask].to_numpy()
+    with torch.no_grad():
+        logits = sampler.emotion_classifier_(
+            torch.as_tensor(sampler.scaler_.transform(synthetic), dtype=torch.float32)
+        )
+    ec_accuracy = (sampler.classes_[logits.argmax(1).numpy()] == labels).mean()
+    assert ec_accuracy >= 0.9
+    # An independent judge trained on the real rows agrees (chance level is ~1/6 here).
+    judge = LogisticRegression(max_iter=2000).fit(features(X), y)
+    assert (judge.predict(synthetic) == labels).mean() >= 0.8
+
+
+def test_synthetic_rows_are_new_and_close_to_their_class(trained_unfiltered):
+    X, y, sampler, X_res, y_res = trained_unfiltered
+    real, real_y = features(X), y.to_numpy()
+    mask = sampler.synthetic_mask_
+    synthetic, labels = features(X_res[mask]), y_res[mask].to_numpy()
+    nearest = np.sqrt(((synthetic[:, None, :] - real[None, :, :]) ** 2).sum(-1)).min(axis=1)
+    assert nearest.min() > 1e-3  # not copies of real utterances
+    for label in np.unique(labels):
+        rows = synthetic[labels == label]
+        distance = {
+            c: np.linalg.norm(rows.mean(0) - real[real_y == c].mean(0)) for c in np.unique(real_y)
+        }
+        assert min(distance, key=distance.get) == label
+        # Spread like the real class (no mode collapse, no blow-up): total variance ratio.
+        ratio = np.trace(np.cov(rows.T)) / np.trace(np.cov(real[real_y == label].T))
+        assert 0.5 < ratio < 2.0
+
+
+def test_filter_keeps_only_candidates_ec_assigns_to_the_class(small_conversations):
+    X, y = small_conversations
+    sampler = EmoGANSampler(**{**TRAINED, "n_epochs": 3})
+    X_res, y_res = sampler.fit_resample(X, y)
+    mask = sampler.synthetic_mask_
+    with torch.no_grad():
+        logits = sampler.emotion_classifier_(
+            torch.as_tensor(sampler.scaler_.transform(features(X_res[mask])), dtype=torch.float32)
+        )
+    assert_array_equal(sampler.classes_[logits.argmax(1).numpy()], y_res[mask].to_numpy())
+    for stats in sampler.filter_stats_.values():
+        assert stats["filled"] == 0 and stats["accepted"] == stats["requested"]
+        assert stats["candidates"] >= stats["requested"]
+
+
+class _MajorityOnlyClassifier(gan.EmotionClassifier):
+    """An EC_s that always predicts class 0, with a small input-dependent margin."""
+
+    def forward(self, x):
+        bias = torch.zeros(self.net[-1].out_features, device=x.device)
+        bias[0] = 50.0
+        return 0.01 * self.net(x) + bias
+
+
+def test_filter_falls_back_to_most_probable_candidates(monkeypatch):
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(60, 6), np.array([0] * 40 + [1] * 12 + [2] * 8)
+    monkeypatch.setattr(gan, "EmotionClassifier", _MajorityOnlyClassifier)
+    sampler = EmoGANSampler(**FAST)
+    X_res, y_res = sampler.fit_resample(X, y)
+    assert np.bincount(y_res).tolist() == [40, 40, 40]  # still exactly balanced
+    assert set(sampler.filter_stats_) == {1, 2}
+    for stats in sampler.filter_stats_.values():
+        # Nothing passes the filter: every row comes from the fallback fill, after all rounds.
+        assert stats["accepted"] == 0 and stats["filled"] == stats["requested"]
+        assert stats["candidates"] >= 10 * stats["requested"]
+    assert np.isfinite(X_res).all()
+
+
+# --------------------------------------------------------------------------------------------
+# Metadata placement, dtypes, row order
+# --------------------------------------------------------------------------------------------
+
+
+def test_after_source_placement(small_conversations):
+    X, y = small_conversations
+    X_before = X.copy()
+    sampler = EmoGANSampler(**FAST)
+    X_res, y_res = sampler.fit_resample(X, y)
+    pd.testing.assert_frame_equal(X, X_before)  # input not mutated
+    n = len(X)
+    # Original rows first and unchanged (turn is float now: synthetic turns are fractional).
+    pd.testing.assert_frame_equal(
+        X_res.iloc[:n].drop(columns="turn"), X.drop(columns="turn").reset_index(drop=True)
+    )
+    assert_array_equal(X_res["turn"].iloc[:n], X["turn"])
+    assert X_res["turn"].dtype == np.float64
+    assert_array_equal(sampler.sample_indices_[:n], np.arange(n))
+    assert not sampler.synthetic_mask_[:n].any() and sampler.synthetic_mask_[n:].all()
+    src = sampler.sample_indices_[n:]
+    syn = X_res.iloc[n:]
+    assert_array_equal(syn["dialogue_id"], X["dialogue_id"].to_numpy()[src])
+    assert_array_equal(syn["speaker"], X["speaker"].to_numpy()[src])
+    source_turn = X["turn"].to_numpy()[src]
+    assert ((syn["turn"].to_numpy() > source_turn) & (syn["turn"] < source_turn + 1)).all()
+    # Still a valid conversation frame: (dialogue_id, turn) unique, strings kept.
+    conv = check_conversations(X_res)
+    assert conv.n_dialogues == X["dialogue_id"].nunique()
+    assert X_res["dialogue_id"].dtype == X["dialogue_id"].dtype
+
+
+def test_after_source_turns_fit_between_fractional_turns():
+    # A frame that was already augmented: turns 0, 0.5, 1 - the new turns must not collide.
+    rng = np.random.RandomState(0)
+    n = 60
+    X = pd.DataFrame(
+        {
+            "dialogue_id": np.repeat(np.arange(20), 3),
+            "speaker": np.tile([0, 1, 0], 20),
+            "turn": np.tile([0.0, 0.5, 1.0], 20),
+            "text_0": rng.randn(n),
+            "text_1": rng.randn(n),
+        }
+    )
+    y = np.array(["a"] * 45 + ["b"] * 15)
+    sampler = EmoGANSampler(**FAST)
+    X_res, _ = sampler.fit_resample(X, y)
+    check_conversations(X_res)  # raises on a duplicate (dialogue_id, turn)
+    src = sampler.sample_indices_[n:]
+    src_turn = X["turn"].to_numpy()[src]
+    next_turn = np.where(src_turn < 1.0, src_turn + 0.5, src_turn + 1.0)
+    new_turn = X_res["turn"].to_numpy()[n:]
+    assert ((new_turn > src_turn) & (new_turn < next_turn)).all()
+    assert X_res["dialogue_id"].dtype == X["dialogue_id"].dtype
+
+
+@pytest.mark.parametrize("kind", ["int", "str"])
+def test_standalone_placement(kind):
+    X, y = make_conversations(n_dialogues=12, modalities={"text": 4, "audio": 3}, random_state=3)
+    if kind == "int":
+        X["dialogue_id"] = X["dialogue_id"].str[3:].astype(np.int64)
+        X.loc[X["dialogue_id"] == 0, "dialogue_id"] = 10**6  # ids are not 0..n-1
+    sampler = EmoGANSampler(placement="standalone", **FAST)
+    X_res, _ = sampler.fit_resample(X, y)
+    n = len(X)
+    syn = X_res.iloc[n:]
+    assert X_res["dialogue_id"].dtype == X["dialogue_id"].dtype
+    assert X_res["turn"].dtype == X["turn"].dtype  # ints stay ints
+    assert not set(syn["dialogue_id"]) & set(X["dialogue_id"])
+    assert syn["dialogue_id"].is_unique and (syn["turn"] == 0).all()
+    assert_array_equal(syn["speaker"], X["speaker"].to_numpy()[sampler.sample_indices_[n:]])
+    conv = check_conversations(X_res)
+    assert conv.n_dialogues == X["dialogue_id"].nunique() + len(syn)
+
+
+def test_standalone_string_ids_avoid_collisions():
+    X, y = make_conversations(n_dialogues=10, modalities={"text": 8}, random_state=4)
+    X.loc[X["dialogue_id"] == "dlg0000", "dialogue_id"] = "emogan_0"  # taken on purpose
+    X_res, _ = EmoGANSampler(placement="standalone", **FAST).fit_resample(X, y)
+    new_ids = X_res["dialogue_id"].iloc[len(X) :]
+    assert not set(new_ids) & set(X["dialogue_id"])
+
+
+def test_dtypes_preserved():
+    X, y = make_conversations(n_dialogues=10, modalities={"text": 4, "audio": 3}, random_state=5)
+    X = X.astype({f"text_{i}": np.float32 for i in range(4)})
+    y = y.astype("category")
+    X_res, y_res = EmoGANSampler(**FAST).fit_resample(X, y)
+    assert X_res.dtypes.drop("turn").equals(X.dtypes.drop("turn"))
+    assert y_res.dtype == y.dtype and y_res.name == y.name
+    arr = features(X).astype(np.float32)
+    X_arr, y_arr = EmoGANSampler(**FAST).fit_resample(arr, y.cat.codes.to_numpy())
+    assert X_arr.dtype == np.float32 and y_arr.dtype == np.int8
+    assert_array_equal(X_arr[: len(arr)], arr)
+
+
+def test_interleaved_modality_columns_map_back_to_the_right_columns():
+    rng = np.random.RandomState(0)
+    n = 40
+    X = pd.DataFrame(
+        {
+            "dialogue_id": np.arange(n),
+            "speaker": 0,
+            "turn": 0,
+            "text_0": rng.randn(n),
+            "audio_0": 1000 + rng.randn(n),  # very different scale
+            "text_1": rng.randn(n),
+        }
+    )
+    y = np.array([0] * 30 + [1] * 10)
+    X_res, _ = EmoGANSampler(**FAST).fit_resample(X, y)
+    assert list(X_res.columns) == list(X.columns)
+    synthetic = X_res.iloc[n:]
+    assert (synthetic["audio_0"] > 990).all() and (synthetic["text_0"].abs() < 10).all()
+
+
+# --------------------------------------------------------------------------------------------
+# Strategies, degenerate cases, determinism, divergence
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "strategy, expected",
+    [
+        ("minority", {"a": 40, "b": 20, "c": 40}),
+        ("not majority", {"a": 40, "b": 40, "c": 40}),
+        ({"b": 25, "c": 12}, {"a": 40, "b": 25, "c": 12}),
+        (lambda y: {"c": 30}, {"a": 40, "b": 20, "c": 30}),
+    ],
+)
+def test_sampling_strategies(strategy, expected):
+    rng = np.random.RandomState(0)
+    X = rng.randn(70, 4)
+    y = np.array(["a"] * 40 + ["b"] * 20 + ["c"] * 10)
+    _, y_res = EmoGANSampler(sampling_strategy=strategy, **FAST).fit_resample(X, y)
+    assert dict(zip(*np.unique(y_res, return_counts=True))) == expected
+
+
+def test_float_strategy_binary():
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(50, 3), np.array([0] * 40 + [1] * 10)
+    _, y_res = EmoGANSampler(sampling_strategy=0.5, **FAST).fit_resample(X, y)
+    assert np.bincount(y_res).tolist() == [40, 20]
+
+
+@pytest.mark.parametrize("n_rare", [1, 2])
+def test_tiny_classes(n_rare):
+    rng = np.random.RandomState(0)
+    X = rng.randn(30 + n_rare, 5)
+    y = np.array([0] * 30 + [1] * n_rare)
+    sampler = EmoGANSampler(**FAST)
+    X_res, y_res = sampler.fit_resample(X, y)
+    assert np.bincount(y_res).tolist() == [30, 30]
+    assert np.isfinite(X_res).all()
+
+
+def test_single_class_is_a_clear_error():
+    with pytest.raises(ValueError, match="class"):
+        EmoGANSampler(**FAST).fit_resample(np.ones((5, 2)), np.zeros(5))
+
+
+def test_nothing_to_generate(small_conversations):
+    X, y = small_conversations
+    counts = y.value_counts().to_dict()
+    sampler = EmoGANSampler(sampling_strategy=counts, **FAST)
+    X_res, y_res = sampler.fit_resample(X, y)
+    pd.testing.assert_frame_equal(X_res, X.reset_index(drop=True))
+    assert_array_equal(y_res, y)
+    assert sampler.generator_ is None and sampler.history_ == []
+    assert not sampler.synthetic_mask_.any()
+
+
+def test_deterministic_under_random_state_and_leaves_global_rng_alone(small_conversations):
+    X, y = small_conversations
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()[1].copy()  # noqa: NPY002
+    a, ya = EmoGANSampler(**FAST).fit_resample(X, y)
+    b, yb = EmoGANSampler(**FAST).fit_resample(X, y)
+    c, _ = EmoGANSampler(**{**FAST, "random_state": 1}).fit_resample(X, y)
+    pd.testing.assert_frame_equal(a, b)
+    assert_array_equal(ya, yb)
+    assert not np.allclose(features(a.iloc[len(X) :]), features(c.iloc[len(X) :]))
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert_array_equal(np.random.get_state()[1], np_state)  # noqa: NPY002
+
+
+def test_history_and_fitted_attributes(small_conversations):
+    X, y = small_conversations
+    sampler = EmoGANSampler(**{**FAST, "verbose": 1})
+    sampler.fit_resample(X, y)
+    assert len(sampler.history_) == FAST["n_epochs"]
+    assert len(sampler.classifier_history_) == FAST["classifier_epochs"]
+    keys = {"identity", "adversarial", "classification", "target_classification"}
+    assert keys | {"epoch", "total", "discriminator"} == set(sampler.history_[0])
+    assert set(sampler.discriminators_) == {"text", "audio", "visual"}
+    assert sampler.generator_ is sampler.gan_.g_ts
+    assert set(sampler.source_classes_) == set(y.unique())
+    assert sampler.get_feature_names_out().tolist() == list(X.columns)
+    clone = pickle.loads(pickle.dumps(sampler))
+    x = torch.zeros(2, clone.scaler_.n_features_in_)
+    r = torch.tensor([0, 1])
+    assert torch.equal(
+        clone.gan_.g_ts(x, clone.gan_.one_hot(r, x)),
+        sampler.generator_(x, sampler.gan_.one_hot(r, x)),
+    )
+
+
+def test_nan_loss_is_detected(monkeypatch, small_conversations):
+    X, y = small_conversations
+    monkeypatch.setattr(gan, "identity_loss", lambda *args: torch.tensor(float("nan")))
+    with pytest.raises(TrainingDivergedError, match=r"identity loss became nan at epoch 1.*lr"):
+        EmoGANSampler(**FAST).fit_resample(X, y)
+
+
+def test_bad_input_messages():
+    X, y = make_conversations(n_dialogues=5, modalities={"text": 8}, random_state=0)
+    with pytest.raises(ValueError, match="placement"):
+        EmoGANSampler(placement="inside").fit_resample(X, y)
+    with pytest.raises(ValueError, match="speaker"):
+        EmoGANSampler(**FAST).fit_resample(X.drop(columns="speaker"), y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        EmoGANSampler(**FAST).fit_resample(X, y[:-1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_the_cpu_contract(small_conversations):
+    X, y = small_conversations
+    sampler = EmoGANSampler(**{**FAST, "device": "cuda"})
+    X_res, y_res = sampler.fit_resample(X, y)
+    assert sampler.device_.type == "cuda"
+    assert np.isfinite(features(X_res)).all() and y_res.value_counts().nunique() == 1
