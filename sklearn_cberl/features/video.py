@@ -1,0 +1,351 @@
+"""``VideoC3D``: the paper's 3D-CNN visual features, trained on the utterance labels.
+
+Paper Sec. III: each utterance clip goes through three blocks of two 3-D convolutions and a
+max-pooling (ReLU), then an MLP whose 512-d hidden layer is the visual feature. The network
+is trained supervised on the emotion labels in ``fit``; ``transform`` returns the hidden
+layer. Clips are arrays (frames x height x width x 3); video files are decoded with PyAV
+(``av``) or OpenCV (``cv2``), whichever is installed - the optional ``video`` extra
+(``pip install "sklearn-cberl[video]"``) brings PyAV.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from torch.nn import functional as F
+
+from .._utils import check_finite_loss, resolve_device, seed_from, torch_seed
+
+__all__ = ["VideoC3D", "C3DNet", "read_video"]
+
+_EXTRA_HINT = "install the optional 'video' extra: pip install \"sklearn-cberl[video]\" (PyAV)"
+
+
+class C3DNet(nn.Module):
+    """Three blocks of (Conv3d-ReLU-Conv3d-ReLU-MaxPool3d), then an MLP (paper Sec. III).
+
+    Input ``(batch, 3, frames, height, width)``; ``features`` returns the hidden layer.
+    """
+
+    def __init__(self, channels=(32, 64, 128), hidden=512, n_classes=2, dropout=0.5):
+        super().__init__()
+        blocks, c_in = [], 3
+        for c in channels:
+            blocks += [
+                nn.Conv3d(c_in, c, kernel_size=3, padding=1),
+                nn.ReLU(),
+                nn.Conv3d(c, c, kernel_size=3, padding=1),
+                nn.ReLU(),
+                # ceil_mode: tiny clips (2-frame remainders) still pool instead of vanishing.
+                nn.MaxPool3d(kernel_size=2, ceil_mode=True),
+            ]
+            c_in = c
+        self.conv = nn.Sequential(*blocks)
+        # Global average pooling makes the MLP independent of the clip size.
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.hidden = nn.Sequential(nn.Flatten(), nn.Linear(c_in, hidden), nn.ReLU())
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+
+    def features(self, x):
+        return self.hidden(self.pool(self.conv(x)))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def read_video(path, *, decoder="auto", max_frames=None) -> np.ndarray:
+    """Decode a video file to a ``(frames, height, width, 3)`` uint8 RGB array.
+
+    Parameters
+    ----------
+    path : str or path-like
+    decoder : {"auto", "av", "opencv"}, default="auto"
+        PyAV (preferred under "auto") or OpenCV.
+    max_frames : int, default=None
+        Stop after this many frames.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Video file {path!r} not found.")
+    if decoder not in ("auto", "av", "opencv"):
+        raise ValueError(f"decoder={decoder!r}: expected 'auto', 'av' or 'opencv'.")
+    frames = []
+    if decoder in ("auto", "av"):
+        try:
+            import av
+        except ImportError as exc:
+            if decoder == "av":
+                raise ImportError(f"decoder='av' needs PyAV: {_EXTRA_HINT}.") from exc
+        else:
+            with av.open(path) as container:
+                for frame in container.decode(video=0):
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    if max_frames is not None and len(frames) >= max_frames:
+                        break
+            decoder = "done"
+    if decoder in ("auto", "opencv"):
+        try:
+            import cv2
+        except ImportError as exc:
+            raise ImportError(f"Decoding video files needs PyAV or OpenCV: {_EXTRA_HINT}.") from exc
+        capture = cv2.VideoCapture(path)
+        try:
+            while max_frames is None or len(frames) < max_frames:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        finally:
+            capture.release()
+    if not frames:
+        raise ValueError(f"Video file {path!r} has no decodable frames.")
+    return np.stack(frames)
+
+
+class VideoC3D(TransformerMixin, BaseEstimator):
+    """3D-CNN visual features trained on the utterance labels (paper Sec. III).
+
+    Parameters
+    ----------
+    n_components : int, default=512
+        Width of the MLP hidden layer returned by ``transform`` (the paper's 512).
+    clip_shape : (int, int, int), default=(16, 64, 64)
+        Every clip is resampled (trilinear) to ``(frames, height, width)`` so clips of any
+        length and resolution batch together.
+    channels : tuple of int, default=(32, 64, 128)
+        Output channels of the three convolution blocks.
+    epochs : int, default=20
+    batch_size : int, default=16
+    lr : float, default=1e-3
+    weight_decay : float, default=1e-5
+    dropout : float, default=0.5
+        Dropout before the classification layer.
+    decoder : {"auto", "av", "opencv"}, default="auto"
+        Video-file decoder (see :func:`read_video`).
+    prefix : str, default="visual"
+        Output columns are ``<prefix>_<i>``.
+    device : str, default="auto"
+    verbose : int, default=0
+        Per-epoch progress bar when > 0.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, dropout and batch order.
+
+    Attributes
+    ----------
+    net_ : C3DNet
+        The trained network (on CPU).
+    classes_ : ndarray
+        Labels seen in ``fit``.
+    loss_curve_ : list of float
+        Mean cross-entropy per epoch.
+    n_features_out_ : int
+
+    Notes
+    -----
+    ``X`` is a 5-D array ``(n_clips, frames, height, width, 3)``, a sequence of 4-D clips
+    of any sizes, or a sequence of video-file paths. uint8 clips are scaled to [0, 1];
+    float clips are taken as already in [0, 1].
+    """
+
+    def __init__(
+        self,
+        n_components=512,
+        *,
+        clip_shape=(16, 64, 64),
+        channels=(32, 64, 128),
+        epochs=20,
+        batch_size=16,
+        lr=1e-3,
+        weight_decay=1e-5,
+        dropout=0.5,
+        decoder="auto",
+        prefix="visual",
+        device="auto",
+        verbose=0,
+        random_state=None,
+    ):
+        self.n_components = n_components
+        self.clip_shape = clip_shape
+        self.channels = channels
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.decoder = decoder
+        self.prefix = prefix
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ input
+    def _check_params(self):
+        for name in ("n_components", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name}={value!r}: expected an int >= 1.")
+        shape = tuple(self.clip_shape)
+        if len(shape) != 3 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
+            raise ValueError(
+                f"clip_shape={self.clip_shape!r}: expected (frames, height, width) positive ints."
+            )
+
+    @staticmethod
+    def _items(X) -> list:
+        """A sequence of clips/paths as a list (one-column frames accepted)."""
+        if isinstance(X, (str, os.PathLike)) or (isinstance(X, np.ndarray) and X.ndim == 4):
+            raise TypeError(
+                "X is a single clip: expected a 5-D array or a sequence of clips/paths."
+            )
+        items = list(X.iloc[:, 0] if hasattr(X, "iloc") and X.ndim == 2 else X)
+        if not items:
+            raise ValueError("X is empty: expected at least one clip.")
+        return items
+
+    def _clips(self, X, device) -> torch.Tensor:
+        """Validate and resample clips to a float32 ``(n, 3, T, H, W)`` tensor on ``device``."""
+        shape = tuple(int(s) for s in self.clip_shape)
+        if isinstance(X, np.ndarray) and X.ndim == 5:
+            return self._resample(X, shape, device, "X")
+        items = self._items(X)
+        out = []
+        for i, item in enumerate(items):
+            if isinstance(item, (str, os.PathLike)):
+                item = read_video(item, decoder=self.decoder)
+            out.append(self._resample(np.asarray(item)[None], shape, device, f"clip {i}"))
+        return torch.cat(out)
+
+    @staticmethod
+    def _resample(clips: np.ndarray, shape, device, name) -> torch.Tensor:
+        if clips.ndim != 5 or clips.shape[-1] != 3:
+            raise ValueError(
+                f"{name} has shape {clips.shape[1:]}: expected (frames, height, width, 3) RGB."
+            )
+        if clips.dtype.kind not in "fiu":
+            raise TypeError(f"{name} has dtype {clips.dtype}: expected uint8 or float pixels.")
+        scale = 255.0 if clips.dtype == np.uint8 else 1.0
+        x = torch.as_tensor(np.ascontiguousarray(clips), device=device)
+        x = x.permute(0, 4, 1, 2, 3).to(torch.float32) / scale
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{name} contains NaN or infinite pixels.")
+        if tuple(x.shape[2:]) != shape:
+            x = F.interpolate(x, size=shape, mode="trilinear", align_corners=False)
+        return x - 0.5  # centre pixel intensities
+
+    def _batches(self, clips, device):
+        """Yield preprocessed batches without holding every resampled clip at once."""
+        step = int(self.batch_size)
+        if isinstance(clips, np.ndarray) and clips.ndim == 5:
+            for start in range(0, len(clips), step):
+                yield self._clips(clips[start : start + step], device)
+        else:
+            items = self._items(clips)
+            for start in range(0, len(items), step):
+                yield self._clips(items[start : start + step], device)
+
+    # ------------------------------------------------------------------ estimator API
+    def fit(self, X, y):
+        """Train the 3D-CNN to classify the utterance emotions.
+
+        Parameters
+        ----------
+        X : 5-D array, sequence of clips, or sequence of video paths
+        y : array-like of shape (n_clips,)
+            Emotion labels.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        if y is None:
+            raise ValueError("VideoC3D is trained on the utterance labels: y is required.")
+        device = resolve_device(self.device)
+        # Resampled clips are kept as uint8 on the CPU (1 byte per value: 16x64x64 RGB clips
+        # take 196 KiB each) and turned into float batches on the fly.
+        clips = torch.cat(
+            [
+                ((b + 0.5) * 255.0).round().clamp(0, 255).to(torch.uint8)
+                for b in self._batches(X, torch.device("cpu"))
+            ]
+        )
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != clips.shape[0]:
+            raise ValueError(
+                f"y has shape {y.shape}: expected ({clips.shape[0]},), one label per clip."
+            )
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        target = torch.as_tensor(codes, dtype=torch.long)
+        seed = seed_from(self.random_state)
+        self.loss_curve_ = []
+        with torch_seed(seed, device):
+            net = C3DNet(
+                tuple(int(c) for c in self.channels),
+                int(self.n_components),
+                max(len(self.classes_), 2),
+                float(self.dropout),
+            ).to(device)
+            opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            epochs = range(int(self.epochs))
+            if self.verbose:
+                from tqdm.auto import tqdm
+
+                epochs = tqdm(epochs, desc="VideoC3D")
+            n, step = clips.shape[0], int(self.batch_size)
+            net.train()
+            for epoch in epochs:
+                perm = torch.randperm(n)
+                total = 0.0
+                for start in range(0, n, step):
+                    idx = perm[start : start + step]
+                    batch = clips[idx].to(device).to(torch.float32) / 255.0 - 0.5
+                    logits = net(batch)
+                    loss = F.cross_entropy(logits, target[idx].to(device))
+                    check_finite_loss(loss, estimator="VideoC3D", epoch=epoch)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    total += float(loss.detach()) * len(idx)
+                self.loss_curve_.append(total / n)
+        self.net_ = net.cpu().eval()
+        self.n_features_out_ = int(self.n_components)
+        return self
+
+    def transform(self, X):
+        """The 512-d hidden layer of each clip (deterministic: eval mode, no dropout).
+
+        Returns
+        -------
+        ndarray of shape (n_clips, n_components), float32
+        """
+        check_is_fitted(self, "net_")
+        device = resolve_device(self.device)
+        net = self.net_.to(device).eval()
+        out = []
+        with torch.no_grad():
+            for batch in self._batches(X, device):
+                out.append(net.features(batch).cpu())
+        self.net_ = net.cpu()
+        return torch.cat(out).numpy().astype(np.float32)
+
+    def predict(self, X):
+        """Emotion predicted by the 3D-CNN's own head (a diagnostic of the visual stream)."""
+        check_is_fitted(self, "net_")
+        device = resolve_device(self.device)
+        net = self.net_.to(device).eval()
+        out = []
+        with torch.no_grad():
+            for batch in self._batches(X, device):
+                out.append(net(batch).argmax(1).cpu())
+        self.net_ = net.cpu()
+        return self.classes_[torch.cat(out).numpy()]
+
+    def get_feature_names_out(self, input_features=None):
+        """``<prefix>_0 .. <prefix>_<k-1>``."""
+        check_is_fitted(self, "n_features_out_")
+        return np.asarray([f"{self.prefix}_{i}" for i in range(self.n_features_out_)], dtype=object)

