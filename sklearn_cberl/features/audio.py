@@ -355,6 +355,7 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = True
+        tags.input_tags.two_d_array = True  # precomputed functionals
+        tags.input_tags.allow_nan = True  # undefined functionals -> training mean
         tags.non_deterministic = False
         return tags

@@ -349,3 +349,9 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         """``<prefix>_0 .. <prefix>_<k-1>``."""
         check_is_fitted(self, "n_features_out_")
         return np.asarray([f"{self.prefix}_{i}" for i in range(self.n_features_out_)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # clips are 5-D arrays or sequences of clips
+        tags.target_tags.required = True  # trained on the utterance labels
+        return tags
