@@ -394,7 +394,7 @@ class DJVAE(TransformerMixin, BaseEstimator):
                     optimizer.step()
                     total_rec += rec.detach().sum()
                     total_kl += kl.detach().sum()
-                hint = "Try a lower lr, or a smaller batch_size / beta."
+                hint = f"Try a lower lr (now {self.lr!r})."
                 rec_e = check_finite_loss(
                     total_rec / n, estimator="DJVAE", epoch=epoch, term="reconstruction loss",
                     hint=hint,
