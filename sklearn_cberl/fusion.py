@@ -37,10 +37,11 @@ _FUSIONS = ("poe", "concat")
 class DJVAE(TransformerMixin, BaseEstimator):
     """Deep joint variational auto-encoder: fuse modality blocks into one Gaussian latent.
 
-    Each modality block gets its own encoder (Eq. 8-9); the encodings form a joint Gaussian
-    posterior ``q(z | x) = N(mu, diag(sigma^2))`` (Eq. 10); a decoder reconstructs every
-    modality from ``z = mu + sigma * eps`` (Eq. 11); training minimises the negative ELBO of
-    Eq. 12, ``reconstruction + beta * KL(q(z | x) || N(0, I))``. :meth:`transform` returns
+    Each modality block gets its own encoder (Eq. 8 ``f``, Fig. 4); the encodings form a joint
+    Gaussian posterior ``q(z | x) = N(mu, diag(sigma^2))``; a decoder (Eq. 8 ``g``)
+    reconstructs every modality from ``z = mu + sigma * eps``; training minimises the
+    negative evidence lower bound of Eq. 9-12, ``reconstruction + beta * KL(q(z | x) ||
+    N(0, I))``. :meth:`transform` returns
     the posterior mean ``mu`` (deterministic) as columns ``fused_0 .. fused_{k-1}``.
 
     Input is a conversation frame (metadata columns ``dialogue_id``, ``speaker``, ``turn``
@@ -69,13 +70,13 @@ class DJVAE(TransformerMixin, BaseEstimator):
         Column prefixes of the modality blocks to fuse. None: every non-metadata column,
         grouped by the prefix before the first underscore (a plain table: one block).
     encoder : str or dict, default="mlp"
-        Encoder per modality (Eq. 8-9): ``"mlp"``, ``"bilstm"``, ``"conv1d"``, ``"cnn"``
+        Encoder per modality (Eq. 8, Fig. 4): ``"mlp"``, ``"bilstm"``, ``"conv1d"``, ``"cnn"``
         for every modality, ``"paper"`` for the paper's choice (Bi-LSTM for text, CNN for
         visual, 1-D conv for audio, MLP for other blocks), or a dict modality -> kind
         (unlisted modalities get ``"mlp"``). The sequence/convolution encoders read the
         utterance vector as a short sequence of chunks, a signal, or a square image.
     fusion : {"poe", "concat"}, default="poe"
-        How the encodings form the joint posterior (Eq. 10): ``"poe"`` is a product of
+        How the encodings form the joint posterior ``q(z | x)``: ``"poe"`` is a product of
         Gaussian experts, one per available modality, times the N(0, I) prior expert
         (missing modalities simply drop out); ``"concat"`` concatenates the encodings and
         maps them linearly to ``(mu, log sigma^2)``.
@@ -434,7 +435,7 @@ class DJVAE(TransformerMixin, BaseEstimator):
         return np.concatenate(out) if out else np.empty((0, self.n_components), np.float32)
 
     def transform(self, X):
-        """Posterior mean of the fused latent (Eq. 10), deterministic.
+        """Posterior mean ``mu`` of the fused latent (Eq. 8 ``f``), deterministic.
 
         Parameters
         ----------
@@ -487,7 +488,7 @@ class DJVAE(TransformerMixin, BaseEstimator):
         return np.asarray(names, dtype=object)
 
     def inverse_transform(self, X):
-        """Decode latent vectors back to modality features in the original scale (Eq. 11).
+        """Decode latent vectors back to modality features in the original scale (Eq. 8 ``g``).
 
         Parameters
         ----------
@@ -539,7 +540,10 @@ class DJVAE(TransformerMixin, BaseEstimator):
         return pd.concat([metadata, pd.DataFrame(values, index=X.index, columns=names)], axis=1)
 
     def score(self, X, y=None):
-        """Mean ELBO per utterance (= minus the Eq. 12 loss); higher is better.
+        """Mean evidence lower bound per utterance (Eq. 11; = minus the Eq. 12 loss).
+
+        Higher is better (sklearn convention). With ``beta != 1`` the KL term is weighted
+        by ``beta`` as in training.
 
         A one-sample Monte Carlo estimate with a generator seeded from ``random_state``,
         so repeated calls agree; the KL term is exact.

@@ -1,18 +1,24 @@
 """DJVAE torch modules: modality encoders, joint Gaussian posterior, decoder, Eq. 12 terms.
 
-Paper Sec. IV-A-2, Fig. 4, Eq. 8-12 (see ``docs/fusion.md`` for the equation -> code map):
+Paper Sec. IV-A-2, Fig. 4, Eq. 8-12 (``docs/fusion.md`` maps every equation to the code):
 
-* Eq. 8-9, modality-specific encoders ``h_m = Enc_m(x_m)``: :class:`MLPEncoder`, and the
-  paper's :class:`BiLSTMEncoder` (text), :class:`CNNEncoder` (video) and
-  :class:`Conv1dEncoder` (audio). MERC feature sets give one *vector* per utterance and
-  modality, so the sequence/convolution encoders read that vector as a short sequence of
-  chunks (Bi-LSTM), a 1-channel signal (1-D conv) or a square 1-channel image (CNN).
-* Eq. 10, joint Gaussian posterior ``q(z | x) = N(mu, diag(sigma^2))``: product of experts over
-  the *available* modalities (:func:`product_of_experts`) or concatenation + linear.
-* Eq. 11, reparameterisation ``z = mu + sigma * eps`` and a decoder that reconstructs every
-  modality (:class:`Decoder`).
-* Eq. 12, loss = reconstruction (:func:`reconstruction_loss`) + beta * KL(q || N(0, I))
-  (:func:`gaussian_kl`).
+* Eq. 8, encoder ``f: x -> z`` and decoder ``g: z -> x'``: :meth:`DJVAEModule.encode` and
+  :meth:`DJVAEModule.decode`. Fig. 4 gives every modality its own encoder - Bi-LSTM for text,
+  CNN for video, 1-D conv for audio: :class:`BiLSTMEncoder`, :class:`CNNEncoder`,
+  :class:`Conv1dEncoder`, plus a plain :class:`MLPEncoder`. MERC feature sets give one
+  *vector* per utterance and modality, so the sequence/convolution encoders read that vector
+  as a short sequence of chunks (Bi-LSTM), a 1-channel signal (1-D conv) or a square
+  1-channel image (CNN). The encodings form one Gaussian ``q(z | x) = N(mu, diag(sigma^2))``
+  (Fig. 4's mu and sigma): a product of experts over the *available* modalities
+  (:func:`product_of_experts`) or concatenation + linear. ``z = mu + sigma * eps`` is
+  sampled with :func:`reparameterize`; the decoder reconstructs every modality
+  (:class:`Decoder`).
+* Eq. 9-11 derive the evidence lower bound
+  ``log p(x) >= E_q[log p(x | z)] - KL(q(z | x) || p(z))`` with the prior ``p(z) = N(0, I)``
+  (the paper: "we will use a standard normal distribution").
+* Eq. 12, the loss = minus that bound = reconstruction (:func:`reconstruction_loss`, the
+  Gaussian negative log-likelihood = MSE up to constants) + KL(q || N(0, I))
+  (:func:`gaussian_kl`, closed form); DJVAE weights the KL term by ``beta``.
 
 Every tensor created here follows the input's device and dtype (CPU/CUDA parity).
 """
@@ -146,7 +152,7 @@ PAPER_ENCODERS = {"text": "bilstm", "audio": "conv1d", "visual": "cnn"}
 
 
 class Decoder(nn.Module):
-    """``z -> reversed(hidden_sizes) -> all modality features`` (Eq. 11, Fig. 4 right).
+    """``z -> reversed(hidden_sizes) -> all modality features`` (Eq. 8 ``g``, Fig. 4 right).
 
     One output layer covers every modality (its columns are the blocks side by side), which
     is the same as a linear head per modality but a single matrix product.
@@ -162,7 +168,7 @@ class Decoder(nn.Module):
 
 
 def product_of_experts(mu: torch.Tensor, logvar: torch.Tensor, present: torch.Tensor):
-    """Joint Gaussian of the available modality experts and the N(0, I) prior expert (Eq. 10).
+    """Joint Gaussian of the available modality experts and the N(0, I) prior expert (Fig. 4).
 
     The product of Gaussians ``N(mu_m, var_m)`` is Gaussian with precision
     ``T = 1 + sum_m present_m / var_m`` (the 1 is the prior expert) and mean
@@ -185,7 +191,7 @@ def product_of_experts(mu: torch.Tensor, logvar: torch.Tensor, present: torch.Te
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator=None) -> torch.Tensor:
-    """Eq. 11: ``z = mu + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)``."""
+    """Reparameterisation: ``z = mu + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)``."""
     eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
     return mu + torch.exp(0.5 * logvar) * eps
 
@@ -244,7 +250,7 @@ class DJVAEModule(nn.Module):
     hidden_sizes : sequence of int
         Encoder hidden widths (the decoder mirrors them).
     fusion : {"poe", "concat"}
-        How the modality encodings form the joint posterior (Eq. 10).
+        How the modality encodings form the joint posterior ``q(z | x)``.
     """
 
     def __init__(self, block_sizes, encoders, n_components, hidden_sizes, fusion="poe"):
@@ -266,7 +272,7 @@ class DJVAEModule(nn.Module):
         self.decoder = Decoder(n_components, hidden_sizes, starts[-1])
 
     def encode(self, x: torch.Tensor, present: torch.Tensor):
-        """Posterior ``(mu, logvar)`` of shape (batch, n_components) each (Eq. 8-10)."""
+        """Posterior ``(mu, logvar)`` of shape (batch, n_components) each (Eq. 8 ``f``)."""
         # A missing block is zeroed before its encoder so its (standardised) filler values
         # cannot leak into the posterior; for PoE its expert is also dropped.
         hidden = [
