@@ -309,3 +309,12 @@ def test_input_kind_must_match_fit_and_modalities_need_names():
         DJVAE(**FAST, modalities=["text"]).fit(_low_rank(n=20))
     with pytest.raises(ValueError, match="expected the latent"):
         model.inverse_transform(np.zeros((2, 5)))
+
+
+def test_verbose_shows_progress_and_default_is_silent(capsys):
+    X = _low_rank(n=40)
+    DJVAE(**FAST, random_state=0).fit(X)
+    assert capsys.readouterr().err == ""
+    DJVAE(**FAST, random_state=0, verbose=1).fit(X)
+    err = capsys.readouterr().err
+    assert "DJVAE" in err and "kl=" in err
