@@ -174,7 +174,7 @@ class EmoGANSampler(BaseOverSampler):
         ``lambda_2`` of Eq. 5, weight of the generators' adversarial loss (Eq. 3).
     lambda_classification : float, default=0.5
         ``lambda_3`` of Eq. 5, weight of ``L_C + L_RC`` (Eq. 1-2).
-    hidden_size : int, default=256
+    hidden_size : int, default=128
         Hidden width of the generators' shared trunk, the discriminators and ``EC_s``.
     latent_size : int, default=32
         Size of the Gaussian noise fed to the generators (0: deterministic translations).
@@ -298,7 +298,7 @@ class EmoGANSampler(BaseOverSampler):
         lambda_identity=1.0,
         lambda_adversarial=0.5,
         lambda_classification=0.5,
-        hidden_size=256,
+        hidden_size=128,
         latent_size=32,
         n_epochs=30,
         batch_size=256,

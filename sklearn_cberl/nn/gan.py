@@ -314,9 +314,9 @@ class EmoGAN(nn.Module):
         ``G_S->T`` (Eq. 3) and ``G_T->S`` (the rows the sampler emits, so they must look real
         too).
         """
-        real_logits = self.discriminator_logits(real)
-        fake_logits = self.discriminator_logits(fake)
-        losses = [adversarial_loss(r, f) for r, f in zip(real_logits, fake_logits)]
+        n_real = len(real)
+        logits = self.discriminator_logits(torch.cat([real, fake]))  # one pass per modality
+        losses = [adversarial_loss(lg[:n_real], lg[n_real:]) for lg in logits]
         return torch.stack(losses).mean()
 
     # -- Eq. 7: generator objective ------------------------------------------------------
@@ -353,22 +353,39 @@ class EmoGAN(nn.Module):
         fake : Tensor
             The generated rows (``G_S->T(S)`` and ``G_T->S(T, Z_r)``), for the discriminator.
         """
+        n, m = len(s), len(t)
         z_s = self.one_hot(y_s, s)
-        st = self.g_st(s, None, self.noise(s))  # G_S->T(S)
-        cycle = self.g_ts(st, z_s, self.noise(s))  # G_T->S(G_S->T(S_k), Z_k)
-        translated = self.g_ts(s, z_s, self.noise(s))  # G_T->S(S_k, Z_k)
-        to_r = self.g_ts(t, self.one_hot(r, t), self.noise(t))  # G_T->S(T_i, Z_r)
+        # Same generator calls batched together (fewer, larger matrix products):
+        # G_S->T(S) with noise and G_S->T(T) noise-free for Eq. 4, in one pass ...
+        x_st = torch.cat([s, t])
+        noise_st = self.noise(x_st)
+        if noise_st is not None:
+            noise_st[n:] = 0.0
+        st_all = self.g_st(x_st, None, noise_st)
+        st, g_st_of_t = st_all[:n], st_all[n:]
+        # ... then one G_T->S pass for the cycle G_T->S(G_S->T(S_k), Z_k), the translation
+        # G_T->S(S_k, Z_k), the requested G_T->S(T_i, Z_r) (with noise) and, for Eq. 4,
+        # the noise-free translation of S_k to its own class.
+        z_r = self.one_hot(r, t)
+        x_ts = torch.cat([st, s, t, s])
+        z_ts = torch.cat([z_s, z_s, z_r, z_s])
+        noise_ts = self.noise(x_ts)
+        if noise_ts is not None:
+            noise_ts[2 * n + m :] = 0.0
+        ts_all = self.g_ts(x_ts, z_ts, noise_ts)
+        to_r, g_ts_of_s = ts_all[2 * n : 2 * n + m], ts_all[2 * n + m :]
 
         # Eq. 4 with zero noise: the noise-free translation of an utterance to its own class
         # (and the unconditional G_S->T) must be the identity; the noise input stays free to
         # add diversity to the sampled rows.
-        identity = identity_loss(self.g_ts(s, z_s), s, self.g_st(t), t)
+        identity = identity_loss(g_ts_of_s, s, g_st_of_t, t)
         fake = torch.cat([st, to_r], dim=0)
         adversarial = torch.stack(
             [generator_adversarial_loss(f) for f in self.discriminator_logits(fake)]
         ).mean()
-        l_c = classification_loss(classifier(cycle), classifier(translated), y_s)
-        l_rc = target_classification_loss(classifier(to_r), r)
+        logits = classifier(ts_all[: 2 * n + m])
+        l_c = classification_loss(logits[:n], logits[n : 2 * n], y_s)
+        l_rc = target_classification_loss(logits[2 * n :], r)
         total = total_generator_loss(
             identity,
             adversarial,

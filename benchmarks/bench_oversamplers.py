@@ -1,0 +1,410 @@
+"""Over-sampler benchmark: none / ROS / SMOTE / BorderlineSMOTE / ADASYN / EmoGANSampler.
+
+Every over-sampler feeds the *same* downstream classifier; only the training rows differ.
+
+Datasets
+    * ``synthetic``: :func:`~sklearn_cberl.datasets.make_conversations` (text 100, audio 100,
+      visual 512; MELD-like imbalance), one fixed data set (``random_state=0``) split by
+      dialogue 60 / 20 / 20 % into train / validation / test.
+    * ``meld``: MELD's official text release (train / dev / test) embedded with
+      all-MiniLM-L6-v2 (384-d ``text_*`` block; cached under ``benchmarks/results/.cache``).
+      Skipped when the CSVs are absent (``--meld-dir`` / ``CBERL_MELD_DIR``).
+
+Over-samplers (all with ``sampling_strategy="auto"``: every class up to the majority count)
+    ``none``, ``RandomOverSampler``, ``SMOTE``, ``BorderlineSMOTE``, ``ADASYN`` (imbalanced-learn
+    defaults, run on the feature columns) and :class:`~sklearn_cberl.sampler.EmoGANSampler`
+    (run on the conversation frame, i.e. with its modality blocks). EmoGAN's ``n_epochs`` and
+    ``filter_synthetic`` are chosen on validation macro-F1 (seed 0) and only then is the test
+    set touched; the baselines have no tuned parameters.
+
+Downstream classifier
+    * ``logreg`` (default): standardise -> multinomial logistic regression on the features.
+    * ``cberl``: :class:`sklearn_cberl.classifier.CBERLClassifier` on the conversation frames;
+      rows made by the feature-only baselines become standalone one-utterance dialogues.
+
+Reported per dataset and method: test WAF1, macro-F1 and the F1 of the two rarest training
+classes (%), fit time (resampling + classifier, s) and peak memory: the largest increase of the
+process's resident set size (RSS, sampled every 5 ms with psutil, so torch's allocations count
+too) over its value just before the fit, in MiB - mean +/- std over ``--seeds`` (the seed drives
+the samplers and the classifier; the data and split are fixed). Timings on a shared machine are
+indicative only.
+
+Usage::
+
+    python benchmarks/bench_oversamplers.py --quick        # smoke test, about a minute
+    python benchmarks/bench_oversamplers.py --seeds 0 1 2  # the full benchmark
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+import sklearn
+import torch
+from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE, RandomOverSampler
+from imblearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator, clone
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupShuffleSplit
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_cberl.conversation import DIALOGUE, METADATA_COLUMNS, SPEAKER, TURN
+from sklearn_cberl.datasets import make_conversations
+from sklearn_cberl.experiments import markdown_table, mean_std
+from sklearn_cberl.metrics import emotion_report
+from sklearn_cberl.sampler import EmoGANSampler
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+CACHE = RESULTS / ".cache"
+META = list(METADATA_COLUMNS)
+METHODS = ("none", "RandomOverSampler", "SMOTE", "BorderlineSMOTE", "ADASYN", "EmoGANSampler")
+
+
+# ----------------------------------------------------------------------------- pieces
+class PeakRSS:
+    """Context manager: peak resident-set-size increase (MiB) while the block runs.
+
+    ``tracemalloc`` misses torch's C++ allocations, and ``ru_maxrss`` is a process-lifetime
+    maximum, so a background thread samples the RSS instead (5 ms period).
+    """
+
+    def __init__(self, period=0.005):
+        self.period = period
+        self.process = psutil.Process()
+
+    def _poll(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(self.period)
+
+    def __enter__(self):
+        self.base = self.peak = self.process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+        self.mib = (self.peak - self.base) / 2**20
+
+
+class StandaloneFeatureSampler(BaseEstimator):
+    """Run a feature-only sampler on a conversation frame (for the ``cberl`` classifier).
+
+    The sampler sees the feature columns; its synthetic rows become standalone one-utterance
+    dialogues (ids that collide with no real id, speaker ``"synthetic"``, turn 0).
+    """
+
+    def __init__(self, sampler=None):
+        self.sampler = sampler
+
+    def fit_resample(self, X, y):
+        features = X.drop(columns=META).to_numpy()
+        self.sampler_ = clone(self.sampler)
+        X_res, y_res = self.sampler_.fit_resample(features, np.asarray(y))
+        n_new = len(X_res) - len(X)
+        new = pd.DataFrame(X_res[len(X) :], columns=X.columns.drop(META))
+        new[DIALOGUE] = [f"__synthetic_{i}" for i in range(n_new)]
+        new[SPEAKER] = "synthetic"
+        new[TURN] = 0
+        out = pd.concat([X.reset_index(drop=True), new[X.columns]], ignore_index=True)
+        return out, pd.Series(y_res, name=getattr(y, "name", None))
+
+
+def make_sampler(method, seed, params=None):
+    if method == "none":
+        return None
+    if method == "EmoGANSampler":
+        return EmoGANSampler(random_state=seed, device="cpu", **(params or {}))
+    return {
+        "RandomOverSampler": RandomOverSampler,
+        "SMOTE": SMOTE,
+        "BorderlineSMOTE": BorderlineSMOTE,
+        "ADASYN": ADASYN,
+    }[method](random_state=seed)
+
+
+#: CBERLClassifier parameters (set from --cberl-epochs).
+CBERL_PARAMS: dict = {}
+
+
+def make_pipeline(method, classifier, seed, params=None):
+    """The same classifier behind every over-sampler (imbalanced-learn Pipeline)."""
+    sampler = make_sampler(method, seed, params)
+    if classifier == "cberl":
+        from sklearn_cberl.classifier import CBERLClassifier
+
+        clf = CBERLClassifier(random_state=seed, device="cpu", **CBERL_PARAMS)
+        if sampler is None:
+            return Pipeline([("clf", clf)])
+        if method != "EmoGANSampler":
+            sampler = StandaloneFeatureSampler(sampler)
+        return Pipeline([("aug", sampler), ("clf", clf)])
+    drop = ColumnTransformer([("meta", "drop", META)], remainder="passthrough")
+    head = [("scale", StandardScaler()), ("clf", LogisticRegression(max_iter=1000))]
+    if sampler is None:
+        return Pipeline([("features", drop), *head])
+    if method == "EmoGANSampler":  # on the frame: it uses the modality blocks
+        return Pipeline([("aug", sampler), ("features", drop), *head])
+    return Pipeline([("features", drop), ("aug", sampler), *head])
+
+
+# ----------------------------------------------------------------------------- data
+def synthetic_data(quick):
+    if quick:
+        X, y = make_conversations(
+            n_dialogues=60, modalities={"text": 20, "audio": 20, "visual": 40}, random_state=0
+        )
+    else:
+        X, y = make_conversations(n_dialogues=300, random_state=0)
+    groups = X[DIALOGUE]
+    outer = GroupShuffleSplit(n_splits=1, test_size=0.2, random_state=0)
+    rest, test = next(outer.split(X, y, groups))
+    inner = GroupShuffleSplit(n_splits=1, test_size=0.25, random_state=0)
+    tr, va = next(inner.split(X.iloc[rest], y.iloc[rest], groups.iloc[rest]))
+
+    def take(idx):
+        return X.iloc[idx].reset_index(drop=True), y.iloc[idx].reset_index(drop=True)
+
+    out = {}
+    for split, idx in (("train", rest[tr]), ("valid", rest[va]), ("test", test)):
+        out[f"X_{split}"], out[f"y_{split}"] = take(idx)
+    return out
+
+
+def meld_data(meld_dir, quick):
+    """MELD text, MiniLM-embedded (384-d ``text_*``), official splits; embeddings cached."""
+    from sklearn_cberl.datasets import load_meld_text
+
+    data = load_meld_text(meld_dir)
+    if quick:  # a few dialogues per split
+        for split in ("train", "valid", "test"):
+            X, y = data[f"X_{split}"], data[f"y_{split}"]
+            keep = X[DIALOGUE].isin(X[DIALOGUE].unique()[:40]).to_numpy()
+            data[f"X_{split}"] = X[keep].reset_index(drop=True)
+            data[f"y_{split}"] = y[keep].reset_index(drop=True)
+    cache = CACHE / f"oversamplers_meld_minilm{'_quick' if quick else ''}.npz"
+    if cache.is_file():
+        stored = np.load(cache)
+        emb = {s: stored[s] for s in ("train", "valid", "test")}
+    else:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sklearn_cberl.features import TextEncoder
+
+        enc = TextEncoder(prefix="text", device="cpu").fit(data["X_train"]["utterance"])
+        emb = {
+            s: np.asarray(enc.transform(data[f"X_{s}"]["utterance"]), dtype=np.float32)
+            for s in ("train", "valid", "test")
+        }
+        CACHE.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, **emb)
+    out = {}
+    for s in ("train", "valid", "test"):
+        meta = data[f"X_{s}"][META].reset_index(drop=True)
+        text = pd.DataFrame(emb[s], columns=[f"text_{j}" for j in range(emb[s].shape[1])])
+        out[f"X_{s}"] = pd.concat([meta, text], axis=1)
+        out[f"y_{s}"] = data[f"y_{s}"].reset_index(drop=True)
+    return out
+
+
+# ----------------------------------------------------------------------------- protocol
+def fit_score(method, classifier, seed, params, X_fit, y_fit, X_eval, y_eval, rare):
+    pipe = make_pipeline(method, classifier, seed, params)
+    with PeakRSS() as memory:
+        start = time.perf_counter()
+        pipe.fit(X_fit, y_fit)
+        fit_time = time.perf_counter() - start
+    labels = sorted(pd.unique(y_fit))
+    report = emotion_report(y_eval, pipe.predict(X_eval), labels=labels)
+    row = {
+        "waf1": float(report.loc["weighted", "f1"]),
+        "macro_f1": float(report.loc["macro", "f1"]),
+        "fit_time_s": fit_time,
+        "peak_rss_mib": memory.mib,
+        "per_class_f1": {str(c): float(report.loc[str(c), "f1"]) for c in labels},
+    }
+    for i, c in enumerate(rare):
+        row[f"rare{i + 1}_f1"] = float(report.loc[str(c), "f1"])
+    aug = pipe.named_steps.get("aug")
+    if isinstance(aug, EmoGANSampler):
+        row["n_synthetic"] = int(aug.synthetic_mask_.sum())
+        row["filter_stats"] = {str(k): v for k, v in aug.filter_stats_.items()}
+    return row
+
+
+def run_dataset(name, data, classifier, seeds, grid, log):
+    counts = data["y_train"].value_counts()
+    rare = list(counts.sort_values(kind="stable").index[:2])
+    log(f"[{name}] train {len(data['y_train'])} rows, rarest classes {rare}")
+    # Validation-only choice of EmoGAN's parameters (seed 0 of the requested seeds).
+    selection = []
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(grid, values))
+        row = fit_score(
+            "EmoGANSampler",
+            classifier,
+            seeds[0],
+            params,
+            data["X_train"],
+            data["y_train"],
+            data["X_valid"],
+            data["y_valid"],
+            rare,
+        )
+        selection.append({"params": params, "valid_macro_f1": row["macro_f1"], **row})
+        log(
+            f"[{name}] valid EmoGAN {params}: macro-F1 {row['macro_f1']:.2f} "
+            f"({row['fit_time_s']:.0f} s)"
+        )
+    best = max(selection, key=lambda r: r["valid_macro_f1"])["params"]
+    log(f"[{name}] chosen on validation: {best}")
+
+    runs = []
+    for method, seed in itertools.product(METHODS, seeds):
+        params = best if method == "EmoGANSampler" else None
+        row = fit_score(
+            method,
+            classifier,
+            seed,
+            params,
+            data["X_train"],
+            data["y_train"],
+            data["X_test"],
+            data["y_test"],
+            rare,
+        )
+        runs.append({"dataset": name, "method": method, "seed": seed, **row})
+        log(
+            f"[{name}] {method:>17} seed {seed}: WAF1 {row['waf1']:.2f} macro-F1 "
+            f"{row['macro_f1']:.2f} {rare[0]} {row['rare1_f1']:.2f} {rare[1]} "
+            f"{row['rare2_f1']:.2f} fit {row['fit_time_s']:.1f} s "
+            f"peak {row['peak_rss_mib']:.0f} MiB"
+        )
+    return runs, {"dataset": name, "rare": rare, "grid": grid, "chosen": best, "runs": selection}
+
+
+def summarise(runs, rare_of):
+    """One markdown-ready table per dataset (its two rarest classes name two columns)."""
+    frame = pd.DataFrame(runs)
+    tables = {}
+    for dataset, by_dataset in frame.groupby("dataset", sort=False):
+        rare = rare_of[dataset]
+        rows = []
+        for method, group in by_dataset.groupby("method", sort=False):
+            rows.append(
+                {
+                    "method": method,
+                    "WAF1": mean_std(group["waf1"]),
+                    "macro-F1": mean_std(group["macro_f1"]),
+                    f"F1 {rare[0]}": mean_std(group["rare1_f1"]),
+                    f"F1 {rare[1]}": mean_std(group["rare2_f1"]),
+                    "fit time (s)": mean_std(group["fit_time_s"], 1),
+                    "peak RSS (MiB)": mean_std(group["peak_rss_mib"], 0),
+                }
+            )
+        tables[dataset] = pd.DataFrame(rows).set_index("method")
+    return tables
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run (1 seed)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--datasets", nargs="+", default=["synthetic", "meld"])
+    parser.add_argument("--classifier", choices=["logreg", "cberl"], default="logreg")
+    parser.add_argument(
+        "--epochs", type=int, nargs="+", default=[10, 30], help="EmoGAN n_epochs grid"
+    )
+    parser.add_argument("--cberl-epochs", type=int, default=None, help="CBERLClassifier max_epochs")
+    parser.add_argument(
+        "--meld-dir",
+        default=os.environ.get("CBERL_MELD_DIR", str(HERE.parent.parent / "shared/data/meld")),
+    )
+    parser.add_argument("--out", default=str(RESULTS / "oversamplers"), help="output path stem")
+    args = parser.parse_args(argv)
+
+    seeds = args.seeds[:1] if args.quick else args.seeds
+    grid = {
+        "n_epochs": [2] if args.quick else args.epochs,
+        "filter_synthetic": [True, False],
+    }
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    if args.cberl_epochs or args.quick:
+        CBERL_PARAMS["max_epochs"] = 2 if args.quick else args.cberl_epochs
+    if args.classifier == "cberl":
+        try:
+            import sklearn_cberl.classifier  # noqa: F401
+        except ImportError as exc:
+            parser.error(f"--classifier cberl needs sklearn_cberl.classifier: {exc}")
+
+    def log(line):
+        print(line, flush=True)
+
+    runs, selections = [], []
+    if "synthetic" in args.datasets:
+        r, s = run_dataset(
+            "synthetic", synthetic_data(args.quick), args.classifier, seeds, grid, log
+        )
+        runs += r
+        selections.append(s)
+    meld_dir = Path(args.meld_dir)
+    if "meld" in args.datasets:
+        if (meld_dir / "train_sent_emo.csv").is_file():
+            r, s = run_dataset(
+                "meld", meld_data(meld_dir, args.quick), args.classifier, seeds, grid, log
+            )
+            runs += r
+            selections.append(s)
+        else:
+            log(f"MELD not found under {meld_dir}: skipping the meld benchmark.")
+
+    tables = summarise(runs, {s["dataset"]: s["rare"] for s in selections})
+    stem = Path(args.out + (f"_{args.classifier}" if args.classifier != "logreg" else ""))
+    stem = Path(str(stem) + ("_quick" if args.quick else ""))
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    env = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "sklearn": sklearn.__version__,
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "note": "shared machine: timings are indicative",
+    }
+    payload = {"args": vars(args), "environment": env, "selection": selections, "runs": runs}
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2, default=str))
+    command = "python benchmarks/bench_oversamplers.py" + (" --quick" if args.quick else "")
+    command += f" --seeds {' '.join(map(str, seeds))} --classifier {args.classifier}"
+    chosen = "; ".join(f"{s['dataset']}: {s['chosen']}" for s in selections)
+    md = [
+        "# Over-sampler benchmark",
+        "",
+        f"Command: `{command}`. Downstream classifier: `{args.classifier}`. Test-set scores in %, "
+        f"mean ± std over seeds {seeds}; EmoGAN parameters chosen on validation macro-F1: "
+        f"{chosen}. Peak RSS = largest RSS increase during the fit. "
+        f"Threads: {env['threads']}; shared machine, timings indicative.",
+        "",
+    ]
+    for dataset, table in tables.items():
+        md += [f"## {dataset}", "", markdown_table(table), ""]
+    stem.with_suffix(".md").write_text("\n".join(md))
+    log("\n".join(md))
+    log(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
