@@ -4,6 +4,9 @@ Datasets
     * ``synthetic``: :func:`~sklearn_cberl.datasets.make_conversations` with its three
       modalities (text 100, audio 100, visual 512), a fresh data set per seed, split by
       dialogue 70 / 10 / 20 % into train / validation / test.
+    * ``synthetic-missing``: the same, with the audio and the visual block each zeroed (the
+      MERC convention for a missing stream) in a random 30 % of the rows of every split;
+      compares the product-of-experts and the concatenation posterior under missing data.
     * ``meld-views``: MELD's official text release (train / dev / test) seen through two
       *views of the one text modality* - ``minilm_*`` (all-MiniLM-L6-v2 sentence embedding,
       384-d) and ``tfidf_*`` (word 1-2-gram TF-IDF reduced to 100-d by truncated SVD, both fitted
@@ -156,6 +159,20 @@ def synthetic_data(seed, quick):
     return dict(X_train=Xtr, y_train=ytr, X_valid=Xva, y_valid=yva, X_test=Xte, y_test=yte)
 
 
+def with_missing(data, seed, rate=0.3, blocks=("audio", "visual")):
+    """Zero each of ``blocks`` in a random ``rate`` of the rows of every split (MERC's
+    convention for a missing stream), independently per block."""
+    rng = np.random.RandomState(seed + 12345)
+    out = dict(data)
+    for split in ("train", "valid", "test"):
+        X = data[f"X_{split}"].copy()
+        for block in blocks:
+            cols = [c for c in X.columns if c.startswith(f"{block}_")]
+            X.loc[rng.rand(len(X)) < rate, cols] = 0.0
+        out[f"X_{split}"] = X
+    return out
+
+
 def meld_views(meld_dir, quick, width_tfidf=100):
     """MELD with two views of its text: MiniLM embedding and TF-IDF/SVD (cached)."""
     from sklearn_cberl.datasets import load_meld_text
@@ -302,7 +319,11 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=40, help="DJVAE epochs")
     parser.add_argument("--window", type=int, default=2, help="ctx-LR window (turns)")
     parser.add_argument(
-        "--datasets", nargs="+", default=["synthetic", "meld-views"], help="which to run"
+        "--datasets",
+        nargs="+",
+        default=["synthetic", "meld-views"],
+        choices=["synthetic", "synthetic-missing", "meld-views"],
+        help="which to run",
     )
     parser.add_argument(
         "--meld-dir",
@@ -328,6 +349,19 @@ def main(argv=None):
             lambda s: synthetic_data(s, args.quick),
             seeds,
             grid,
+            args.width,
+            args.window,
+            epochs,
+            log,
+        )
+        rows += r
+        validation += v
+    if "synthetic-missing" in args.datasets:
+        r, v = run_dataset(
+            "synthetic-missing",
+            lambda s: with_missing(synthetic_data(s, args.quick), s),
+            seeds,
+            {"encoder": ["mlp"], "fusion": ["poe", "concat"], "beta": [1.0]},
             args.width,
             args.window,
             epochs,
@@ -379,7 +413,8 @@ def main(argv=None):
         "",
         "Command: `python benchmarks/bench_fusion.py"
         + (" --quick" if args.quick else "")
-        + f" --seeds {' '.join(map(str, seeds))} --width {args.width} --epochs {epochs}`",
+        + f" --seeds {' '.join(map(str, seeds))} --width {args.width} --epochs {epochs}"
+        + f" --datasets {' '.join(args.datasets)}`",
         "",
         "Test scores (%) of the candidate chosen on validation WAF1, mean ± std over seeds "
         f"{seeds}. `meld-views`: two *views* of MELD's text modality (MiniLM, TF-IDF/SVD), "

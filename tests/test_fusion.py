@@ -219,6 +219,12 @@ def test_named_modalities_select_blocks():
     assert list(model.block_features_["audio"]) == [f"audio_{i}" for i in range(4)]
     with pytest.raises(ValueError, match="'video' has no columns"):
         DJVAE(**FAST, modalities=["video"]).fit(X)
+    # A frame without metadata is a plain table; named modalities still select its blocks.
+    plain = X.drop(columns=list(METADATA_COLUMNS))
+    model = DJVAE(**FAST, modalities=["text", "audio"], random_state=0).fit(plain)
+    assert model.modalities_ == ["text", "audio"]
+    assert model.transform(plain).shape == (len(X), 3)
+    assert DJVAE(**FAST, random_state=0).fit(plain).modalities_ == ["x"]  # one block
 
 
 def test_per_modality_standardisation_ignores_raw_scale():
