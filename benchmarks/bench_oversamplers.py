@@ -10,12 +10,15 @@ Datasets
       all-MiniLM-L6-v2 (384-d ``text_*`` block; cached under ``benchmarks/results/.cache``).
       Skipped when the CSVs are absent (``--meld-dir`` / ``CBERL_MELD_DIR``).
 
-Over-samplers (all with ``sampling_strategy="auto"``: every class up to the majority count)
+Over-samplers (all with the same ``sampling_strategy``: ``--strategy auto``, every class up to
+the majority count, or ``--strategy paper``, paper Table VI's MELD additions - sadness +60,
+fear +200, anger +60, disgust +200 - scaled to the training-set size)
     ``none``, ``RandomOverSampler``, ``SMOTE``, ``BorderlineSMOTE``, ``ADASYN`` (imbalanced-learn
     defaults, run on the feature columns) and :class:`~sklearn_cberl.sampler.EmoGANSampler`
     (run on the conversation frame, i.e. with its modality blocks). EmoGAN's ``n_epochs`` and
-    ``filter_synthetic`` are chosen on validation macro-F1 (seed 0) and only then is the test
-    set touched; the baselines have no tuned parameters.
+    ``filter_synthetic`` (and, with ``--classifier cberl``, ``placement``: after the source
+    utterance vs standalone dialogues) are chosen on validation macro-F1 (first seed) and
+    only then is the test set touched; the baselines have no tuned parameters.
 
 Downstream classifier
     * ``logreg`` (default): standardise -> multinomial logistic regression on the features.
@@ -69,6 +72,8 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 CACHE = RESULTS / ".cache"
 META = list(METADATA_COLUMNS)
+#: Paper Table VI: utterances added per MELD class (relative to MELD's 9989 training rows).
+TABLE_VI_MELD = {"sadness": 60, "fear": 200, "anger": 60, "disgust": 200}
 METHODS = ("none", "RandomOverSampler", "SMOTE", "BorderlineSMOTE", "ADASYN", "EmoGANSampler")
 
 
@@ -126,17 +131,40 @@ class StandaloneFeatureSampler(BaseEstimator):
         return out, pd.Series(y_res, name=getattr(y, "name", None))
 
 
+class TableVIStrategy:
+    """``sampling_strategy`` callable: add paper Table VI's MELD counts, scaled to ``len(y)``.
+
+    A picklable class (not a lambda) so that the samplers stay clonable and picklable.
+    """
+
+    def __call__(self, y):
+        counts = pd.Series(np.asarray(y)).value_counts()
+        scale = len(y) / 9989
+        return {
+            c: int(counts[c] + round(add * scale))
+            for c, add in TABLE_VI_MELD.items()
+            if c in counts.index
+        }
+
+
+#: sampling_strategy of every over-sampler (set from --strategy).
+STRATEGY = {"value": "auto"}
+
+
 def make_sampler(method, seed, params=None):
     if method == "none":
         return None
+    strategy = STRATEGY["value"]
     if method == "EmoGANSampler":
-        return EmoGANSampler(random_state=seed, device="cpu", **(params or {}))
+        return EmoGANSampler(
+            sampling_strategy=strategy, random_state=seed, device="cpu", **(params or {})
+        )
     return {
         "RandomOverSampler": RandomOverSampler,
         "SMOTE": SMOTE,
         "BorderlineSMOTE": BorderlineSMOTE,
         "ADASYN": ADASYN,
-    }[method](random_state=seed)
+    }[method](sampling_strategy=strategy, random_state=seed)
 
 
 #: CBERLClassifier parameters (set from --cberl-epochs).
@@ -277,17 +305,22 @@ def run_dataset(name, data, classifier, seeds, grid, log):
     runs = []
     for method, seed in itertools.product(METHODS, seeds):
         params = best if method == "EmoGANSampler" else None
-        row = fit_score(
-            method,
-            classifier,
-            seed,
-            params,
-            data["X_train"],
-            data["y_train"],
-            data["X_test"],
-            data["y_test"],
-            rare,
-        )
+        try:
+            row = fit_score(
+                method,
+                classifier,
+                seed,
+                params,
+                data["X_train"],
+                data["y_train"],
+                data["X_test"],
+                data["y_test"],
+                rare,
+            )
+        except ValueError as exc:  # e.g. ADASYN: "No samples will be generated ..."
+            runs.append({"dataset": name, "method": method, "seed": seed, "error": str(exc)})
+            log(f"[{name}] {method:>17} seed {seed}: failed: {exc}")
+            continue
         runs.append({"dataset": name, "method": method, "seed": seed, **row})
         log(
             f"[{name}] {method:>17} seed {seed}: WAF1 {row['waf1']:.2f} macro-F1 "
@@ -306,6 +339,12 @@ def summarise(runs, rare_of):
         rare = rare_of[dataset]
         rows = []
         for method, group in by_dataset.groupby("method", sort=False):
+            if "error" in group:
+                failed = group["error"].notna()
+                if failed.all():
+                    rows.append({"method": method, "WAF1": f"failed: {group['error'].iloc[0]}"})
+                    continue
+                group = group[~failed]
             rows.append(
                 {
                     "method": method,
@@ -317,7 +356,7 @@ def summarise(runs, rare_of):
                     "peak RSS (MiB)": mean_std(group["peak_rss_mib"], 0),
                 }
             )
-        tables[dataset] = pd.DataFrame(rows).set_index("method")
+        tables[dataset] = pd.DataFrame(rows).set_index("method").fillna("-")
     return tables
 
 
@@ -327,6 +366,12 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--datasets", nargs="+", default=["synthetic", "meld"])
     parser.add_argument("--classifier", choices=["logreg", "cberl"], default="logreg")
+    parser.add_argument(
+        "--strategy",
+        choices=["auto", "paper"],
+        default="auto",
+        help="sampling_strategy: 'auto' (balance to the majority) or 'paper' (Table VI counts)",
+    )
     parser.add_argument(
         "--epochs", type=int, nargs="+", default=[10, 30], help="EmoGAN n_epochs grid"
     )
@@ -343,6 +388,10 @@ def main(argv=None):
         "n_epochs": [2] if args.quick else args.epochs,
         "filter_synthetic": [True, False],
     }
+    if args.strategy == "paper":
+        STRATEGY["value"] = TableVIStrategy()
+    if args.classifier == "cberl":  # placement only matters to a context-aware classifier
+        grid["placement"] = ["after_source", "standalone"]
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     if args.cberl_epochs or args.quick:
         CBERL_PARAMS["max_epochs"] = 2 if args.quick else args.cberl_epochs
@@ -374,7 +423,9 @@ def main(argv=None):
             log(f"MELD not found under {meld_dir}: skipping the meld benchmark.")
 
     tables = summarise(runs, {s["dataset"]: s["rare"] for s in selections})
-    stem = Path(args.out + (f"_{args.classifier}" if args.classifier != "logreg" else ""))
+    suffix = f"_{args.classifier}" if args.classifier != "logreg" else ""
+    suffix += "_paper" if args.strategy == "paper" else ""
+    stem = Path(args.out + suffix)
     stem = Path(str(stem) + ("_quick" if args.quick else ""))
     stem.parent.mkdir(parents=True, exist_ok=True)
     env = {
@@ -389,11 +440,13 @@ def main(argv=None):
     stem.with_suffix(".json").write_text(json.dumps(payload, indent=2, default=str))
     command = "python benchmarks/bench_oversamplers.py" + (" --quick" if args.quick else "")
     command += f" --seeds {' '.join(map(str, seeds))} --classifier {args.classifier}"
+    command += f" --strategy {args.strategy}"
     chosen = "; ".join(f"{s['dataset']}: {s['chosen']}" for s in selections)
     md = [
         "# Over-sampler benchmark",
         "",
-        f"Command: `{command}`. Downstream classifier: `{args.classifier}`. Test-set scores in %, "
+        f"Command: `{command}`. Downstream classifier: `{args.classifier}`; sampling strategy "
+        f"`{args.strategy}`. Test-set scores in %, "
         f"mean ± std over seeds {seeds}; EmoGAN parameters chosen on validation macro-F1: "
         f"{chosen}. Peak RSS = largest RSS increase during the fit. "
         f"Threads: {env['threads']}; shared machine, timings indicative.",
