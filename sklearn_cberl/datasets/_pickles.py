@@ -417,7 +417,7 @@ load_iemocap.__doc__ = """Load IEMOCAP's pre-extracted features (DialogueGCN or 
     training dialogues are held out, seeded, as the paper does.
 """ + _PARAMS_DOC.format(default="IEMOCAP_CLASSES")
 
-load_meld.__doc__ = """Load MELD's pre-extracted features (DialogueGCN/MMGCN, DialogueRNN or SDT/CBERL pickle).
+load_meld.__doc__ = """Load MELD's pre-extracted features (DialogueGCN, DialogueRNN or SDT pickle).
 
     Seven classes in the pickles' label-id order: neutral, surprise, fear, sadness, joy,
     disgust, anger. Speakers are one-hot vectors in the file and become the index of the
