@@ -67,7 +67,9 @@ def _layout(conv):
     codes = pd.factorize(pair, sort=False)[0]
     first = codes[offsets[:-1]] if n else codes
     local = codes - np.repeat(first, lengths)
-    x = np.ascontiguousarray(conv.X[order], dtype=np.float32)
+    # Frames are usually already in dialogue/turn order: skip the copy of the fancy index.
+    rows = conv.X if np.array_equal(order, np.arange(n)) else conv.X[order]
+    x = np.ascontiguousarray(rows, dtype=np.float32)
     return x, position.astype(np.int64), local.astype(np.int64), offsets
 
 
@@ -475,7 +477,9 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         self._validate_params()
         attention_hidden = self._check_attention_hidden()
         modalities = self.modalities
-        conv = check_conversations(X, estimator=self, reset=True, modalities=modalities)
+        conv = check_conversations(
+            X, estimator=self, reset=True, modalities=modalities, dtype=np.float32
+        )
         y = self._check_y(X, y)
         sample_weight = _check_sample_weight(sample_weight, conv.X, ensure_non_negative=True)
         encoder = LabelEncoder().fit(y)
@@ -511,7 +515,7 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
                 raise TypeError("validation_data must be a tuple (X_val, y_val).")
             X_val, y_val = validation_data
             conv_val = check_conversations(
-                X_val, estimator=self, reset=False, modalities=modalities
+                X_val, estimator=self, reset=False, modalities=modalities, dtype=np.float32
             )
             y_val = self._check_y(X_val, y_val)
             unknown = np.setdiff1d(np.unique(y_val), self.classes_)
@@ -629,7 +633,9 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
     def _infer(self, X, output):
         """Run the network over X; ``output`` in {"decision", "embedding"}; input row order."""
         check_is_fitted(self)
-        conv = check_conversations(X, estimator=self, reset=False, modalities=self.modalities)
+        conv = check_conversations(
+            X, estimator=self, reset=False, modalities=self.modalities, dtype=np.float32
+        )
         dataset = self._dataset(conv)
         mean_length = max(1.0, conv.n_samples / max(conv.n_dialogues, 1))
         size = max(self.batch_size, int(_INFERENCE_UTTERANCES // mean_length))
