@@ -34,6 +34,12 @@ def _demo(args) -> int:
     return 0
 
 
+def _extract(args) -> int:
+    from .features import cli_extract
+
+    return cli_extract(args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cberl",
@@ -44,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-dialogues", type=int, default=200)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
+    # `cberl extract` keeps its own parser (sklearn_cberl.features.manifest); pass argv through.
+    extract = sub.add_parser(
+        "extract", add_help=False, help="raw conversations (manifest) -> feature frame"
+    )
+    extract.add_argument("rest", nargs=argparse.REMAINDER)
+    extract.set_defaults(func=_extract)
     return parser
 
 
