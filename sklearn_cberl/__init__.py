@@ -1,3 +1,24 @@
-"""sklearn-cberl: CBERL for imbalanced multimodal emotion recognition in conversations."""
+"""sklearn-cberl: CBERL for imbalanced multimodal emotion recognition in conversations.
+
+The three estimators compose in an ``imblearn.pipeline.Pipeline``:
+:class:`EmoGANSampler` (data level, paper Eq. 1-7) -> :class:`DJVAE` (representation level,
+Eq. 8-12) -> :class:`CBERLClassifier` (model and loss level, Eq. 13-20);
+:func:`make_cberl_pipeline` builds it with the paper's hyper-parameters.
+"""
+
+from .classifier import CBERLClassifier
+from .fusion import DJVAE
+from .pipeline import PAPER_AUGMENTATION, AddPerClass, make_cberl_pipeline
+from .sampler import EmoGANSampler
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "EmoGANSampler",
+    "DJVAE",
+    "CBERLClassifier",
+    "make_cberl_pipeline",
+    "AddPerClass",
+    "PAPER_AUGMENTATION",
+    "__version__",
+]

@@ -9,6 +9,7 @@ are reported as mean +/- std over seeds.
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Iterable, Mapping
@@ -22,7 +23,47 @@ from sklearn.model_selection import ParameterGrid
 
 from .metrics import emotion_report, weighted_f1
 
-__all__ = ["ProtocolResult", "run_protocol", "set_random_states", "mean_std", "markdown_table"]
+__all__ = [
+    "ProtocolResult",
+    "run_protocol",
+    "fit_with_validation",
+    "set_random_states",
+    "mean_std",
+    "markdown_table",
+]
+
+
+def _accepts_validation(estimator) -> bool:
+    return "validation_data" in inspect.signature(estimator.fit).parameters
+
+
+def fit_with_validation(estimator, X, y, X_valid, y_valid):
+    """Fit, letting the final classifier select its epoch on ``(X_valid, y_valid)``.
+
+    For a (imbalanced-learn) Pipeline this does what ``Pipeline.fit`` does - samplers
+    resample, transformers ``fit_transform`` - and then passes the validation split, sent
+    through the fitted transformers (samplers are skipped, as at predict time), to the final
+    step's ``fit(..., validation_data=...)``. A plain Pipeline cannot route it: fit
+    parameters are not transformed, so raw validation features would reach a classifier
+    trained on fused ones. Estimators without ``validation_data`` are fitted normally.
+    """
+    steps = getattr(estimator, "steps", None)
+    final = steps[-1][1] if steps else estimator
+    if not _accepts_validation(final):
+        return estimator.fit(X, y)
+    if not steps:
+        return estimator.fit(X, y, validation_data=(X_valid, y_valid))
+    Xt, yt, Xv = X, y, X_valid
+    for _, step in steps[:-1]:
+        if step is None or step == "passthrough":
+            continue
+        if hasattr(step, "fit_resample"):
+            Xt, yt = step.fit_resample(Xt, yt)
+        else:
+            Xt = step.fit_transform(Xt, yt)
+            Xv = step.transform(Xv)
+    final.fit(Xt, yt, validation_data=(Xv, y_valid))
+    return estimator
 
 
 def set_random_states(estimator, seed: int):
@@ -121,6 +162,9 @@ def run_protocol(
 ) -> ProtocolResult:
     """Fit on train, pick the best grid candidate on validation WAF1, score test once per seed.
 
+    A final step that accepts ``validation_data`` (``CBERLClassifier``) also selects its
+    epoch on the validation split (:func:`fit_with_validation`).
+
     Parameters
     ----------
     estimator : estimator or Pipeline
@@ -143,7 +187,9 @@ def run_protocol(
         for params in candidates:
             model = set_random_states(clone(estimator).set_params(**params), seed)
             start = time.perf_counter()
-            model.fit(data["X_train"], data["y_train"])
+            fit_with_validation(
+                model, data["X_train"], data["y_train"], data["X_valid"], data["y_valid"]
+            )
             fit_time = time.perf_counter() - start
             score = weighted_f1(data["y_valid"], model.predict(data["X_valid"]))
             if verbose:
