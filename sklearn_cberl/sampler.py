@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.utils import Substitution, check_sampling_strategy, check_target_type
 from imblearn.utils._docstring import _random_state_docstring
-from sklearn.base import _fit_context
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.preprocessing import StandardScaler, label_binarize
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -37,7 +37,7 @@ from .conversation import (
 )
 from .nn import gan as _gan
 
-__all__ = ["EmoGANSampler"]
+__all__ = ["EmoGANSampler", "ConversationSampler"]
 
 #: Candidate rounds drawn per class before the EC_s filter falls back to the best candidates.
 MAX_FILTER_ROUNDS = 10
@@ -138,6 +138,80 @@ def _new_dialogue_ids(existing: pd.Series, n: int) -> pd.Series:
     if isinstance(dtype, pd.CategoricalDtype):
         dtype = object
     return pd.Series(names.astype(object), dtype=dtype)
+
+
+def _assemble(X, conv: Conversations, features: np.ndarray, sample_indices, placement):
+    """Put resampled features (real rows first) and carried metadata in X's container.
+
+    Shared by :class:`EmoGANSampler` and :class:`ConversationSampler`: the metadata of row
+    ``n + j`` is derived from its source row ``sample_indices[n + j]`` (see ``placement``).
+    """
+    n = conv.n_samples
+    if not isinstance(X, pd.DataFrame):
+        return features.tolist() if isinstance(X, list) else features
+    new = features[n:]
+    if not len(new):
+        return X.reset_index(drop=True)
+    X_dense = _densify_sparse_frame(X)
+    if conv.is_plain:
+        feature_columns = list(X.columns)
+    else:
+        # conv.X holds the feature columns block by block (first appearance of each
+        # modality prefix), which need not be the frame's column order.
+        blocks: dict = {}
+        for column in X.columns:
+            if column not in METADATA_COLUMNS:
+                blocks.setdefault(modality_of(column), []).append(column)
+        feature_columns = [c for cols in blocks.values() for c in cols]
+    synthetic = pd.DataFrame(new, columns=feature_columns)
+    if not conv.is_plain:
+        for column, values in _synthetic_metadata(X, conv, sample_indices, placement).items():
+            synthetic[column] = values
+    synthetic = synthetic[list(X.columns)]
+    out = pd.concat([X_dense.reset_index(drop=True), synthetic], ignore_index=True)
+    # Float feature columns keep their exact input dtype (float32 / float64 / pandas
+    # sparse or nullable floats); other numeric feature columns are float64 now.
+    restore = {
+        c: d
+        for c, d in X.dtypes.items()
+        if c not in METADATA_COLUMNS and pd.api.types.is_float_dtype(d) and out[c].dtype != d
+    }
+    return out.astype(restore) if restore else out
+
+
+def _synthetic_metadata(X: pd.DataFrame, conv: Conversations, sample_indices, placement) -> dict:
+    """dialogue_id / speaker / turn of the synthetic rows (see ``placement``)."""
+    n = conv.n_samples
+    src = np.asarray(sample_indices)[n:]
+    meta = X[list(METADATA_COLUMNS)].reset_index(drop=True)
+    speaker = meta[SPEAKER].iloc[src].reset_index(drop=True)
+    if placement == "standalone":
+        turn_dtype = meta[TURN].dtype
+        return {
+            DIALOGUE: _new_dialogue_ids(meta[DIALOGUE], len(src)),
+            SPEAKER: speaker,
+            TURN: pd.Series(np.zeros(len(src)), dtype=turn_dtype),
+        }
+    # after_source: between the source and the next utterance of its dialogue.
+    order = conv.order
+    dialogue_sorted, turn_sorted = conv.dialogue[order], conv.turn[order]
+    gap_sorted = np.ones(n)
+    same = dialogue_sorted[1:] == dialogue_sorted[:-1]
+    gap_sorted[:-1][same] = (turn_sorted[1:] - turn_sorted[:-1])[same]
+    gap = conv.to_input_order(gap_sorted)
+    # k-th (1-based) of m synthetic rows sharing a source, in output order.
+    rank_order = np.argsort(src, kind="stable")
+    sorted_src = src[rank_order]
+    first = np.searchsorted(sorted_src, sorted_src, side="left")
+    k = np.empty(len(src), dtype=np.float64)
+    k[rank_order] = np.arange(len(src)) - first + 1
+    m = np.bincount(src, minlength=n)[src]
+    turn = conv.turn[src] + gap[src] * k / (m + 1)
+    return {
+        DIALOGUE: meta[DIALOGUE].iloc[src].reset_index(drop=True),
+        SPEAKER: speaker,
+        TURN: pd.Series(turn, dtype=np.float64),
+    }
 
 
 @Substitution(
@@ -370,7 +444,7 @@ class EmoGANSampler(BaseOverSampler):
         features, y_res = self._fit_resample(conv, y_checked, **params)
         if binarize_y:
             y_res = label_binarize(y_res, classes=np.unique(y_checked))
-        X_out = self._assemble(X, conv, features)
+        X_out = _assemble(X, conv, features, self.sample_indices_, self.placement)
         index = X_out.index if isinstance(X_out, pd.DataFrame) else None
         return X_out, _wrap_like(y_res, y, index=index)
 
@@ -594,76 +668,97 @@ class EmoGANSampler(BaseOverSampler):
     # ---------------------------------------------------------------------------------
     # output
     # ---------------------------------------------------------------------------------
-    def _assemble(self, X, conv: Conversations, features: np.ndarray):
-        """Put the resampled features (and carried metadata) in the input's container."""
-        n = conv.n_samples
-        if not isinstance(X, pd.DataFrame):
-            return features.tolist() if isinstance(X, list) else features
-        new = features[n:]
-        if not len(new):
-            return X.reset_index(drop=True)
-        X_dense = _densify_sparse_frame(X)
-        if conv.is_plain:
-            feature_columns = list(X.columns)
-        else:
-            # conv.X holds the feature columns block by block (first appearance of each
-            # modality prefix), which need not be the frame's column order.
-            blocks: dict = {}
-            for column in X.columns:
-                if column not in METADATA_COLUMNS:
-                    blocks.setdefault(modality_of(column), []).append(column)
-            feature_columns = [c for cols in blocks.values() for c in cols]
-        synthetic = pd.DataFrame(new, columns=feature_columns)
-        if not conv.is_plain:
-            for column, values in self._synthetic_metadata(X, conv).items():
-                synthetic[column] = values
-        synthetic = synthetic[list(X.columns)]
-        out = pd.concat([X_dense.reset_index(drop=True), synthetic], ignore_index=True)
-        # Float feature columns keep their exact input dtype (float32 / float64 / pandas
-        # sparse or nullable floats); other numeric feature columns are float64 now.
-        restore = {
-            c: d
-            for c, d in X.dtypes.items()
-            if c not in METADATA_COLUMNS and pd.api.types.is_float_dtype(d) and out[c].dtype != d
-        }
-        return out.astype(restore) if restore else out
-
-    def _synthetic_metadata(self, X: pd.DataFrame, conv: Conversations) -> dict:
-        """dialogue_id / speaker / turn of the synthetic rows (see ``placement``)."""
-        n = conv.n_samples
-        src = self.sample_indices_[n:]
-        meta = X[list(METADATA_COLUMNS)].reset_index(drop=True)
-        speaker = meta[SPEAKER].iloc[src].reset_index(drop=True)
-        if self.placement == "standalone":
-            turn_dtype = meta[TURN].dtype
-            return {
-                DIALOGUE: _new_dialogue_ids(meta[DIALOGUE], len(src)),
-                SPEAKER: speaker,
-                TURN: pd.Series(np.zeros(len(src)), dtype=turn_dtype),
-            }
-        # after_source: between the source and the next utterance of its dialogue.
-        order = conv.order
-        dialogue_sorted, turn_sorted = conv.dialogue[order], conv.turn[order]
-        gap_sorted = np.ones(n)
-        same = dialogue_sorted[1:] == dialogue_sorted[:-1]
-        gap_sorted[:-1][same] = (turn_sorted[1:] - turn_sorted[:-1])[same]
-        gap = conv.to_input_order(gap_sorted)
-        # k-th (1-based) of m synthetic rows sharing a source, in output order.
-        rank_order = np.argsort(src, kind="stable")
-        sorted_src = src[rank_order]
-        first = np.searchsorted(sorted_src, sorted_src, side="left")
-        k = np.empty(len(src), dtype=np.float64)
-        k[rank_order] = np.arange(len(src)) - first + 1
-        m = np.bincount(src, minlength=n)[src]
-        turn = conv.turn[src] + gap[src] * k / (m + 1)
-        return {
-            DIALOGUE: meta[DIALOGUE].iloc[src].reset_index(drop=True),
-            SPEAKER: speaker,
-            TURN: pd.Series(turn, dtype=np.float64),
-        }
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
         tags.sampler_tags.sample_indices = True
         return tags
+
+
+class ConversationSampler(BaseEstimator):
+    """Run any imbalanced-learn over-sampler on the features of a conversation frame.
+
+    ``SMOTE`` and friends validate X as one numeric matrix, so on a conversation frame they
+    either fail (string dialogue ids) or interpolate the metadata into nonsense (a dialogue
+    id of 3.7). This wrapper hands the sampler the feature columns only and gives every
+    synthetic row valid metadata, exactly like :class:`EmoGANSampler`:
+
+    * the *source* of a synthetic row is the real row it was copied from when the sampler
+      reports ``sample_indices_`` (``RandomOverSampler``), otherwise the nearest real row of
+      the same class in the standardised feature space (for SMOTE-style samplers one end of
+      the interpolation segment, or its closest neighbour);
+    * ``placement="after_source"`` puts it in the source's dialogue right after it, with the
+      source's speaker; ``"standalone"`` makes it a one-utterance dialogue.
+
+    Plain arrays and frames without metadata pass straight to the wrapped sampler.
+
+    Parameters
+    ----------
+    sampler : imbalanced-learn over-sampler
+        Cloned in ``fit_resample``; its ``sampling_strategy`` decides how many rows to add.
+    placement : {"after_source", "standalone"}, default="after_source"
+
+    Attributes
+    ----------
+    sampler_ : estimator
+        The fitted clone.
+    sample_indices_ : ndarray of shape (n_resampled,) or None
+        Source row of every output row (real rows map to themselves); None for a plain
+        table when the wrapped sampler does not report its sources.
+    synthetic_mask_ : ndarray of bool, shape (n_resampled,)
+    """
+
+    _sampling_type = "over-sampling"
+
+    def __init__(self, sampler=None, placement="after_source"):
+        self.sampler = sampler
+        self.placement = placement
+
+    def fit_resample(self, X, y):
+        """Resample the feature columns with the wrapped sampler; carry the metadata."""
+        from sklearn.base import clone
+        from sklearn.neighbors import NearestNeighbors
+
+        if self.sampler is None or not hasattr(self.sampler, "fit_resample"):
+            raise TypeError(
+                f"sampler={self.sampler!r}: expected an imbalanced-learn sampler with "
+                "fit_resample, e.g. SMOTE()."
+            )
+        if self.placement not in ("after_source", "standalone"):
+            raise ValueError(
+                f"placement={self.placement!r}: expected 'after_source' or 'standalone'."
+            )
+        self.sampler_ = clone(self.sampler)
+        conv = check_conversations(X)
+        if conv.is_plain:
+            X_res, y_res = self.sampler_.fit_resample(X, y)
+            self.sample_indices_ = getattr(self.sampler_, "sample_indices_", None)
+            self.synthetic_mask_ = np.arange(len(X_res)) >= conv.n_samples
+            return X_res, y_res
+        y_array = np.asarray(y)
+        features, y_res = self.sampler_.fit_resample(conv.X, y_array)
+        features, y_res = np.asarray(features), np.asarray(y_res)
+        n = conv.n_samples
+        if not np.array_equal(features[:n], conv.X):
+            raise ValueError(  # every imblearn over-sampler keeps the real rows first
+                f"{type(self.sampler).__name__} did not return the original rows first; "
+                "ConversationSampler supports over-samplers only."
+            )
+        if hasattr(self.sampler_, "sample_indices_"):
+            sources = np.asarray(self.sampler_.sample_indices_)[n:]
+        else:
+            scaler = StandardScaler().fit(conv.X)
+            real, new = scaler.transform(conv.X), scaler.transform(features[n:])
+            sources = np.empty(len(new), dtype=np.int64)
+            for label in np.unique(y_res[n:]):
+                rows = np.flatnonzero(y_array == label)
+                todo = np.flatnonzero(y_res[n:] == label)
+                nearest = NearestNeighbors(n_neighbors=1).fit(real[rows])
+                sources[todo] = rows[nearest.kneighbors(new[todo], return_distance=False)[:, 0]]
+        self.sample_indices_ = np.concatenate([np.arange(n), sources])
+        self.synthetic_mask_ = np.arange(len(y_res)) >= n
+        X_out = _assemble(
+            X, conv, features.astype(conv.X.dtype, copy=False), self.sample_indices_, self.placement
+        )
+        index = X_out.index if isinstance(X_out, pd.DataFrame) else None
+        return X_out, _wrap_like(y_res, y, index=index)

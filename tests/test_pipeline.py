@@ -1,0 +1,103 @@
+"""The full system: sampler -> fusion -> classifier in one imblearn Pipeline."""
+
+import numpy as np
+import pytest
+from imblearn.over_sampling import SMOTE
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, GroupKFold
+
+from sklearn_cberl import DJVAE, AddPerClass, EmoGANSampler, make_cberl_pipeline
+from sklearn_cberl.experiments import fit_with_validation
+
+FAST = dict(
+    aug__n_epochs=2,
+    aug__classifier_epochs=2,
+    fuse__n_epochs=2,
+    fuse__n_components=6,
+    clf__max_epochs=2,
+    clf__hidden_size=16,
+    clf__n_estimators=2,
+    clf__validation_fraction=None,
+)
+
+
+@pytest.fixture(scope="module")
+def data(small_conversations):
+    X, y = small_conversations
+    first = X["dialogue_id"] < "dlg0030"
+    return X[first], y[first], X[~first], y[~first]
+
+
+def test_paper_pipeline_structure_and_defaults():
+    pipe = make_cberl_pipeline()
+    assert [name for name, _ in pipe.steps] == ["aug", "fuse", "clf"]
+    clf = pipe.named_steps["clf"]
+    # paper Sec. V-D defaults
+    assert (clf.gamma, clf.xi_recon, clf.xi_focal, clf.dropout) == (3.0, 0.3, 0.7, 0.5)
+    aug = pipe.named_steps["aug"]
+    assert (aug.lambda_identity, aug.lambda_adversarial, aug.lambda_classification) == (1, 0.5, 0.5)
+    ablated = make_cberl_pipeline(augment=False, fuse=False)
+    assert ablated.named_steps["aug"] == "passthrough" == ablated.named_steps["fuse"]
+    seeded = make_cberl_pipeline(random_state=3)
+    states = [v for k, v in seeded.get_params().items() if k.endswith("random_state")]
+    assert len(states) == 3 and len(set(states)) == 3
+
+
+def test_full_pipeline_fits_predicts_in_input_order(data):
+    X_train, y_train, X_test, y_test = data
+    pipe = make_cberl_pipeline(random_state=0, device="cpu", **FAST).fit(X_train, y_train)
+    shuffled = X_test.sample(frac=1.0, random_state=1)
+    pred = pipe.predict(X_test)
+    np.testing.assert_array_equal(
+        pipe.predict(shuffled), pred[X_test.index.get_indexer(shuffled.index)]
+    )
+    assert set(pred) <= set(y_train)
+    assert pipe.named_steps["aug"].synthetic_mask_.any()
+
+
+def test_grid_search_group_kfold_over_ablations(small_conversations):
+    X, y = small_conversations
+    pipe = make_cberl_pipeline(random_state=0, device="cpu", **FAST)
+    grid = {
+        "aug": ["passthrough", clone(pipe.named_steps["aug"])],
+        "fuse": ["passthrough", clone(pipe.named_steps["fuse"])],
+        "clf__gamma": [0, 3],
+    }
+    search = GridSearchCV(pipe, grid, cv=GroupKFold(2), scoring="f1_weighted", error_score="raise")
+    search.fit(X, y, groups=X["dialogue_id"])
+    assert len(search.cv_results_["params"]) == 8
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_estimator_.predict(X).shape == (len(X),)
+
+
+def test_smote_family_in_the_pipeline_via_conversation_sampler(data):
+    from sklearn_cberl.sampler import ConversationSampler
+
+    X_train, y_train, X_test, _ = data
+    pipe = make_cberl_pipeline(random_state=0, device="cpu", **FAST)
+    pipe.set_params(aug=ConversationSampler(SMOTE(k_neighbors=2, random_state=0)))
+    pipe.fit(X_train, y_train)
+    assert pipe.predict(X_test).shape == (len(X_test),)
+
+
+def test_fit_with_validation_routes_fused_validation_split(data):
+    X_train, y_train, X_valid, y_valid = data
+    pipe = make_cberl_pipeline(random_state=0, device="cpu", **FAST)
+    pipe.set_params(clf__validation_fraction=0.2, clf__max_epochs=3)
+    fit_with_validation(pipe, X_train, y_train, X_valid, y_valid)
+    clf = pipe.named_steps["clf"]
+    # validated on the given split (transformed by the fitted DJVAE), not on held-out train
+    assert len(clf.validation_dialogues_) == 0
+    assert 1 <= clf.best_epoch_ <= 3
+    assert list(clf.feature_names_in_[3:]) == list(
+        pipe.named_steps["fuse"].get_feature_names_out()[3:]
+    )
+
+
+def test_add_per_class_matches_table_vi_semantics():
+    y = np.array(["fear"] * 10 + ["neutral"] * 90)
+    assert AddPerClass({"fear": 5, "disgust": 7})(y) == {"fear": 15}
+    assert AddPerClass({"fear": 200}, reference_size=1000)(y) == {"fear": 30}
+    sampler = EmoGANSampler(sampling_strategy=AddPerClass({"fear": 5}))
+    assert clone(sampler).sampling_strategy == AddPerClass({"fear": 5})
+    assert isinstance(DJVAE(), DJVAE)
