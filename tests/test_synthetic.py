@@ -102,3 +102,8 @@ def test_some_classes_need_several_modalities():
 def test_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_conversations(n_dialogues=2, **kwargs)
+
+
+def test_narrow_modality_with_many_classes():
+    X, y = make_conversations(n_dialogues=5, modalities={"a": 2, "b": 3}, random_state=0)
+    assert X.filter(like="a_").shape[1] == 2 and y.nunique() >= 2

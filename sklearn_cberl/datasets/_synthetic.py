@@ -190,8 +190,14 @@ def make_conversations(
             rank = min(width, n_groups)
         basis = np.linalg.qr(rng.randn(width, rank))[0].T  # (rank, width) orthonormal rows
         # Equidistant group prototypes (orthonormal directions) keep the difficulty stable
-        # across seeds; random prototypes made some seeds trivially easy.
-        prototypes = np.linalg.qr(rng.randn(rank, n_groups))[0].T * (1.6 * strength * class_sep)
+        # across seeds; random prototypes made some seeds trivially easy. A block narrower
+        # than its number of groups cannot hold orthogonal prototypes: unit random ones then.
+        if n_groups <= rank:
+            directions = np.linalg.qr(rng.randn(rank, n_groups))[0].T
+        else:
+            directions = rng.randn(n_groups, rank)
+            directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+        prototypes = directions * (1.6 * strength * class_sep)
         speaker_offsets = rng.randn(speaker_codes.max() + 1, rank) * speaker_shift / np.sqrt(rank)
         latent = prototypes[groups[name][labels]] + speaker_offsets[speaker_codes]
         scale = float(noise_of.get(name, 1.0)) * (1.5 if width > 200 else 1.0)
