@@ -85,7 +85,7 @@ def _speed_worker(n_utterances: int, epochs: int, threads: int, device: str) -> 
     }
 
 
-def run_speed(sizes, epochs, threads, device):
+def run_speed(sizes, epochs, threads, device, wait_policy):
     rows = []
     for n in sizes:
         cmd = [
@@ -100,7 +100,12 @@ def run_speed(sizes, epochs, threads, device):
             "--device",
             device,
         ]
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": str(threads),
+            "MKL_NUM_THREADS": str(threads),
+            "OMP_WAIT_POLICY": wait_policy,
+        }
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if out.returncode != 0:
             raise RuntimeError(f"speed worker for n={n} failed:\n{out.stderr[-3000:]}")
@@ -237,7 +242,8 @@ def markdown(result) -> str:
     env = result["environment"]
     lines += [
         f"Machine: {env['platform']}, {env['cpus']} CPUs, torch {env['torch']} "
-        f"({env['threads']} threads, device {env['device']}), load average at start "
+        f"({env['threads']} threads, OMP_WAIT_POLICY={env['omp_wait_policy']}, device "
+        f"{env['device']}), load average at start "
         f"{env['load_average'][0]:.1f}. Timings on a shared machine are indicative only.",
         "",
     ]
@@ -299,6 +305,13 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
+        "--omp-wait-policy",
+        default="PASSIVE",
+        help="OMP_WAIT_POLICY for the runs (PASSIVE: idle OpenMP threads sleep instead of "
+        "spinning; on a machine shared with other jobs spinning threads slowed 2-thread "
+        "training ~30x here)",
+    )
+    parser.add_argument(
         "--meld-dir",
         default=os.environ.get("CBERL_MELD_DIR", str(ROOT.parent / "shared" / "data" / "meld")),
     )
@@ -315,6 +328,8 @@ def main(argv=None):
         print(json.dumps(_speed_worker(args._speed_worker, args.epochs, args.threads, args.device)))
         return 0
 
+    # Must be set before torch (OpenMP) is imported in this process.
+    os.environ.setdefault("OMP_WAIT_POLICY", args.omp_wait_policy)
     import sklearn
     import torch
 
@@ -333,11 +348,14 @@ def main(argv=None):
             "threads": args.threads,
             "device": args.device,
             "load_average": list(os.getloadavg()),
+            "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
         },
     }
     if not args.skip_speed:
         print(f"Speed ({epochs} epochs per size, {args.threads} threads):", flush=True)
-        result["speed"] = run_speed(sizes, epochs, args.threads, args.device)
+        result["speed"] = run_speed(
+            sizes, epochs, args.threads, args.device, os.environ["OMP_WAIT_POLICY"]
+        )
     meld_dir = Path(args.meld_dir)
     if not args.skip_meld:
         if (meld_dir / "train_sent_emo.csv").is_file():
