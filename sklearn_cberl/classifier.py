@@ -294,7 +294,9 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
     modalities : sequence of str or None, default=None
         Feature blocks to use (column prefixes); None uses every non-metadata column.
     device : str, default="auto"
-        Torch device; "auto" picks CUDA when available.
+        Torch device; "auto" picks CUDA when available. Inference moves the fitted network
+        to the device this parameter names at call time (``set_params(device="cpu")``
+        after a CUDA fit).
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, initialisation, shuffling, dropout and masking.
     verbose : int, default=0
@@ -617,6 +619,10 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
             self.net_.fit(dataset, y=None)
         # Keep no reference to the training data in the fitted estimator (pickle size).
         self.net_.train_split = None
+        # The per-epoch SAMME accumulators are tensors on the training device, outside the
+        # attributes skorch maps to the CPU when a CUDA pickle is loaded without CUDA.
+        for name in ("samme_error_sum_", "samme_weight_sum_"):
+            vars(self.net_).pop(name, None)
 
         history = self.net_.history
         self.n_iter_ = len(history)
@@ -633,6 +639,7 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
     def _infer(self, X, output):
         """Run the network over X; ``output`` in {"decision", "embedding"}; input row order."""
         check_is_fitted(self)
+        self._sync_device()
         conv = check_conversations(
             X, estimator=self, reset=False, modalities=self.modalities, dtype=np.float32
         )
@@ -654,6 +661,18 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
             width = len(self.classes_) if output == "decision" else module.embedding_size
             values = np.zeros((0, width), dtype=np.float32)
         return conv.to_input_order(values)
+
+    def _sync_device(self):
+        """Move the fitted network to the device of the ``device`` parameter, now.
+
+        Lets a fitted model change device with ``set_params(device="cpu")``; skorch already
+        maps a CUDA pickle to the CPU when CUDA is missing (with a ``DeviceWarning``).
+        """
+        device = resolve_device(self.device)
+        if torch.device(self.net_.device) != device:
+            self.net_.module_.to(device)
+            self.net_.criterion_.to(device)
+            self.net_.device = str(device)
 
     def _decision(self, X):
         return self._infer(X, "decision").astype(np.float64)

@@ -121,7 +121,9 @@ class DJVAE(TransformerMixin, BaseEstimator):
         Per epoch: ``epoch``, ``reconstruction`` and ``kl`` (means per utterance), ``beta``
         (the KL weight used) and ``loss`` (= reconstruction + beta * kl).
     device_ : torch.device
-        The device the module lives on.
+        The device the module lives on. Inference first moves the module to the device of
+        the ``device`` parameter (so ``set_params(device="cpu")`` works after a CUDA fit);
+        a pickle holds it on the CPU.
     n_features_in_ : int
         Number of input columns (metadata included for a conversation frame).
     feature_names_in_ : ndarray of str
@@ -177,6 +179,23 @@ class DJVAE(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+    def __getstate__(self):
+        # Pickle the module on the CPU: a CUDA-fitted DJVAE must load on any machine.
+        from .persistence import cpu_state
+
+        return cpu_state(super().__getstate__(), device_key="device_")
+
+    def _sync_device(self):
+        """Move the fitted module to the device of the ``device`` parameter, now.
+
+        Lets a fitted model change device with ``set_params(device=...)`` and lets a
+        pickle (always on the CPU) return to CUDA with ``device="auto"``.
+        """
+        device = resolve_device(self.device)
+        if device != self.device_:
+            self.module_.to(device)
+            self.device_ = device
 
     # ------------------------------------------------------------------ validation
     def _check_params(self):
@@ -335,6 +354,9 @@ class DJVAE(TransformerMixin, BaseEstimator):
         self : DJVAE
         """
         hidden_sizes = self._check_params()
+        # A refit that fails or is interrupted must not leave the previous module next to
+        # the new scalers: without module_ the estimator is plainly unfitted.
+        self.__dict__.pop("module_", None)
         self.conversational_ = isinstance(X, pd.DataFrame) and any(
             c in X.columns for c in METADATA_COLUMNS
         )
@@ -451,6 +473,7 @@ class DJVAE(TransformerMixin, BaseEstimator):
             ``(n_samples, n_components)`` (plus the modality columns with passthrough).
         """
         check_is_fitted(self, "module_")
+        self._sync_device()
         conv, columns = self._validate(X, reset=False)
         values, present = self._standardise(conv, columns, fit=False)
         dtype = conv.X.dtype
@@ -504,6 +527,7 @@ class DJVAE(TransformerMixin, BaseEstimator):
             with the metadata columns first when ``X`` carries them, else an array.
         """
         check_is_fitted(self, "module_")
+        self._sync_device()
         k = self.n_components
         fused = self._fused_names()
         metadata = None
@@ -558,6 +582,7 @@ class DJVAE(TransformerMixin, BaseEstimator):
         float
         """
         check_is_fitted(self, "module_")
+        self._sync_device()
         conv, columns = self._validate(X, reset=False)
         values, present = self._standardise(conv, columns, fit=False)
         share = values.shape[1] / len(columns)

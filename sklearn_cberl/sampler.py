@@ -318,7 +318,7 @@ class EmoGANSampler(BaseOverSampler):
     filter_stats_ : dict
         Class label -> ``{{"requested", "candidates", "accepted", "filled"}}``.
     device_ : torch.device
-        The device the networks were trained on.
+        The device the networks were trained on (a pickle holds them on the CPU).
     n_features_in_ : int
         Number of columns of ``X`` seen in ``fit_resample`` (metadata columns included).
     feature_names_in_ : ndarray of str
@@ -674,6 +674,38 @@ class EmoGANSampler(BaseOverSampler):
         tags.sampler_tags.sample_indices = True
         return tags
 
+    def __getstate__(self):
+        # Pickle the networks on the CPU: a CUDA-fitted sampler must load on any machine.
+        from .persistence import cpu_state
+
+        return cpu_state(super().__getstate__())
+
+
+def _check_neighbours(sampler, y) -> None:
+    """Clear error when a SMOTE-style sampler has too few samples of a class to interpolate.
+
+    imbalanced-learn leaves this case to ``NearestNeighbors.kneighbors``, whose message
+    names neither the class nor ``k_neighbors``.
+    """
+    k = getattr(sampler, "k_neighbors", None)
+    if not isinstance(k, Integral) or isinstance(k, bool):
+        return  # a NearestNeighbors instance, or no such parameter: left to the sampler
+    y = np.asarray(y)
+    strategy = check_sampling_strategy(sampler.sampling_strategy, y, "over-sampling")
+    labels, counts = np.unique(y, return_counts=True)
+    count = dict(zip(labels.tolist(), counts.tolist()))
+    small = {c: count[c] for c, n in strategy.items() if n > 0 and count[c] <= k}
+    if not small:
+        return
+    label, n = min(small.items(), key=lambda item: item[1])
+    lower = f"lower `k_neighbors` to at most {n - 1}, " if n > 1 else ""
+    raise ValueError(
+        f"{type(sampler).__name__}(k_neighbors={k}) needs more than k_neighbors samples of "
+        f"every class it over-samples, but class {label!r} has {n}: {lower}leave the class "
+        "out of `sampling_strategy`, or use EmoGANSampler or RandomOverSampler, which handle "
+        "classes of any size."
+    )
+
 
 class ConversationSampler(BaseEstimator):
     """Run any imbalanced-learn over-sampler on the features of a conversation frame.
@@ -730,6 +762,7 @@ class ConversationSampler(BaseEstimator):
             )
         self.sampler_ = clone(self.sampler)
         conv = check_conversations(X)
+        _check_neighbours(self.sampler_, y)
         if conv.is_plain:
             X_res, y_res = self.sampler_.fit_resample(X, y)
             self.sample_indices_ = getattr(self.sampler_, "sample_indices_", None)
