@@ -213,6 +213,7 @@ def _reproduce(args) -> int:
         device=args.device,
         max_epochs=args.max_epochs,
         verbose=args.verbose,
+        n_jobs=args.jobs,
         log=lambda m: _log(args, m),
     )
     print(Path(args.output_dir) / args.dataset / "report.md")
@@ -280,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--seeds", type=int, nargs="+")
     reproduce.add_argument("--quick", action="store_true", help="smoke run: less data/epochs")
     reproduce.add_argument("--max-epochs", type=int)
+    reproduce.add_argument("--jobs", type=int, help="run the seeds in this many processes")
     common(reproduce, output_dir="benchmarks/results")
     reproduce.set_defaults(func=_reproduce)
 

@@ -179,8 +179,14 @@ def load_dataset(name: str, path=None, *, quick: bool = False, cache_dir=None) -
         raise ValueError(f"Unknown dataset {name!r}: expected one of {DATASETS}.")
     if quick and name != "demo":
         data = _subsample(data, fraction=0.25)
+    # The paper's minority classes (Table V) where the data set has its classes; else the
+    # two rarest training classes.
+    paper_minority = {"meld": ["fear", "disgust"], "iemocap": ["happy"]}
     counts = data.y_train.value_counts()
-    data.minority = [c for c in counts.index[::-1] if c in data.labels][:2]
+    data.minority = (
+        paper_minority.get(data.paper or "meld")
+        or [c for c in counts.index[::-1] if c in data.labels][:2]
+    )
     return data
 
 
@@ -452,6 +458,8 @@ def _fit_variant(variant: Variant, prefixes: _Prefixes, device, verbose, quick, 
 # ----------------------------------------------------------------------------- reporting
 def _mean_std(values) -> str:
     values = np.asarray(values, dtype=float)
+    if not len(values):
+        return "failed"
     return f"{values.mean():.2f} ± {values.std():.2f}"
 
 
@@ -475,6 +483,106 @@ def _table_main(names, results, labels):
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
 
 
+def _run_seed(
+    data, variants, full, seed, device, verbose, quick, max_epochs, figures, log, started
+):
+    """Fit every variant for one seed; return test reports, fit times and figure inputs."""
+    prefixes = _Prefixes(data, seed, device, verbose, quick)
+    fits, state = {}, {}
+    for i, variant in enumerate(variants):
+        try:
+            y_pred, fit_time, parts = _fit_variant(
+                variant, prefixes, device, verbose, quick, max_epochs
+            )
+        except ValueError as exc:
+            # e.g. ADASYN: "No samples will be generated" at Table VI's counts. Recorded and
+            # reported as a failed cell; the other models still run.
+            fits[variant.name] = (None, None, str(exc))
+            log(f"[reproduce] seed {seed} {variant.name}: FAILED ({exc})")
+            continue
+        report = emotion_report(data.y_test, y_pred, labels=data.labels)
+        fits[variant.name] = (report, fit_time, None)
+        log(
+            f"[reproduce] seed {seed} [{i + 1}/{len(variants)}] {variant.name}: "
+            f"WAF1 {report.loc['weighted', 'f1']:.2f} ({fit_time:.0f}s, "
+            f"{time.perf_counter() - started:.0f}s total)"
+        )
+        if figures and variant.name == full.name:
+            state.update(parts, y_pred=y_pred)
+    X_aug, y_aug, _, _ = prefixes.augment("emogan")
+    if figures:
+        state["augmented"] = (X_aug, y_aug)
+    n_real = len(data.y_train)
+    counts = pd.Series(np.asarray(y_aug)[n_real:]).value_counts()
+    return {"seed": seed, "fits": fits, "synthetic_counts": counts, "figures": state}
+
+
+def _run_seeds(
+    data, variants, full, seeds, device, verbose, quick, max_epochs, n_jobs, log, started
+):
+    """All seeds, sequentially or in ``n_jobs`` processes (one torch thread each)."""
+    if n_jobs in (None, 1) or len(seeds) == 1:
+        return [
+            _run_seed(
+                data,
+                variants,
+                full,
+                seed,
+                device,
+                verbose,
+                quick,
+                max_epochs,
+                seed == seeds[0],
+                log,
+                started,
+            )
+            for seed in seeds
+        ]
+    from joblib import Parallel, delayed
+
+    log(f"[reproduce] {len(seeds)} seeds in {n_jobs} processes (progress lines per seed end)")
+    return Parallel(n_jobs=n_jobs, backend="loky")(
+        delayed(_run_seed_in_process)(
+            data,
+            variants,
+            full,
+            seed,
+            device,
+            verbose,
+            quick,
+            max_epochs,
+            seed == seeds[0],
+            started,
+        )
+        for seed in seeds
+    )
+
+
+def _run_seed_in_process(
+    data, variants, full, seed, device, verbose, quick, max_epochs, figures, started
+):
+    import torch
+
+    # Several processes share the cores: one intra-op thread each avoids oversubscription.
+    torch.set_num_threads(1)
+    lines = []
+    run = _run_seed(
+        data,
+        variants,
+        full,
+        seed,
+        device,
+        verbose,
+        quick,
+        max_epochs,
+        figures,
+        lines.append,
+        started,
+    )
+    print("\n".join(lines), flush=True)
+    return run
+
+
 def run_reproduction(
     dataset: str = "demo",
     path=None,
@@ -485,6 +593,7 @@ def run_reproduction(
     device: str = "auto",
     max_epochs: int | None = None,
     verbose: int = 0,
+    n_jobs: int | None = None,
     log=print,
 ) -> dict:
     """Run every model of the report over ``seeds`` and write tables and figures.
@@ -505,6 +614,8 @@ def run_reproduction(
     max_epochs : int, default=None
         Cap on the classifier's epochs (default: its own ``max_epochs``; 5 in quick mode).
     verbose : int, default=0
+    n_jobs : int, default=None
+        Run the seeds in this many processes (one torch thread each); None = sequential.
     log : callable, default=print
         Progress lines.
 
@@ -528,32 +639,33 @@ def run_reproduction(
         f"[reproduce] {dataset}: {len(data.X_train)}/{len(data.X_valid)}/{len(data.X_test)} "
         f"train/valid/test utterances; {len(variants)} models x {len(seeds)} seeds"
     )
-    results = {v.name: {"reports": [], "fit_time": [], "variant": v} for v in variants}
+    runs = _run_seeds(
+        data,
+        variants,
+        roles["CBERL"],
+        seeds,
+        device,
+        verbose,
+        quick,
+        max_epochs,
+        n_jobs,
+        log,
+        started,
+    )
+    results = {
+        v.name: {"reports": [], "fit_time": [], "errors": [], "variant": v} for v in variants
+    }
     synthetic_counts, figures_state = [], {}
-    for seed in seeds:
-        prefixes = _Prefixes(data, seed, device, verbose, quick)
-        for i, variant in enumerate(variants):
-            y_pred, fit_time, parts = _fit_variant(
-                variant, prefixes, device, verbose, quick, max_epochs
-            )
-            report = emotion_report(data.y_test, y_pred, labels=labels)
-            results[variant.name]["reports"].append(report)
-            results[variant.name]["fit_time"].append(fit_time)
-            log(
-                f"[reproduce] seed {seed} [{i + 1}/{len(variants)}] {variant.name}: "
-                f"WAF1 {report.loc['weighted', 'f1']:.2f} ({fit_time:.0f}s, "
-                f"{time.perf_counter() - started:.0f}s total)"
-            )
-            if seed == seeds[0] and variant is roles["CBERL"]:
-                figures_state.update(parts, y_pred=y_pred)
-        sampler = prefixes.augment("emogan")[2]
-        n_real = len(data.y_train)
-        synthetic_counts.append(
-            pd.Series(np.asarray(prefixes.augment("emogan")[1])[n_real:]).value_counts()
-        )
-        if seed == seeds[0]:
-            figures_state["augmented"] = prefixes.augment("emogan")[:2]
-            figures_state["sampler"] = sampler
+    for run in runs:  # in seed order
+        for name, (report, fit_time, error) in run["fits"].items():
+            if error is not None:
+                results[name]["errors"].append(f"seed {run['seed']}: {error}")
+            else:
+                results[name]["reports"].append(report)
+                results[name]["fit_time"].append(fit_time)
+        synthetic_counts.append(run["synthetic_counts"])
+        if run["figures"]:
+            figures_state = run["figures"]
 
     by_role = {role: results[v.name] for role, v in roles.items()}
     tables = {}
@@ -570,8 +682,10 @@ def run_reproduction(
         "CBERL",
     ]
     main = _table_main([roles[r].name for r in main_rows], results, labels)
-    main.index = main_rows
+    main.index = pd.Index(main_rows, name="model")
     tables["table_main"] = main
+    summary_columns = ["WAA", "WAF1", "macro-F1", *[f"{c} F1" for c in data.minority], "fit s"]
+    tables["table_summary"] = main[summary_columns]
     # Table III
     t3 = {}
     for role, v in roles.items():
@@ -690,6 +804,7 @@ def run_reproduction(
         "runs": {
             name: {
                 "fit_time": res["fit_time"],
+                "errors": res["errors"],
                 "reports": [r.reset_index().to_dict(orient="list") for r in res["reports"]],
             }
             for name, res in results.items()
@@ -719,6 +834,7 @@ def _plot_gamma(sweep, path):
 
 def _markdown(dataset, data, tables, payload) -> str:
     titles = {
+        "table_summary": "Summary - WAA, WAF1, macro-F1 and minority-class F1",
         "table_main": "Table I/II - per-class accuracy and F1, WAA, WAF1",
         "table_iii": "Table III - ablation of fusion / gamma / mask / AdaBoost (with augmentation)",
         "table_iv": "Table IV - with vs without augmentation",
@@ -739,6 +855,11 @@ def _markdown(dataset, data, tables, payload) -> str:
     for key, title in titles.items():
         if key in tables:
             lines += [f"## {title}", "", markdown_table(tables[key]), ""]
+    failures = [
+        f"- {name}: {err}" for name, run in payload["runs"].items() for err in run["errors"]
+    ]
+    if failures:
+        lines += ["## Failed fits", "", *failures, ""]
     lines += [
         "## Figures",
         "",
