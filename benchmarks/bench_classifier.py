@@ -123,36 +123,16 @@ def run_speed(sizes, epochs, threads, device, wait_policy):
 # --------------------------------------------------------------------------- MELD
 def meld_features(meld_dir: Path, quick: bool):
     """MELD frames with ``text_*`` = MiniLM embeddings (cached), official splits."""
-    import pandas as pd
+    from sklearn_cberl.datasets import load_meld_minilm
 
-    from sklearn_cberl.datasets import load_meld_text
-
-    data = load_meld_text(meld_dir)
-    splits = {}
+    data = load_meld_minilm(meld_dir, cache_dir=CACHE)
+    out = {}
     for split in ("train", "valid", "test"):
         X, y = data[f"X_{split}"].reset_index(drop=True), data[f"y_{split}"].reset_index(drop=True)
         if quick:  # a few dialogues per split
             keep = X["dialogue_id"].isin(X["dialogue_id"].unique()[:40]).to_numpy()
             X, y = X[keep].reset_index(drop=True), y[keep].reset_index(drop=True)
-        splits[split] = (X, y)
-    cache = CACHE / f"classifier_meld_minilm{'_quick' if quick else ''}.npz"
-    if cache.is_file():
-        stored = np.load(cache)
-        emb = {s: stored[s] for s in splits}
-    else:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sklearn_cberl.features import TextEncoder
-
-        enc = TextEncoder(device="cpu").fit(splits["train"][0]["utterance"])
-        emb = {
-            s: np.asarray(enc.transform(X["utterance"]), np.float32) for s, (X, _) in splits.items()
-        }
-        CACHE.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, **emb)
-    out = {}
-    for split, (X, y) in splits.items():
-        E = pd.DataFrame(emb[split], columns=[f"text_{j}" for j in range(emb[split].shape[1])])
-        out[split] = (pd.concat([X[["dialogue_id", "speaker", "turn"]], E], axis=1), y)
+        out[split] = (X, y)
     return out
 
 

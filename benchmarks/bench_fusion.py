@@ -174,50 +174,35 @@ def with_missing(data, seed, rate=0.3, blocks=("audio", "visual")):
 
 
 def meld_views(meld_dir, quick, width_tfidf=100):
-    """MELD with two views of its text: MiniLM embedding and TF-IDF/SVD (cached)."""
-    from sklearn_cberl.datasets import load_meld_text
+    """MELD with two views of its text: MiniLM embedding and TF-IDF/SVD (MiniLM cached)."""
+    from sklearn_cberl.datasets import load_meld_minilm
 
-    data = load_meld_text(meld_dir)
-    if quick:  # a few dialogues per split
-        for split in ("train", "valid", "test"):
-            X, y = data[f"X_{split}"], data[f"y_{split}"]
+    data = load_meld_minilm(meld_dir, cache_dir=CACHE)
+    texts = {}
+    for split in ("train", "valid", "test"):
+        X, y = data[f"X_{split}"].reset_index(drop=True), data[f"y_{split}"].reset_index(drop=True)
+        sentences = pd.Series(data[f"sentences_{split}"]).reset_index(drop=True)
+        if quick:  # a few dialogues per split
             keep = X["dialogue_id"].isin(X["dialogue_id"].unique()[:30]).to_numpy()
-            data[f"X_{split}"], data[f"y_{split}"] = (
-                X[keep].reset_index(drop=True),
-                y[keep].reset_index(drop=True),
-            )
-    cache = CACHE / f"meld_minilm{'_quick' if quick else ''}.npz"
-    if cache.is_file():
-        stored = np.load(cache)
-        emb = {s: stored[s] for s in ("train", "valid", "test")}
-    else:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sklearn_cberl.features import TextEncoder
-
-        enc = TextEncoder(prefix="minilm", device="cpu").fit(data["X_train"]["utterance"])
-        emb = {
-            s: np.asarray(enc.transform(data[f"X_{s}"]["utterance"]), dtype=np.float32)
-            for s in ("train", "valid", "test")
-        }
-        CACHE.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, **emb)
+            X, y, sentences = (v[keep].reset_index(drop=True) for v in (X, y, sentences))
+        data[f"X_{split}"], data[f"y_{split}"], texts[split] = X, y, sentences
     tfidf = make_pipeline(
         TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
         TruncatedSVD(width_tfidf, random_state=0),
-    ).fit(data["X_train"]["utterance"])
+    ).fit(texts["train"])
     out = {}
     for s in ("train", "valid", "test"):
         X = data[f"X_{s}"]
+        minilm = X.filter(regex=r"^text_\d+$")
         views = [
-            pd.DataFrame(emb[s], columns=[f"minilm_{j}" for j in range(emb[s].shape[1])]),
+            minilm.set_axis([f"minilm_{j}" for j in range(minilm.shape[1])], axis=1),
             pd.DataFrame(
-                tfidf.transform(X["utterance"]),
+                tfidf.transform(texts[s]),
                 columns=[f"tfidf_{j}" for j in range(width_tfidf)],
             ),
         ]
-        meta = X[list(METADATA_COLUMNS)].reset_index(drop=True)
-        out[f"X_{s}"] = pd.concat([meta, *views], axis=1)
-        out[f"y_{s}"] = data[f"y_{s}"].reset_index(drop=True)
+        out[f"X_{s}"] = pd.concat([X[list(METADATA_COLUMNS)], *views], axis=1)
+        out[f"y_{s}"] = data[f"y_{s}"]
     return out
 
 

@@ -45,107 +45,34 @@ import itertools
 import json
 import os
 import platform
-import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import psutil
 import sklearn
 import torch
+from _common import PeakRSS
 from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE, RandomOverSampler
 from imblearn.pipeline import Pipeline
-from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_cberl.conversation import DIALOGUE, METADATA_COLUMNS, SPEAKER, TURN
+from sklearn_cberl.conversation import DIALOGUE, METADATA_COLUMNS
 from sklearn_cberl.datasets import make_conversations
 from sklearn_cberl.experiments import markdown_table, mean_std
 from sklearn_cberl.metrics import emotion_report
-from sklearn_cberl.sampler import EmoGANSampler
+from sklearn_cberl.pipeline import PAPER_AUGMENTATION, AddPerClass
+from sklearn_cberl.sampler import ConversationSampler, EmoGANSampler
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 CACHE = RESULTS / ".cache"
 META = list(METADATA_COLUMNS)
-#: Paper Table VI: utterances added per MELD class (relative to MELD's 9989 training rows).
-TABLE_VI_MELD = {"sadness": 60, "fear": 200, "anger": 60, "disgust": 200}
+#: Where SMOTE-family rows go in front of the cberl classifier (EmoGAN's own is tuned).
+PLACEMENT = "standalone"
 METHODS = ("none", "RandomOverSampler", "SMOTE", "BorderlineSMOTE", "ADASYN", "EmoGANSampler")
-
-
-# ----------------------------------------------------------------------------- pieces
-class PeakRSS:
-    """Context manager: peak resident-set-size increase (MiB) while the block runs.
-
-    ``tracemalloc`` misses torch's C++ allocations, and ``ru_maxrss`` is a process-lifetime
-    maximum, so a background thread samples the RSS instead (5 ms period).
-    """
-
-    def __init__(self, period=0.005):
-        self.period = period
-        self.process = psutil.Process()
-
-    def _poll(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(self.period)
-
-    def __enter__(self):
-        self.base = self.peak = self.process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-        self.mib = (self.peak - self.base) / 2**20
-
-
-class StandaloneFeatureSampler(BaseEstimator):
-    """Run a feature-only sampler on a conversation frame (for the ``cberl`` classifier).
-
-    The sampler sees the feature columns; its synthetic rows become standalone one-utterance
-    dialogues (ids that collide with no real id, speaker ``"synthetic"``, turn 0).
-    """
-
-    def __init__(self, sampler=None):
-        self.sampler = sampler
-
-    def fit_resample(self, X, y):
-        features = X.drop(columns=META).to_numpy()
-        self.sampler_ = clone(self.sampler)
-        X_res, y_res = self.sampler_.fit_resample(features, np.asarray(y))
-        n_new = len(X_res) - len(X)
-        new = pd.DataFrame(X_res[len(X) :], columns=X.columns.drop(META))
-        new[DIALOGUE] = [f"__synthetic_{i}" for i in range(n_new)]
-        new[SPEAKER] = "synthetic"
-        new[TURN] = 0
-        out = pd.concat([X.reset_index(drop=True), new[X.columns]], ignore_index=True)
-        return out, pd.Series(y_res, name=getattr(y, "name", None))
-
-
-class TableVIStrategy:
-    """``sampling_strategy`` callable: add paper Table VI's MELD counts, scaled to ``len(y)``.
-
-    A picklable class (not a lambda) so that the samplers stay clonable and picklable.
-    """
-
-    def __call__(self, y):
-        counts = pd.Series(np.asarray(y)).value_counts()
-        scale = len(y) / 9989
-        return {
-            c: int(counts[c] + round(add * scale))
-            for c, add in TABLE_VI_MELD.items()
-            if c in counts.index
-        }
-
 
 #: sampling_strategy of every over-sampler (set from --strategy).
 STRATEGY = {"value": "auto"}
@@ -181,7 +108,7 @@ def make_pipeline(method, classifier, seed, params=None):
         if sampler is None:
             return Pipeline([("clf", clf)])
         if method != "EmoGANSampler":
-            sampler = StandaloneFeatureSampler(sampler)
+            sampler = ConversationSampler(sampler, placement=PLACEMENT)
         return Pipeline([("aug", sampler), ("clf", clf)])
     drop = ColumnTransformer([("meta", "drop", META)], remainder="passthrough")
     head = [("scale", StandardScaler()), ("clf", LogisticRegression(max_iter=1000))]
@@ -217,36 +144,16 @@ def synthetic_data(quick):
 
 def meld_data(meld_dir, quick):
     """MELD text, MiniLM-embedded (384-d ``text_*``), official splits; embeddings cached."""
-    from sklearn_cberl.datasets import load_meld_text
+    from sklearn_cberl.datasets import load_meld_minilm
 
-    data = load_meld_text(meld_dir)
-    if quick:  # a few dialogues per split
-        for split in ("train", "valid", "test"):
-            X, y = data[f"X_{split}"], data[f"y_{split}"]
-            keep = X[DIALOGUE].isin(X[DIALOGUE].unique()[:40]).to_numpy()
-            data[f"X_{split}"] = X[keep].reset_index(drop=True)
-            data[f"y_{split}"] = y[keep].reset_index(drop=True)
-    cache = CACHE / f"oversamplers_meld_minilm{'_quick' if quick else ''}.npz"
-    if cache.is_file():
-        stored = np.load(cache)
-        emb = {s: stored[s] for s in ("train", "valid", "test")}
-    else:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sklearn_cberl.features import TextEncoder
-
-        enc = TextEncoder(prefix="text", device="cpu").fit(data["X_train"]["utterance"])
-        emb = {
-            s: np.asarray(enc.transform(data[f"X_{s}"]["utterance"]), dtype=np.float32)
-            for s in ("train", "valid", "test")
-        }
-        CACHE.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, **emb)
+    data = load_meld_minilm(meld_dir, cache_dir=CACHE)
     out = {}
-    for s in ("train", "valid", "test"):
-        meta = data[f"X_{s}"][META].reset_index(drop=True)
-        text = pd.DataFrame(emb[s], columns=[f"text_{j}" for j in range(emb[s].shape[1])])
-        out[f"X_{s}"] = pd.concat([meta, text], axis=1)
-        out[f"y_{s}"] = data[f"y_{s}"].reset_index(drop=True)
+    for split in ("train", "valid", "test"):
+        X, y = data[f"X_{split}"].reset_index(drop=True), data[f"y_{split}"].reset_index(drop=True)
+        if quick:  # a few dialogues per split
+            keep = X[DIALOGUE].isin(X[DIALOGUE].unique()[:40]).to_numpy()
+            X, y = X[keep].reset_index(drop=True), y[keep].reset_index(drop=True)
+        out[f"X_{split}"], out[f"y_{split}"] = X, y
     return out
 
 
@@ -389,7 +296,8 @@ def main(argv=None):
         "filter_synthetic": [True, False],
     }
     if args.strategy == "paper":
-        STRATEGY["value"] = TableVIStrategy()
+        # Table VI counts are for MELD's 9989 training rows: scaled to the data at hand.
+        STRATEGY["value"] = AddPerClass(PAPER_AUGMENTATION["meld"], reference_size=9989)
     if args.classifier == "cberl":  # placement only matters to a context-aware classifier
         grid["placement"] = ["after_source", "standalone"]
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))

@@ -45,6 +45,7 @@ from sklearn.utils import Bunch
 from .conversation import DIALOGUE, METADATA_COLUMNS
 from .experiments import markdown_table
 from .metrics import emotion_report
+from .pipeline import PAPER_AUGMENTATION
 
 __all__ = ["DATASETS", "PAPER_RESULTS", "load_dataset", "run_reproduction"]
 
@@ -67,15 +68,6 @@ PAPER_RESULTS = {
             "M": {"fear": 13.40, "disgust": 17.71},
             "A": {"fear": 10.77, "disgust": 12.52},
             "full": {"fear": 22.23, "disgust": 24.65},
-        },
-        "Table VI": {
-            "joy": 0,
-            "neutral": 0,
-            "sadness": 60,
-            "fear": 200,
-            "anger": 60,
-            "disgust": 200,
-            "surprise": 0,
         },
     },
     "iemocap": {
@@ -106,14 +98,6 @@ PAPER_RESULTS = {
             "M": {"happy": 61.19},
             "A": {"happy": 58.62},
             "full": {"happy": 67.34},
-        },
-        "Table VI": {
-            "happy": 250,
-            "neutral": 80,
-            "sad": 120,
-            "excited": 120,
-            "angry": 250,
-            "frustrated": 80,
         },
     },
 }
@@ -160,7 +144,7 @@ def load_dataset(name: str, path=None, *, quick: bool = False, cache_dir=None) -
             "split 70/10/20 by dialogue"
         )
     elif name == "meld-text":
-        data = _meld_text(path, cache_dir)
+        data = datasets.load_meld_minilm(path, cache_dir=cache_dir)
         data.labels = TABLE_ORDER["meld"]
         data.paper = "meld"
         data.description = (
@@ -187,41 +171,6 @@ def load_dataset(name: str, path=None, *, quick: bool = False, cache_dir=None) -
         paper_minority.get(data.paper or "meld")
         or [c for c in counts.index[::-1] if c in data.labels][:2]
     )
-    return data
-
-
-def _meld_text(path, cache_dir) -> Bunch:
-    from .datasets import embed_text, load_meld_text
-
-    raw = load_meld_text(path)
-    cache = Path(cache_dir) / "meld_text_minilm.npz" if cache_dir is not None else None
-    if cache is not None and cache.is_file():
-        stored = np.load(cache)
-        out = Bunch(**{k: v for k, v in raw.items()})
-        for split in ("train", "valid", "test"):
-            X = raw[f"X_{split}"].drop(columns=["utterance"])
-            emb = pd.DataFrame(
-                stored[split],
-                columns=[f"text_{i}" for i in range(stored[split].shape[1])],
-                index=X.index,
-            )
-            out[f"X_{split}"] = pd.concat([X[list(METADATA_COLUMNS)], emb], axis=1)
-        return out
-    data = embed_text(raw)
-    for split in ("train", "valid", "test"):
-        X = data[f"X_{split}"]
-        data[f"X_{split}"] = X[
-            [c for c in X.columns if c in METADATA_COLUMNS or c.startswith("text_")]
-        ]
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(
-            cache,
-            **{
-                s: data[f"X_{s}"].filter(like="text_").to_numpy()
-                for s in ("train", "valid", "test")
-            },
-        )
     return data
 
 
@@ -330,7 +279,7 @@ TABLE_VI_REFERENCE_SIZE = {"meld": 9989, "iemocap": 5810}
 
 
 def _sampling_strategy(data):
-    from .pipeline import PAPER_AUGMENTATION, AddPerClass
+    from .pipeline import AddPerClass
 
     table = data.paper or "meld"  # the demo data has MELD's classes
     return AddPerClass(PAPER_AUGMENTATION[table], reference_size=TABLE_VI_REFERENCE_SIZE[table])
@@ -729,9 +678,7 @@ def run_reproduction(
         }
     )
     if data.paper:
-        t6["paper (full data set)"] = [
-            PAPER_RESULTS[data.paper]["Table VI"].get(c, 0) for c in labels
-        ]
+        t6["paper (full data set)"] = [PAPER_AUGMENTATION[data.paper].get(c, 0) for c in labels]
     tables["table_vi"] = t6.rename_axis("emotion")
     # Fig. 8: gamma sweep
     gammas = [g for g in range(6) if f"gamma={g}" in roles]

@@ -1,6 +1,6 @@
 """Datasets: the synthetic benchmark and loaders for the standard MERC releases."""
 
-from ._meld import MELD_SPLIT_FILES, embed_text, fix_mojibake, load_meld_text
+from ._meld import MELD_SPLIT_FILES, embed_text, fix_mojibake, load_meld_minilm, load_meld_text
 from ._pickles import IEMOCAP_CLASSES, LAYOUTS, MELD_PICKLE_CLASSES, load_iemocap, load_meld
 from ._synthetic import MELD_CLASS_WEIGHTS, MELD_CLASSES, make_conversations
 
@@ -9,6 +9,7 @@ __all__ = [
     "MELD_CLASSES",
     "MELD_CLASS_WEIGHTS",
     "load_meld_text",
+    "load_meld_minilm",
     "embed_text",
     "fix_mojibake",
     "MELD_SPLIT_FILES",

@@ -212,3 +212,49 @@ def embed_text(data, column: str = "utterance", *, encoder=None, **encoder_param
         out["text_encoder"] = encoder
         return out
     return _embed_frame(data, column, encoder, fit=not fitted)
+
+
+def load_meld_minilm(path=None, *, cache_dir=None):
+    """MELD's text release with ``text_0 .. text_383`` all-MiniLM-L6-v2 sentence embeddings.
+
+    :func:`load_meld_text` followed by :func:`embed_text` (encoder fitted on the training
+    split only; it has no fitted state besides the frozen weights), with the embeddings
+    cached as ``meld_minilm.npz`` in ``cache_dir`` (encoding all 13,708 utterances takes a few
+    minutes on CPU). This is the "MELD text" data of the benchmarks: text only, since MELD's
+    audio/visual features are not distributed with the CSV release.
+
+    Parameters
+    ----------
+    path : path-like, default=None
+        The directory of the official CSVs (default ``$CBERL_MELD_DIR``).
+    cache_dir : path-like, default=None
+        Where to keep the embeddings; None recomputes them.
+
+    Returns
+    -------
+    Bunch
+        As :func:`load_meld_text`, with every ``X_*`` holding the metadata columns and the
+        384 ``text_*`` columns (the raw texts stay in ``sentences_*``).
+    """
+    raw = load_meld_text(path)
+    splits = ("train", "valid", "test")
+    cache = None if cache_dir is None else Path(cache_dir) / "meld_minilm.npz"
+    stored = np.load(cache) if cache is not None and cache.is_file() else None
+    if stored is None or any(len(stored[s]) != len(raw[f"X_{s}"]) for s in splits):
+        embedded = embed_text(raw)
+        emb = {s: embedded[f"X_{s}"].filter(regex=r"^text_\d+$").to_numpy() for s in splits}
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(cache, **emb)
+    else:
+        emb = {s: stored[s] for s in splits}
+    out = Bunch(**raw)
+    for s in splits:
+        X = raw[f"X_{s}"]
+        block = pd.DataFrame(
+            np.asarray(emb[s], dtype=np.float32),
+            columns=[f"text_{j}" for j in range(emb[s].shape[1])],
+            index=X.index,
+        )
+        out[f"X_{s}"] = pd.concat([X[list(METADATA_COLUMNS)], block], axis=1)
+    return out
