@@ -257,6 +257,9 @@ def check_conversations(
     dtypes = [np.dtype(d) for d in (dtype if isinstance(dtype, (tuple, list)) else (dtype,))]
 
     if not is_conversation_frame(X):
+        if isinstance(X, pd.DataFrame) and X.shape[0]:
+            # Name the offending column (sklearn's messages say only "Input X").
+            _check_feature_columns(X, list(X.columns))
         if estimator is not None:
             X = validate_data(estimator, X, reset=reset, dtype=dtypes)
             names = getattr(estimator, "feature_names_in_", None)
