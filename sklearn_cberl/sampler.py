@@ -15,8 +15,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from imblearn.over_sampling.base import BaseOverSampler
-from imblearn.utils import Substitution, check_sampling_strategy, check_target_type
-from imblearn.utils._docstring import _random_state_docstring
+from imblearn.utils import check_sampling_strategy, check_target_type
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.preprocessing import StandardScaler, label_binarize
 from sklearn.utils import check_random_state
@@ -214,10 +213,6 @@ def _synthetic_metadata(X: pd.DataFrame, conv: Conversations, sample_indices, pl
     }
 
 
-@Substitution(
-    sampling_strategy=BaseOverSampler._sampling_strategy_docstring,
-    random_state=_random_state_docstring,
-)
 class EmoGANSampler(BaseOverSampler):
     """Over-sample emotions with CBERL's multimodal emotion cycle-GAN (paper Sec. IV-A-1).
 
@@ -240,7 +235,13 @@ class EmoGANSampler(BaseOverSampler):
 
     Parameters
     ----------
-    {sampling_strategy}
+    sampling_strategy : float, str, dict or callable, default="auto"
+        How many utterances to add per class, in imbalanced-learn's forms: ``"auto"`` /
+        ``"not majority"``, ``"minority"``, ``"not minority"``, ``"all"`` (equalise those
+        classes with the majority), a dict of *target* counts per class, a float (binary
+        problems only: minority / majority ratio after resampling), or a callable
+        ``y -> dict`` such as :class:`~sklearn_cberl.pipeline.AddPerClass` (the paper's
+        Table VI additions).
 
     lambda_identity : float, default=1.0
         ``lambda_1`` of Eq. 5, weight of the identity loss (Eq. 4).
@@ -271,7 +272,7 @@ class EmoGANSampler(BaseOverSampler):
         Number of nearest classes (centroid distance in the standardised space) whose
         utterances also serve as translation sources for a class; half of the sources come
         from the class itself. 0 translates only utterances of the class itself.
-    placement : {{"after_source", "standalone"}}, default="after_source"
+    placement : {"after_source", "standalone"}, default="after_source"
         Metadata of synthetic rows of a conversation frame. ``"after_source"``: same
         ``dialogue_id`` and ``speaker`` as the source utterance and a turn between the
         source and the next utterance of that dialogue (source turn + gap * k / (m + 1) for
@@ -281,7 +282,9 @@ class EmoGANSampler(BaseOverSampler):
         turn 0; the speaker is the source's.
     device : str or torch.device, default="auto"
         Torch device; ``"auto"`` picks CUDA when available.
-    {random_state}
+    random_state : int, RandomState instance or None, default=None
+        Seeds the GAN, the emotion classifier and the sampling; the user's global RNGs
+        are left untouched.
 
     verbose : int, default=0
         Progress bars (tqdm) for the classifier and GAN epochs when > 0.
@@ -316,7 +319,7 @@ class EmoGANSampler(BaseOverSampler):
     source_classes_ : dict
         Class label -> labels of the nearest classes used as extra translation sources.
     filter_stats_ : dict
-        Class label -> ``{{"requested", "candidates", "accepted", "filled"}}``.
+        Class label -> ``{"requested", "candidates", "accepted", "filled"}``.
     device_ : torch.device
         The device the networks were trained on (a pickle holds them on the CPU).
     n_features_in_ : int
@@ -337,7 +340,7 @@ class EmoGANSampler(BaseOverSampler):
     --------
     >>> from sklearn_cberl.datasets import make_conversations
     >>> from sklearn_cberl.sampler import EmoGANSampler
-    >>> X, y = make_conversations(n_dialogues=20, modalities={{"text": 8, "audio": 4}},
+    >>> X, y = make_conversations(n_dialogues=20, modalities={"text": 8, "audio": 4},
     ...                           random_state=0)
     >>> sampler = EmoGANSampler(n_epochs=2, classifier_epochs=2, random_state=0)
     >>> X_res, y_res = sampler.fit_resample(X, y)
