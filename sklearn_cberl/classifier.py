@@ -477,6 +477,9 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         self._validate_params()
+        # A refit that fails (bad input, divergence) must not leave the previous network
+        # behind: without net_ the estimator is plainly unfitted (__sklearn_is_fitted__).
+        self.__dict__.pop("net_", None)
         attention_hidden = self._check_attention_hidden()
         modalities = self.modalities
         conv = check_conversations(
@@ -616,7 +619,13 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
             boosting_rate=self.boosting_rate,
         )
         with torch_seed(seed, device):
-            self.net_.fit(dataset, y=None)
+            try:
+                # skorch ends training on KeyboardInterrupt and returns normally (the
+                # weights of the best validated epoch are restored): a usable model.
+                self.net_.fit(dataset, y=None)
+            except BaseException:
+                del self.net_  # diverged or failed: no half-trained network is kept
+                raise
         # Keep no reference to the training data in the fitted estimator (pickle size).
         self.net_.train_split = None
         # The per-epoch SAMME accumulators are tensors on the training device, outside the
@@ -661,6 +670,9 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
             width = len(self.classes_) if output == "decision" else module.embedding_size
             values = np.zeros((0, width), dtype=np.float32)
         return conv.to_input_order(values)
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "net_")
 
     def _sync_device(self):
         """Move the fitted network to the device of the ``device`` parameter, now.
