@@ -23,13 +23,39 @@ Read more in ``docs/reliability.md``.
 from __future__ import annotations
 
 import copy
+import json
+import pickle
+from collections import OrderedDict
+from pathlib import Path
 
+import numpy as np
 import torch
 
-__all__ = ["cpu_state"]
+__all__ = ["SAFE_CLASSES", "FORMAT", "FORMAT_VERSION", "cpu_state", "save", "load"]
 
+#: The ``format`` marker of a :func:`save` file.
 FORMAT = "sklearn-cberl"
+#: Version of the file layout; :func:`load` refuses newer files.
 FORMAT_VERSION = 1
+#: Classes (and callables) a :func:`save` file may name; :func:`load` instantiates nothing else.
+SAFE_CLASSES = (
+    "sklearn_cberl.sampler.EmoGANSampler",
+    "sklearn_cberl.sampler.ConversationSampler",
+    "sklearn_cberl.fusion.DJVAE",
+    "sklearn_cberl.classifier.CBERLClassifier",
+    "sklearn_cberl.pipeline.AddPerClass",
+    "imblearn.pipeline.Pipeline",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing.StandardScaler",
+    "imblearn.over_sampling.RandomOverSampler",
+    "imblearn.over_sampling.SMOTE",
+    "imblearn.over_sampling.SMOTEN",
+    "imblearn.over_sampling.SMOTENC",
+    "imblearn.over_sampling.BorderlineSMOTE",
+    "imblearn.over_sampling.SVMSMOTE",
+    "imblearn.over_sampling.KMeansSMOTE",
+    "imblearn.over_sampling.ADASYN",
+)
 
 
 # --------------------------------------------------------------------------- pickling
@@ -87,3 +113,438 @@ def cpu_state(state: dict, *, device_key: str | None = None) -> dict:
     if device_key is not None and device_key in state:
         state[device_key] = torch.device("cpu")
     return state
+
+
+# --------------------------------------------------------------------------- safe format
+def _name(obj) -> str:
+    return f"{obj.__module__}.{obj.__qualname__}"
+
+
+def _registry() -> dict:
+    """Name -> class or callable for everything a file may name (imported explicitly)."""
+    import imblearn.over_sampling as over
+    import imblearn.pipeline
+    import sklearn.pipeline
+    from sklearn.preprocessing import StandardScaler
+    from skorch.dataset import Dataset
+
+    from .classifier import CBERLClassifier, collate_dialogues
+    from .fusion import DJVAE
+    from .nn.losses import CBERLLoss
+    from .nn.mgnn import MGNN
+    from .pipeline import AddPerClass
+    from .sampler import ConversationSampler, EmoGANSampler
+
+    public = [EmoGANSampler, ConversationSampler, DJVAE, CBERLClassifier, AddPerClass]
+    public += [imblearn.pipeline.Pipeline, sklearn.pipeline.Pipeline, StandardScaler]
+    public += [getattr(over, name.rsplit(".", 1)[1]) for name in SAFE_CLASSES[len(public) :]]
+    registry = dict(zip(SAFE_CLASSES, public, strict=True))
+    # What the skorch net of CBERLClassifier is built from (never instantiated from a file
+    # by name: _load_classifier builds the net itself).
+    for obj in (MGNN, CBERLLoss, torch.optim.Adam, collate_dialogues, Dataset):
+        registry[_name(obj)] = obj
+    registry[_name(torch.utils.data.DataLoader)] = torch.utils.data.DataLoader
+    return registry
+
+
+class _Encoder:
+    """Python values -> JSON-able structure; arrays and tensors go to ``self.tensors``."""
+
+    def __init__(self, registry):
+        self.registry = registry
+        self.names = {id(obj): name for name, obj in registry.items()}
+        self.tensors: dict[str, torch.Tensor] = {}
+
+    def tensor(self, tensor: torch.Tensor) -> str:
+        tensor = tensor.detach().cpu()
+        if tensor.untyped_storage().nbytes() != tensor.numel() * tensor.element_size():
+            tensor = tensor.clone()  # a view: torch.save would write its whole storage
+        key = f"t{len(self.tensors)}"
+        self.tensors[key] = tensor.contiguous()
+        return key
+
+    def state_dict(self, module: torch.nn.Module) -> dict:
+        return {name: self.tensor(t) for name, t in module.state_dict().items()}
+
+    def __call__(self, value, where: str):
+        if value is None or isinstance(value, (bool, str)) or type(value) in (int, float):
+            return value
+        if isinstance(value, np.generic):
+            return {"__np__": value.dtype.str, "value": self(value.item(), where)}
+        if isinstance(value, np.ndarray):
+            return self.array(value, where)
+        if isinstance(value, torch.Tensor):
+            return {"__tensor__": self.tensor(value)}
+        if isinstance(value, torch.device):
+            return {"__device__": str(value)}
+        if isinstance(value, slice):
+            return {"__slice__": [value.start, value.stop, value.step]}
+        if isinstance(value, tuple):
+            return {"__tuple__": [self(v, f"{where}[{i}]") for i, v in enumerate(value)]}
+        if isinstance(value, list):
+            return [self(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, dict):  # pairs: keys of any type (class labels) survive
+            pairs = [[self(k, where), self(v, f"{where}[{k!r}]")] for k, v in value.items()]
+            return {"__dict__": pairs}
+        if isinstance(value, np.random.RandomState):
+            return {"__random_state__": self(value.get_state(), where)}
+        if id(value) in self.names:
+            return {"__callable__": self.names[id(value)]}
+        if id(type(value)) in self.names:
+            return self.estimator(value, where)
+        raise TypeError(
+            f"{where} is a {type(value).__module__}.{type(value).__qualname__}, which "
+            "sklearn_cberl.persistence.save cannot store safely: use pickle/joblib for such "
+            f"objects (trusted files only). Storable classes: {list(SAFE_CLASSES)}."
+        )
+
+    def array(self, value: np.ndarray, where: str):
+        shape = list(value.shape)
+        if value.dtype.kind in "biuf" and value.dtype.itemsize <= 8:
+            data = value
+            if value.dtype.kind == "u" and value.dtype.itemsize > 1:
+                # torch has no general uint16/32/64 support: store as int64
+                if value.size and value.max() > np.iinfo(np.int64).max:
+                    raise TypeError(f"{where}: uint64 values beyond int64 cannot be stored.")
+                data = value.astype(np.int64)
+            key = self.tensor(torch.from_numpy(np.ascontiguousarray(data)))
+            return {"__ndarray__": key, "dtype": value.dtype.str, "shape": shape}
+        if value.dtype.kind in "OUS":
+            items = [self(v, f"{where}[{i}]") for i, v in enumerate(value.ravel().tolist())]
+            return {"__objects__": items, "dtype": value.dtype.str, "shape": shape}
+        raise TypeError(f"{where}: arrays of dtype {value.dtype} cannot be stored.")
+
+    def estimator(self, est, where: str):
+        name = self.names[id(type(est))]
+        if name == "sklearn_cberl.pipeline.AddPerClass":
+            init = {"additions": est.additions, "reference_size": est.reference_size}
+            return {"__object__": name, "init": self(init, where)}
+        params = est.get_params(deep=False)
+        attrs = {k: v for k, v in vars(est).items() if k not in params}
+        torch_part = None
+        dump = _DUMPERS.get(name)
+        if dump is not None:
+            torch_part, handled = dump(est, self, where)
+            attrs = {k: v for k, v in attrs.items() if k not in handled}
+        return {
+            "__estimator__": name,
+            "params": self(params, f"{where}.{type(est).__name__}(params)"),
+            "attrs": self(attrs, where),
+            "torch": torch_part,
+        }
+
+
+class _Decoder:
+    def __init__(self, registry, tensors):
+        self.registry = registry
+        self.tensors = tensors
+
+    def tensor(self, key) -> torch.Tensor:
+        return self.tensors[key]
+
+    def state_dict(self, keys: dict) -> dict:
+        return {name: self.tensors[key] for name, key in keys.items()}
+
+    def lookup(self, name: str):
+        try:
+            return self.registry[name]
+        except KeyError:
+            raise ValueError(
+                f"The file names {name!r}, which is not among the classes "
+                "sklearn_cberl.persistence.load may create."
+            ) from None
+
+    def __call__(self, value):
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if "__np__" in value:
+            return np.dtype(value["__np__"]).type(self(value["value"]))
+        if "__ndarray__" in value:
+            data = self.tensors[value["__ndarray__"]].numpy()
+            return data.astype(np.dtype(value["dtype"]), copy=False).reshape(value["shape"])
+        if "__objects__" in value:
+            items = [self(v) for v in value["__objects__"]]
+            dtype = np.dtype(value["dtype"])
+            if dtype.kind != "O":
+                return np.array(items, dtype=dtype).reshape(value["shape"])
+            out = np.empty(len(items), dtype=object)
+            for i, item in enumerate(items):  # element-wise: items may be tuples
+                out[i] = item
+            return out.reshape(value["shape"])
+        if "__tensor__" in value:
+            return self.tensors[value["__tensor__"]]
+        if "__device__" in value:
+            return torch.device(value["__device__"])
+        if "__slice__" in value:
+            return slice(*value["__slice__"])
+        if "__tuple__" in value:
+            return tuple(self(v) for v in value["__tuple__"])
+        if "__dict__" in value:
+            return {_hashable(self(k)): self(v) for k, v in value["__dict__"]}
+        if "__random_state__" in value:
+            state = np.random.RandomState()
+            state.set_state(self(value["__random_state__"]))
+            return state
+        if "__callable__" in value:
+            return self.lookup(value["__callable__"])
+        if "__object__" in value:
+            return self.lookup(value["__object__"])(**self(value["init"]))
+        if "__estimator__" in value:
+            return self.estimator(value)
+        raise ValueError(f"Unknown entry in the file: keys {sorted(value)}.")
+
+    def estimator(self, value):
+        name = value["__estimator__"]
+        cls = self.lookup(name)
+        if not isinstance(cls, type):
+            raise ValueError(f"{name!r} is not a class.")
+        est = cls(**self(value["params"]))
+        for key, attr in self(value["attrs"]).items():
+            setattr(est, key, attr)
+        load = _LOADERS.get(name)
+        if load is not None:
+            load(est, value["torch"], self)
+        return est
+
+
+def _hashable(key):
+    return tuple(_hashable(k) for k in key) if isinstance(key, list) else key
+
+
+# --- torch state of the estimators: weights as tensors, modules rebuilt from their sizes ----
+def _dump_djvae(est, enc, where):
+    if not hasattr(est, "module_"):
+        return None, set()
+    info = {
+        "block_sizes": [len(idx) for idx in est._columns.values()],
+        "encoders": [est.encoders_[m] for m in est.modalities_],
+        "n_components": int(est.module_.n_components),
+        "hidden_sizes": list(est._check_params()),
+        "fusion": est.module_.fusion,
+        "state": enc.state_dict(est.module_),
+    }
+    return info, {"module_"}
+
+
+def _load_djvae(est, info, dec):
+    if info is None:
+        return
+    from ._utils import torch_seed
+    from .nn.vae import DJVAEModule
+
+    with torch_seed(0):  # construction draws initial weights: keep the user's RNG intact
+        module = DJVAEModule(
+            info["block_sizes"],
+            info["encoders"],
+            info["n_components"],
+            tuple(info["hidden_sizes"]),
+            fusion=info["fusion"],
+        )
+    module.load_state_dict(dec.state_dict(info["state"]))
+    est.module_ = module.eval()
+    est.device_ = torch.device("cpu")
+
+
+_GAN_ATTRS = {"gan_", "generator_", "discriminators_", "emotion_classifier_"}
+
+
+def _dump_gan(est, enc, where):
+    gan, ec = getattr(est, "gan_", None), getattr(est, "emotion_classifier_", None)
+    if gan is None:
+        return None, _GAN_ATTRS & set(vars(est))
+    info = {
+        "widths": list(gan.widths),
+        "n_classes": int(gan.n_classes),
+        "hidden_size": int(gan.g_ts.trunk[0].out_features),
+        "latent_size": int(gan.latent_size),
+        "blocks": list(est.discriminators_),
+        "gan": enc.state_dict(gan),
+        "ec_hidden_size": int(ec.net[0].out_features),
+        "ec_dropout": float(ec.net[2].p),
+        "emotion_classifier": enc.state_dict(ec),
+    }
+    return info, _GAN_ATTRS
+
+
+def _load_gan(est, info, dec):
+    for name in _GAN_ATTRS:
+        setattr(est, name, None)
+    if info is None:
+        return
+    from ._utils import torch_seed
+    from .nn.gan import EmoGAN, EmotionClassifier
+
+    with torch_seed(0):
+        gan = EmoGAN(info["widths"], info["n_classes"], info["hidden_size"], info["latent_size"])
+        ec = EmotionClassifier(
+            sum(info["widths"]), info["n_classes"], info["ec_hidden_size"], info["ec_dropout"]
+        )
+    gan.load_state_dict(dec.state_dict(info["gan"]))
+    ec.load_state_dict(dec.state_dict(info["emotion_classifier"]))
+    est.gan_ = gan.eval()
+    est.generator_ = gan.g_ts
+    est.discriminators_ = dict(zip(info["blocks"], gan.discriminators))
+    est.emotion_classifier_ = ec.eval().requires_grad_(False)
+
+
+def _dump_conversation_sampler(est, enc, where):
+    # The fitted wrapped sampler (nearest-neighbour trees) is not needed after
+    # fit_resample and is not stored; load() gives an unfitted clone as ``sampler_``.
+    return None, {"sampler_"}
+
+
+def _load_conversation_sampler(est, info, dec):
+    from sklearn.base import clone
+
+    if est.sampler is not None and hasattr(est, "sample_indices_"):
+        est.sampler_ = clone(est.sampler)
+
+
+#: skorch net parameters that are inference-relevant and plain values (the rest - the
+#: callbacks, the training data loader options - only matter while training).
+_NET_SKIP = {"module", "criterion", "optimizer", "callbacks", "train_split", "dataset"}
+
+
+def _dump_classifier(est, enc, where):
+    net = getattr(est, "net_", None)
+    if net is None:
+        return None, set()
+    params = {
+        k: v
+        for k, v in net.get_params(deep=False).items()
+        if not k.startswith("_") and k not in _NET_SKIP and not k.startswith("callbacks")
+    }
+    info = {
+        "params": enc(params, f"{where}.net_"),
+        "module": enc.state_dict(net.module_),
+        "criterion": enc.state_dict(net.criterion_),
+        "history": enc(list(net.history), f"{where}.net_.history"),
+    }
+    return info, {"net_"}
+
+
+def _load_classifier(est, info, dec):
+    if info is None:
+        return
+    from skorch.history import History
+
+    from ._utils import torch_seed
+    from .classifier import _CBERLNet
+    from .nn.losses import CBERLLoss
+    from .nn.mgnn import MGNN
+
+    params = dec(info["params"])
+    params["device"] = "cpu"  # inference moves it to the `device` parameter's device
+    net = _CBERLNet(module=MGNN, criterion=CBERLLoss, optimizer=torch.optim.Adam, **params)
+    with torch_seed(0):
+        net.initialize()
+    net.module_.load_state_dict(dec.state_dict(info["module"]))
+    net.criterion_.load_state_dict(dec.state_dict(info["criterion"]))
+    net.history = History(dec(info["history"]))
+    est.net_ = net
+
+
+_DUMPERS = {
+    "sklearn_cberl.fusion.DJVAE": _dump_djvae,
+    "sklearn_cberl.sampler.EmoGANSampler": _dump_gan,
+    "sklearn_cberl.sampler.ConversationSampler": _dump_conversation_sampler,
+    "sklearn_cberl.classifier.CBERLClassifier": _dump_classifier,
+}
+_LOADERS = {
+    "sklearn_cberl.fusion.DJVAE": _load_djvae,
+    "sklearn_cberl.sampler.EmoGANSampler": _load_gan,
+    "sklearn_cberl.sampler.ConversationSampler": _load_conversation_sampler,
+    "sklearn_cberl.classifier.CBERLClassifier": _load_classifier,
+}
+
+
+def save(estimator, path) -> Path:
+    """Write a (fitted or unfitted) estimator or pipeline to ``path`` without pickle.
+
+    The file is a :func:`torch.save` archive of a dict holding the format marker, a JSON
+    document (parameters, fitted attributes, the sizes every torch module is rebuilt from)
+    and the tensors (network weights and numeric arrays). :func:`load` reads it with
+    ``torch.load(weights_only=True)``, so no code stored in the file can run.
+
+    Parameters
+    ----------
+    estimator : estimator
+        An ``EmoGANSampler``, ``ConversationSampler``, ``DJVAE``, ``CBERLClassifier``, a
+        ``StandardScaler``, an imbalanced-learn over-sampler, or a (imbalanced-learn or
+        scikit-learn) ``Pipeline`` of those (:data:`SAFE_CLASSES`).
+    path : str or path-like
+        Output file (conventionally ``*.cberl``).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    TypeError
+        Naming the parameter or attribute whose value cannot be stored safely (another
+        estimator class, an arbitrary callable, ...).
+
+    Notes
+    -----
+    ``ConversationSampler.sampler_`` (the fitted wrapped sampler, unused after
+    ``fit_resample``) is not stored: :func:`load` gives an unfitted clone. A
+    ``CBERLClassifier``'s optimizer state and training callbacks are not stored either
+    (``fit`` builds new ones); its history is.
+    """
+    registry = _registry()
+    encoder = _Encoder(registry)
+    document = encoder(estimator, type(estimator).__name__)
+    payload = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "json": json.dumps(document),
+        "tensors": encoder.tensors,
+    }
+    path = Path(path)
+    torch.save(payload, path)
+    return path
+
+
+def load(path):
+    """Read an estimator written by :func:`save`; no pickle code runs.
+
+    The tensors are read with ``torch.load(weights_only=True, map_location="cpu")``; the
+    rest is JSON, and only the classes of :data:`SAFE_CLASSES` are instantiated. Every
+    torch module is rebuilt on the CPU; inference moves it to the device the estimator's
+    ``device`` parameter names (``"auto"``: CUDA when available).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    estimator
+
+    Raises
+    ------
+    ValueError
+        When the file is not a :func:`save` file (a pickle, a file with code in it, a newer
+        format version) or names a class outside :data:`SAFE_CLASSES`.
+    """
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        raise ValueError(
+            f"{path} is not a file written by sklearn_cberl.persistence.save: "
+            f"torch.load(weights_only=True) refused it ({type(exc).__name__}: {exc}). Do "
+            "not unpickle it unless you trust its origin."
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a file written by sklearn_cberl.persistence.save.")
+    if int(payload.get("version", 0)) > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has format version {payload['version']}; this sklearn-cberl reads "
+            f"versions <= {FORMAT_VERSION}: upgrade sklearn-cberl."
+        )
+    document = json.loads(payload["json"], object_pairs_hook=OrderedDict)
+    return _Decoder(_registry(), payload["tensors"])(document)

@@ -1,0 +1,273 @@
+"""Persistence and device moves: pickle/joblib, the pickle-free save/load, CPU pickles."""
+
+import copy
+import io
+import json
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from imblearn.over_sampling import SMOTE
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from skorch.exceptions import DeviceWarning
+
+from sklearn_cberl import AddPerClass, make_cberl_pipeline, persistence
+from sklearn_cberl._utils import torch_seed
+from sklearn_cberl.classifier import CBERLClassifier
+from sklearn_cberl.datasets import make_conversations
+from sklearn_cberl.fusion import DJVAE
+from sklearn_cberl.persistence import FORMAT, load, save
+from sklearn_cberl.sampler import ConversationSampler, EmoGANSampler
+
+GAN = dict(n_epochs=2, classifier_epochs=2, hidden_size=8, latent_size=2, device="cpu")
+VAE = dict(n_components=3, hidden_sizes=(8,), n_epochs=2, device="cpu")
+CLF = dict(hidden_size=8, n_estimators=2, max_epochs=3, device="cpu", attention_hidden=(8,))
+PIPE = dict(
+    aug__n_epochs=1,
+    aug__classifier_epochs=1,
+    aug__hidden_size=8,
+    fuse__n_epochs=2,
+    fuse__n_components=3,
+    fuse__hidden_sizes=(8,),
+    clf__max_epochs=2,
+    clf__hidden_size=8,
+    clf__n_estimators=2,
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_conversations(
+        n_dialogues=12,
+        n_classes=3,
+        class_weights=(0.6, 0.25, 0.15),
+        modalities={"text": 4, "audio": 3},
+        random_state=0,
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y = data
+    gan = EmoGANSampler(random_state=0, **GAN)
+    gan.fit_resample(X, y)
+    vae = DJVAE(random_state=0, **VAE).fit(X)
+    clf = CBERLClassifier(random_state=0, **CLF).fit(X, y)
+    pipe = make_cberl_pipeline(
+        random_state=0, device="cpu", sampling_strategy=AddPerClass({"emotion_2": 6}), **PIPE
+    ).fit(X, y)
+    return {"gan": gan, "vae": vae, "clf": clf, "pipe": pipe}
+
+
+def gan_output(gan, X):
+    """Generator translations of the first rows under a fixed torch seed."""
+    features = X[[c for c in X.columns if c.startswith(("text_", "audio_"))]].to_numpy()
+    Xs = torch.as_tensor(gan.scaler_.transform(features), dtype=torch.float32)
+    labels = torch.arange(len(Xs)) % len(gan.classes_)
+    with torch_seed(0), torch.no_grad():
+        return gan.gan_.translate(Xs, labels).numpy()
+
+
+def outputs(name, model, X):
+    if name == "gan":
+        return gan_output(model, X)
+    if name == "vae":
+        return model.transform(X).to_numpy()
+    return model.predict_proba(X)
+
+
+ALL = ["gan", "vae", "clf", "pipe"]
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("how", ["pickle", "joblib"])
+def test_pickle_and_joblib_round_trips_give_identical_outputs(fitted, data, name, how, tmp_path):
+    X, _ = data
+    model = fitted[name]
+    if how == "pickle":
+        restored = pickle.loads(pickle.dumps(model))
+    else:
+        joblib.dump(model, tmp_path / "model.joblib")
+        restored = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_array_equal(outputs(name, restored, X), outputs(name, model, X))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_safe_save_load_round_trips_predictions_exactly(fitted, data, name, tmp_path):
+    X, _ = data
+    model = fitted[name]
+    path = save(model, tmp_path / "model.cberl")
+    torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()  # noqa: NPY002
+    restored = load(path)
+    assert torch.equal(torch.get_rng_state(), torch_state)  # module rebuilding forks the RNG
+    assert np.random.get_state()[1].tolist() == numpy_state[1].tolist()  # noqa: NPY002
+    assert type(restored) is type(model)
+    assert repr(restored) == repr(model)  # same parameters
+    np.testing.assert_array_equal(outputs(name, restored, X), outputs(name, model, X))
+
+
+def test_safe_format_restores_fitted_attributes(fitted, tmp_path):
+    gan, clf, vae = fitted["gan"], fitted["clf"], fitted["vae"]
+    g = load(save(gan, tmp_path / "gan.cberl"))
+    assert g.generator_ is g.gan_.g_ts  # aliases rebuilt, not duplicated
+    assert list(g.discriminators_) == list(gan.discriminators_)
+    assert g.filter_stats_ == gan.filter_stats_ and g.history_ == gan.history_
+    np.testing.assert_array_equal(g.sample_indices_, gan.sample_indices_)
+    np.testing.assert_array_equal(g.classes_, gan.classes_)
+    assert dict(g.sampling_strategy_) == dict(gan.sampling_strategy_)
+    assert not g.emotion_classifier_.training
+    c = load(save(clf, tmp_path / "clf.cberl"))
+    np.testing.assert_array_equal(c.classes_, clf.classes_)
+    assert (c.n_iter_, c.best_epoch_) == (clf.n_iter_, clf.best_epoch_)
+    assert c.net_.history[:, "valid_waf1"] == clf.net_.history[:, "valid_waf1"]
+    np.testing.assert_array_equal(c.estimator_weights_, clf.estimator_weights_)
+    v = load(save(vae, tmp_path / "vae.cberl"))
+    assert v.history_ == vae.history_ and v.modalities_ == vae.modalities_
+    np.testing.assert_array_equal(v.scalers_["text"].scale_, vae.scalers_["text"].scale_)
+    assert v.score(make_conversations(n_dialogues=3, modalities={"text": 4, "audio": 3})[0])
+
+
+def test_safe_format_for_unfitted_estimators_and_conversation_sampler(data, tmp_path):
+    X, y = data
+    unfitted = make_cberl_pipeline(random_state=3, sampling_strategy=AddPerClass({"a": 2}, 100))
+    restored = load(save(unfitted, tmp_path / "pipe.cberl"))
+    assert repr(restored) == repr(unfitted)
+    assert restored.get_params()["aug__sampling_strategy"] == AddPerClass({"a": 2}, 100)
+    with pytest.raises(NotFittedError):
+        restored.predict(X)
+    sampler = ConversationSampler(SMOTE(k_neighbors=3, random_state=0))
+    X_res, _ = sampler.fit_resample(X, y)
+    back = load(save(sampler, tmp_path / "smote.cberl"))
+    np.testing.assert_array_equal(back.sample_indices_, sampler.sample_indices_)
+    assert not hasattr(back.sampler_, "nn_k_")  # the fitted SMOTE is documented as not stored
+    assert len(back.fit_resample(X, y)[0]) == len(X_res)
+
+
+class _Payload:
+    """Unpickling this object would create a marker file (stands for arbitrary code)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_load_never_runs_pickled_code(tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"format": FORMAT, "version": 1, "x": _Payload(marker)}, tmp_path / "evil.cberl")
+    with pytest.raises(ValueError, match="weights_only=True.*trust"):
+        load(tmp_path / "evil.cberl")
+    assert not marker.exists()
+    with open(tmp_path / "plain.pkl", "wb") as handle:
+        pickle.dump(_Payload(marker), handle)
+    with pytest.raises(ValueError, match="not a file written by"):
+        load(tmp_path / "plain.pkl")
+    assert not marker.exists()
+
+
+def test_load_refuses_classes_outside_the_allowlist(tmp_path):
+    document = {"__estimator__": "os.system", "params": {"__dict__": []}, "attrs": {}}
+    torch.save(
+        {"format": FORMAT, "version": 1, "json": json.dumps(document), "tensors": {}},
+        tmp_path / "bad.cberl",
+    )
+    with pytest.raises(ValueError, match="'os.system'.*not among the classes"):
+        load(tmp_path / "bad.cberl")
+    torch.save({"format": FORMAT, "version": 99, "json": "{}"}, tmp_path / "new.cberl")
+    with pytest.raises(ValueError, match="format version 99"):
+        load(tmp_path / "new.cberl")
+    torch.save({"something": "else"}, tmp_path / "other.cberl")
+    with pytest.raises(ValueError, match="not a file written by"):
+        load(tmp_path / "other.cberl")
+
+
+def test_save_refuses_what_it_cannot_store_safely(tmp_path):
+    pipe = make_cberl_pipeline().set_params(clf=LogisticRegression())
+    with pytest.raises(TypeError, match="LogisticRegression.*pickle/joblib"):
+        save(pipe, tmp_path / "x.cberl")
+    with pytest.raises(TypeError, match="sampling_strategy"):
+        save(EmoGANSampler(sampling_strategy=lambda y: {}), tmp_path / "y.cberl")
+
+
+# --------------------------------------------------------------------------- devices
+def test_set_params_device_after_fit_moves_inference(fitted, data):
+    """Inference follows the ``device`` parameter at call time."""
+    X, _ = data
+    vae, clf = copy.deepcopy(fitted["vae"]), copy.deepcopy(fitted["clf"])
+    expected_z, expected_p = vae.transform(X), clf.predict_proba(X)
+    # Pretend the models were left on another device: inference must move them back.
+    vae.device_ = torch.device("meta")
+    clf.net_.device = "meta"
+    vae.set_params(device="cpu")
+    clf.set_params(device="cpu")
+    pd.testing.assert_frame_equal(vae.transform(X), expected_z)
+    np.testing.assert_array_equal(clf.predict_proba(X), expected_p)
+    assert vae.device_ == torch.device("cpu") and clf.net_.device == "cpu"
+
+
+def test_cuda_device_parameter_without_cuda_is_a_clear_error(fitted, data, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    X, _ = data
+    for name in ("vae", "clf"):
+        model = copy.deepcopy(fitted[name]).set_params(device="cuda")
+        method = model.transform if name == "vae" else model.predict
+        with pytest.raises(ValueError, match="device='cuda'.*CUDA is not available"):
+            method(X)
+
+
+def test_pickles_hold_torch_state_on_cpu_without_touching_the_model(fitted, data, monkeypatch):
+    """The CUDA -> CPU pickling path, exercised on CPU by treating modules as off-CPU."""
+    X, y = data
+    original = persistence._off_cpu
+    monkeypatch.setattr(
+        persistence, "_off_cpu", lambda v: isinstance(v, torch.nn.Module) or original(v)
+    )
+    gan, vae = fitted["gan"], fitted["vae"]
+    gan_modules = (gan.gan_, gan.generator_, gan.emotion_classifier_)
+    state = gan.__getstate__()
+    assert state["gan_"] is not gan.gan_  # a copy was moved, the fitted sampler is untouched
+    assert (gan.gan_, gan.generator_, gan.emotion_classifier_) == gan_modules
+    assert state["generator_"] is state["gan_"].g_ts  # aliases survive the copy
+    assert state["discriminators_"]["audio"] is state["gan_"].discriminators[1]
+    restored = pickle.loads(pickle.dumps(gan))
+    assert restored.generator_ is restored.gan_.g_ts
+    np.testing.assert_array_equal(gan_output(restored, X), gan_output(gan, X))
+    vae_state = vae.__getstate__()
+    assert vae_state["module_"] is not vae.module_
+    assert vae_state["device_"] == torch.device("cpu")
+    tensors = [*vae_state["module_"].parameters(), *vae_state["module_"].buffers()]
+    assert all(t.device.type == "cpu" for t in tensors)
+    pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(vae)).transform(X), vae.transform(X))
+
+
+def test_classifier_pickled_on_cuda_loads_on_cpu(fitted, data, monkeypatch):
+    """skorch's mechanism: a net saved with device='cuda' is mapped to the CPU on load."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    X, _ = data
+    clf = copy.deepcopy(fitted["clf"]).set_params(device="auto")
+    clf.net_.device = "cuda"  # what a CUDA fit leaves (the tensors themselves are on CPU)
+    # No tensor outside the attributes skorch maps to the CPU on load (the SAMME
+    # accumulators used to be one).
+    mapped = tuple(clf.net_.cuda_dependent_attributes_)
+    loose = [k for k, v in vars(clf.net_).items() if isinstance(v, torch.Tensor)]
+    assert [k for k in loose if not k.startswith(mapped)] == []
+    blob = pickle.dumps(clf)
+    with pytest.warns(DeviceWarning, match="CUDA"):
+        restored = pickle.loads(blob)
+    assert torch.device(restored.net_.device) == torch.device("cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(restored.predict_proba(X), fitted["clf"].predict_proba(X))
+
+
+def test_pickle_size_stays_small(fitted):
+    buffer = io.BytesIO()
+    pickle.dump(fitted["pipe"], buffer)
+    assert buffer.tell() < 2_000_000
