@@ -655,8 +655,14 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         dataset = self._dataset(conv)
         mean_length = max(1.0, conv.n_samples / max(conv.n_dialogues, 1))
         size = max(self.batch_size, int(_INFERENCE_UTTERANCES // mean_length))
+        # A private generator: iterating a DataLoader draws a base seed from the global
+        # torch RNG otherwise, and predict must leave the user's RNG state alone.
         loader = torch.utils.data.DataLoader(
-            dataset, batch_size=size, shuffle=False, collate_fn=collate_dialogues
+            dataset,
+            batch_size=size,
+            shuffle=False,
+            collate_fn=collate_dialogues,
+            generator=torch.Generator(),
         )
         module = self.net_.module_
         parts = []

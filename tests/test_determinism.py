@@ -1,0 +1,262 @@
+"""Determinism under ``random_state``, the user's RNG state, and training faults.
+
+Faults: divergence (NaN/inf loss) is reported with the epoch and a hint; a
+``KeyboardInterrupt`` during ``fit`` leaves a usable classifier (skorch ends training and
+keeps the best weights) and a plainly unfitted DJVAE / an exception from the sampler.
+"""
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from imblearn.over_sampling import SMOTE
+from sklearn.exceptions import NotFittedError
+
+from sklearn_cberl import fusion as fusion_module
+from sklearn_cberl import make_cberl_pipeline
+from sklearn_cberl._utils import TrainingDivergedError
+from sklearn_cberl.classifier import CBERLClassifier, _CBERLNet
+from sklearn_cberl.datasets import make_conversations
+from sklearn_cberl.fusion import DJVAE
+from sklearn_cberl.nn.gan import EmoGAN
+from sklearn_cberl.nn.losses import CBERLLoss
+from sklearn_cberl.sampler import ConversationSampler, EmoGANSampler
+
+GAN = dict(n_epochs=2, classifier_epochs=2, hidden_size=8, latent_size=2, device="cpu")
+VAE = dict(n_components=3, hidden_sizes=(8,), n_epochs=3, device="cpu")
+CLF = dict(hidden_size=8, n_estimators=2, max_epochs=3, device="cpu", attention_hidden=(8,))
+PIPE = dict(
+    aug__n_epochs=1,
+    aug__classifier_epochs=1,
+    aug__hidden_size=8,
+    fuse__n_epochs=2,
+    fuse__n_components=3,
+    fuse__hidden_sizes=(8,),
+    clf__max_epochs=2,
+    clf__hidden_size=8,
+    clf__n_estimators=2,
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_conversations(
+        n_dialogues=12,
+        n_classes=3,
+        class_weights=(0.6, 0.25, 0.15),
+        modalities={"text": 4, "audio": 3},
+        random_state=0,
+    )
+
+
+def run(name, seed, X, y):
+    """Fit one estimator with ``random_state=seed``; return its output on X."""
+    if name == "gan":
+        return EmoGANSampler(random_state=seed, **GAN).fit_resample(X, y)[0].to_numpy()
+    if name == "smote":
+        sampler = ConversationSampler(SMOTE(k_neighbors=3, random_state=seed))
+        return sampler.fit_resample(X, y)[0].to_numpy()
+    if name == "vae":
+        return DJVAE(random_state=seed, **VAE).fit(X).transform(X).to_numpy()
+    if name == "clf":
+        return CBERLClassifier(random_state=seed, **CLF).fit(X, y).predict_proba(X)
+    pipe = make_cberl_pipeline(random_state=seed, device="cpu", **PIPE)
+    return pipe.fit(X, y).predict_proba(X)
+
+
+def numpy_state():
+    _, key, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 - users' global RNG
+    return key.tobytes(), pos, has_gauss, cached
+
+
+def rng_snapshot():
+    return torch.get_rng_state(), numpy_state(), random.getstate()
+
+
+def assert_rng_unchanged(before):
+    after = rng_snapshot()
+    assert torch.equal(after[0], before[0]), "global torch RNG changed"
+    assert after[1] == before[1], "global numpy RNG changed"
+    assert after[2] == before[2], "Python's random module state changed"
+
+
+NAMES = ["gan", "smote", "vae", "clf", "pipe"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_random_state_gives_identical_outputs_and_leaves_global_rng(data, name):
+    X, y = data
+    torch.manual_seed(123)
+    before = rng_snapshot()
+    first = run(name, 0, X, y)
+    assert_rng_unchanged(before)
+    second = run(name, 0, X, y)
+    np.testing.assert_array_equal(first, second)
+    other = run(name, 1, X, y)
+    # A different seed must change something (the test can fail) - same shape for the
+    # deterministic-size outputs, different values.
+    assert other.shape != first.shape or not np.array_equal(other, first)
+
+
+def test_random_state_none_leaves_torch_rng_and_draws_from_numpy(data):
+    """``random_state=None`` draws the seed from numpy's global RNG (sklearn's convention)."""
+    X, y = data
+    torch_state, before = torch.get_rng_state(), numpy_state()
+    DJVAE(**VAE).fit(X)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert numpy_state() != before
+
+
+# --------------------------------------------------------------------------- divergence
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (
+            lambda: EmoGANSampler(random_state=0, **{**GAN, "lr": 1e12}),
+            r"EmoGANSampler: the .* became (nan|inf) at epoch \d+.*Lower `lr`",
+        ),
+        (
+            lambda: DJVAE(random_state=0, **{**VAE, "lr": 1e12}),
+            r"DJVAE: the (reconstruction loss|KL term) became (nan|inf) at epoch \d+.*lower lr",
+        ),
+        (
+            lambda: CBERLClassifier(random_state=0, **{**CLF, "lr": 1e12}),
+            r"CBERLClassifier: the (training|valid) loss.* became (nan|inf) at epoch \d+.*lower lr",
+        ),
+    ],
+    ids=["gan", "vae", "clf"],
+)
+def test_absurd_learning_rate_is_reported_as_divergence(data, make, match):
+    X, y = data
+    estimator = make()
+    before = rng_snapshot()
+    with pytest.raises(TrainingDivergedError, match=match):
+        estimator.fit_resample(X, y) if hasattr(estimator, "fit_resample") else estimator.fit(X, y)
+    assert_rng_unchanged(before)
+    if not hasattr(estimator, "fit_resample"):
+        with pytest.raises(NotFittedError):  # nothing half-trained is left to predict with
+            estimator.predict(X) if hasattr(estimator, "predict") else estimator.transform(X)
+
+
+def _nan_from_epoch(epoch, counter):
+    """Wrap a loss so that it is NaN from the given epoch on (``counter`` counts epochs)."""
+
+    def poison(loss):
+        return loss * float("nan") if counter() >= epoch else loss
+
+    return poison
+
+
+def test_nan_loss_in_gan_reports_exact_epoch(data, monkeypatch):
+    X, y = data
+    sampler = EmoGANSampler(random_state=0, **{**GAN, "n_epochs": 4})
+    original = EmoGAN.generator_loss
+    poison = _nan_from_epoch(3, lambda: len(sampler.history_) + 1)
+
+    def generator_loss(self, *args, **kwargs):
+        total, terms, fake = original(self, *args, **kwargs)
+        return poison(total), terms, fake
+
+    monkeypatch.setattr(EmoGAN, "generator_loss", generator_loss)
+    with pytest.raises(TrainingDivergedError, match="total loss became nan at epoch 3"):
+        sampler.fit_resample(X, y)
+    assert len(sampler.history_) == 2
+
+
+def test_nan_loss_in_vae_reports_exact_epoch(data, monkeypatch):
+    X, _ = data
+    model = DJVAE(random_state=0, **VAE).fit(X)  # a first, good fit
+    original = fusion_module.gaussian_kl
+    poison = _nan_from_epoch(2, lambda: len(model.history_) + 1)
+    monkeypatch.setattr(fusion_module, "gaussian_kl", lambda *a: poison(original(*a)))
+    # NaN gradients of the KL term make the reconstruction NaN within the same epoch
+    with pytest.raises(TrainingDivergedError, match="DJVAE: the .* became nan at epoch 2"):
+        model.fit(X)
+    with pytest.raises(NotFittedError):  # the refit dropped the previous module
+        model.transform(X)
+
+
+def test_nan_loss_in_classifier_reports_exact_epoch(data, monkeypatch):
+    X, y = data
+    poisoned = [False]
+    original_loss, original_forward = _CBERLNet.get_loss, CBERLLoss.forward
+
+    def get_loss(self, *args, training=False, **kwargs):
+        poisoned[0] = training and len(self.history) >= 2  # epoch 2 on
+        return original_loss(self, *args, training=training, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        total, focal, recon = original_forward(self, *args, **kwargs)
+        return (total * float("nan") if poisoned[0] else total), focal, recon
+
+    monkeypatch.setattr(_CBERLNet, "get_loss", get_loss)
+    monkeypatch.setattr(CBERLLoss, "forward", forward)
+    clf = CBERLClassifier(random_state=0, **CLF)
+    with pytest.raises(TrainingDivergedError, match=r"loss \(Eq. 20\) became nan at epoch 2"):
+        clf.fit(X, y)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+# --------------------------------------------------------------------------- interrupts
+def test_keyboard_interrupt_leaves_a_usable_classifier(data, monkeypatch):
+    """skorch catches KeyboardInterrupt, ends training and restores the best weights."""
+    X, y = data
+    clf = CBERLClassifier(random_state=0, **{**CLF, "max_epochs": 10})
+    original = _CBERLNet.get_loss
+
+    def get_loss(self, *args, training=False, **kwargs):
+        if training and len(self.history) == 4:
+            raise KeyboardInterrupt
+        return original(self, *args, training=training, **kwargs)
+
+    monkeypatch.setattr(_CBERLNet, "get_loss", get_loss)
+    before = rng_snapshot()
+    clf.fit(X, y)  # returns normally
+    assert_rng_unchanged(before)
+    assert clf.n_iter_ == 4  # three full epochs and the interrupted fourth
+    assert 1 <= clf.best_epoch_ <= 3  # weights of the best validated full epoch
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 3) and np.allclose(proba.sum(1), 1)
+    assert set(clf.predict(X)) <= set(y)
+
+
+def test_keyboard_interrupt_in_vae_and_gan_propagates_and_leaves_clear_state(data, monkeypatch):
+    X, y = data
+    model = DJVAE(random_state=0, **VAE).fit(X)
+    original_kl = fusion_module.gaussian_kl
+
+    def kl(*args):
+        if len(model.history_) == 1:
+            raise KeyboardInterrupt
+        return original_kl(*args)
+
+    monkeypatch.setattr(fusion_module, "gaussian_kl", kl)
+    before = rng_snapshot()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X)
+    assert_rng_unchanged(before)
+    with pytest.raises(NotFittedError):  # no stale module next to the new scalers
+        model.transform(X)
+    monkeypatch.setattr(fusion_module, "gaussian_kl", original_kl)
+    assert model.fit(X).transform(X).shape == (len(X), 6)
+
+    sampler = EmoGANSampler(random_state=0, **GAN)
+    original_d = EmoGAN.discriminator_loss
+
+    def discriminator_loss(self, *args):
+        if sampler.history_:
+            raise KeyboardInterrupt
+        return original_d(self, *args)
+
+    monkeypatch.setattr(EmoGAN, "discriminator_loss", discriminator_loss)
+    with pytest.raises(KeyboardInterrupt):
+        sampler.fit_resample(X, y)
+    assert_rng_unchanged(before)
+    assert sampler.gan_ is None and sampler.generator_ is None
+    monkeypatch.setattr(EmoGAN, "discriminator_loss", original_d)
+    X_res, _ = sampler.fit_resample(X, y)
+    # real rows first and unchanged (turn is float once synthetic turns are inserted)
+    pd.testing.assert_frame_equal(X_res.iloc[: len(X)], X.reset_index(drop=True), check_dtype=False)
