@@ -782,6 +782,8 @@ class ConversationSampler(BaseEstimator):
             )
         if hasattr(self.sampler_, "sample_indices_"):
             sources = np.asarray(self.sampler_.sample_indices_)[n:]
+        elif len(features) == n:  # nothing to add (already balanced)
+            sources = np.zeros(0, dtype=np.int64)
         else:
             scaler = StandardScaler().fit(conv.X)
             real, new = scaler.transform(conv.X), scaler.transform(features[n:])

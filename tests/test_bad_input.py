@@ -327,6 +327,15 @@ def test_emogan_over_samples_a_class_with_a_single_utterance(data):
     assert sampler.filter_stats_["rare"]["requested"] == (y_res == "rare").sum() - 1
 
 
+def test_conversation_sampler_on_balanced_labels_adds_nothing(data):
+    X, _ = data
+    y = pd.Series(np.arange(len(X)) % 2, index=X.index)
+    sampler = ConversationSampler(SMOTE(k_neighbors=2))
+    X_res, y_res = sampler.fit_resample(X, y)
+    pd.testing.assert_frame_equal(X_res, X.reset_index(drop=True))
+    assert len(sampler.sample_indices_) == len(X) and not sampler.synthetic_mask_.any()
+
+
 def test_label_types_are_kept(data):
     X, y = data
     codes = pd.Series(pd.factorize(y)[0], index=y.index)
