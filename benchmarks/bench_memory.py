@@ -41,11 +41,11 @@ import platform
 import resource
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import PeakRSS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODALITIES = {"text": 100, "audio": 100, "visual": 512}
@@ -53,39 +53,9 @@ MODALITIES = {"text": 100, "audio": 100, "visual": 512}
 MEAN_DIALOGUE_LENGTH = 15
 
 
-def _rss_mb() -> float:
-    """Current resident set size (Linux ``/proc``; falls back to the high-water mark)."""
-    try:
-        with open("/proc/self/statm") as handle:
-            pages = int(handle.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError):
-        return _peak_mb()
-
-
 def _peak_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes vs KiB
-
-
-class _PeakSampler(threading.Thread):
-    """Polls the RSS in the background; ``peak`` is the highest value seen."""
-
-    def __init__(self, interval=0.005):
-        super().__init__(daemon=True)
-        self.interval = interval
-        self.peak = _rss_mb()
-        self._done = threading.Event()
-
-    def run(self):
-        while not self._done.is_set():
-            self.peak = max(self.peak, _rss_mb())
-            time.sleep(self.interval)
-
-    def stop(self):
-        self._done.set()
-        self.join()
-        self.peak = max(self.peak, _rss_mb())
 
 
 def child(n_utterances: int, seed: int, epochs: int) -> dict:
@@ -110,13 +80,10 @@ def child(n_utterances: int, seed: int, epochs: int) -> dict:
         fuse__n_epochs=epochs,
         clf__max_epochs=epochs,
     )
-    before = _rss_mb()
-    sampler = _PeakSampler()
-    sampler.start()
-    start = time.perf_counter()
-    pipe.fit(X, y)
-    fit_time = time.perf_counter() - start
-    sampler.stop()
+    with PeakRSS() as memory:
+        start = time.perf_counter()
+        pipe.fit(X, y)
+        fit_time = time.perf_counter() - start
     aug = pipe.named_steps["aug"]
     return {
         "n_utterances": int(len(X)),
@@ -125,9 +92,9 @@ def child(n_utterances: int, seed: int, epochs: int) -> dict:
         "seed": seed,
         "rows_after_augmentation": int(len(aug.sample_indices_)),
         "data_mb": float(X.memory_usage(deep=True).sum() / 2**20),
-        "rss_before_fit_mb": before,
+        "rss_before_fit_mb": memory.base / 2**20,
         "peak_rss_mb": _peak_mb(),
-        "fit_increase_mb": sampler.peak - before,
+        "fit_increase_mb": memory.mib,
         "fit_time_s": fit_time,
     }
 
