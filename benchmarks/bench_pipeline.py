@@ -2,7 +2,7 @@
 
 IEMOCAP's pre-extracted features: 7,433 utterances in 151 dialogues (120 for training),
 text/audio/visual 100/100/512-d. This script generates a synthetic set of that shape with
-``make_conversations`` (long dialogues: 40-84 utterances), fits
+``make_conversations`` (long dialogues: 30-68 utterances, ~7.4k in all), fits
 ``EmoGANSampler -> DJVAE -> CBERLClassifier`` with the paper's hyper-parameters
 (``make_cberl_pipeline`` defaults, Table VI's IEMOCAP additions), and reports the time and
 peak RSS of every stage plus the held-out WAF1, over seeds.
@@ -41,7 +41,7 @@ ADDITIONS = {"joy": 250, "neutral": 80, "sadness": 120, "fear": 120, "anger": 25
 
 
 def run(seed: int, quick: bool, device: str) -> dict:
-    n_dialogues, length = (30, (20, 40)) if quick else (151, (40, 84))
+    n_dialogues, length = (30, (20, 40)) if quick else (151, (30, 68))
     X, y = make_conversations(n_dialogues=n_dialogues, dialogue_length=length, random_state=seed)
     data = _split_dialogues(X, y, (0.72, 0.08, 0.20), seed=seed)
     pipe = make_cberl_pipeline(
