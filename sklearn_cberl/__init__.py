@@ -9,12 +9,13 @@ Eq. 8-12) -> :class:`CBERLClassifier` (model and loss level, Eq. 13-20);
 from .classifier import CBERLClassifier
 from .fusion import DJVAE
 from .pipeline import PAPER_AUGMENTATION, AddPerClass, make_cberl_pipeline
-from .sampler import EmoGANSampler
+from .sampler import ConversationSampler, EmoGANSampler
 
 __version__ = "0.1.0"
 
 __all__ = [
     "EmoGANSampler",
+    "ConversationSampler",
     "DJVAE",
     "CBERLClassifier",
     "make_cberl_pipeline",

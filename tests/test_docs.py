@@ -1,0 +1,20 @@
+"""The documentation site builds without warnings (mkdocs --strict), API pages included."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_docs_build_strict(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert (tmp_path / "api" / "index.html").stat().st_size > 10_000
+    assert (tmp_path / "reproduction" / "index.html").is_file()
