@@ -24,3 +24,17 @@ def small_conversations():
         modalities={"text": 12, "audio": 8, "visual": 16},
         random_state=0,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_conversations():
+    """12 dialogues, 3 classes of 119 / 27 / 16 utterances (enough for SMOTE), 2 modalities."""
+    from sklearn_cberl.datasets import make_conversations
+
+    return make_conversations(
+        n_dialogues=12,
+        n_classes=3,
+        class_weights=(0.6, 0.25, 0.15),
+        modalities={"text": 4, "audio": 3},
+        random_state=0,
+    )

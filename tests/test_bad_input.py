@@ -51,15 +51,8 @@ def make(name, modalities=None):
 
 
 @pytest.fixture(scope="module")
-def data():
-    # three classes of 119 / 27 / 16 utterances: every class has enough rows for SMOTE
-    return make_conversations(
-        n_dialogues=12,
-        n_classes=3,
-        class_weights=(0.6, 0.25, 0.15),
-        modalities={"text": 4, "audio": 3},
-        random_state=0,
-    )
+def data(tiny_conversations):
+    return tiny_conversations
 
 
 @pytest.fixture(scope="module")

@@ -13,42 +13,21 @@ import pytest
 import torch
 from imblearn.over_sampling import SMOTE
 from sklearn.exceptions import NotFittedError
+from tiny import CLF, GAN, PIPE, VAE
 
 from sklearn_cberl import fusion as fusion_module
 from sklearn_cberl import make_cberl_pipeline
 from sklearn_cberl._utils import TrainingDivergedError
 from sklearn_cberl.classifier import CBERLClassifier, _CBERLNet
-from sklearn_cberl.datasets import make_conversations
 from sklearn_cberl.fusion import DJVAE
 from sklearn_cberl.nn.gan import EmoGAN
 from sklearn_cberl.nn.losses import CBERLLoss
 from sklearn_cberl.sampler import ConversationSampler, EmoGANSampler
 
-GAN = dict(n_epochs=2, classifier_epochs=2, hidden_size=8, latent_size=2, device="cpu")
-VAE = dict(n_components=3, hidden_sizes=(8,), n_epochs=3, device="cpu")
-CLF = dict(hidden_size=8, n_estimators=2, max_epochs=3, device="cpu", attention_hidden=(8,))
-PIPE = dict(
-    aug__n_epochs=1,
-    aug__classifier_epochs=1,
-    aug__hidden_size=8,
-    fuse__n_epochs=2,
-    fuse__n_components=3,
-    fuse__hidden_sizes=(8,),
-    clf__max_epochs=2,
-    clf__hidden_size=8,
-    clf__n_estimators=2,
-)
-
 
 @pytest.fixture(scope="module")
-def data():
-    return make_conversations(
-        n_dialogues=12,
-        n_classes=3,
-        class_weights=(0.6, 0.25, 0.15),
-        modalities={"text": 4, "audio": 3},
-        random_state=0,
-    )
+def data(tiny_conversations):
+    return tiny_conversations
 
 
 def run(name, seed, X, y):
