@@ -81,7 +81,8 @@ def main(argv=None):
         "# EmoGANSampler fit time",
         "",
         f"`python benchmarks/bench_sampler_speed.py --threads {' '.join(map(str, args.threads))}"
-        f"{' --quick' if args.quick else ''}`; default parameters; {meta['machine']}, torch {meta['torch']}, "
+        f"{' --quick' if args.quick else ''}`; default parameters; {meta['machine']}, "
+        f"torch {meta['torch']}, "
         f"OMP_WAIT_POLICY={meta['omp_wait_policy']}, device {args.device}. Peak RSS = largest "
         "RSS increase during the fit.",
         "",
