@@ -15,6 +15,7 @@ import joblib
 import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV, GroupKFold
+from tiny import PIPE
 
 from sklearn_cberl import make_cberl_pipeline
 from sklearn_cberl.datasets import make_conversations
@@ -23,20 +24,13 @@ PYG_MODULE = "sklearn_cberl.nn.graph_RelationalAttentionConv_propagate_"
 
 distributed = pytest.importorskip("distributed", reason="the `distributed` extra is not installed")
 
-FAST = dict(
-    aug__n_epochs=1,
-    aug__classifier_epochs=1,
-    aug__hidden_size=8,
-    fuse__n_epochs=2,
-    fuse__n_components=3,
-    fuse__hidden_sizes=(8,),
-    clf__max_epochs=3,
-    clf__hidden_size=8,
-    clf__n_estimators=2,
-    clf__attention_hidden=(8,),
-    clf__validation_fraction=0.2,  # exercises EarlyStopping(load_best=True)
-    clf__patience=1,
-)
+FAST = {
+    **PIPE,
+    "clf__max_epochs": 3,
+    "clf__attention_hidden": (8,),
+    "clf__validation_fraction": 0.2,  # exercises EarlyStopping(load_best=True)
+    "clf__patience": 1,
+}
 
 
 @pytest.fixture(scope="module")
