@@ -14,6 +14,7 @@ built on the training device inside the module, vectorised (:mod:`sklearn_cberl.
 
 from __future__ import annotations
 
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -144,14 +145,19 @@ def collate_dialogues(items):
     return features, torch.cat(y)
 
 
-def _valid_waf1(net, X, y):
-    """Support-weighted F1 of the ensemble on the validation dialogues (skorch scorer)."""
+def _valid_f1(net, X, y, average="weighted"):
+    """F1 of the ensemble on the validation dialogues (skorch scorer): ``average="weighted"``
+    is WAF1, ``"macro"`` weighs every emotion equally."""
     logits = net.forward(X, device=net.device)[0]
     pred = net.module_.decision(logits).argmax(-1).cpu().numpy()
     weight = X.sample_weight.numpy()[X.rows()]
     if not weight.sum() > 0:  # an all-zero-weight validation split: score it unweighted
         weight = None
-    return f1_score(y, pred, average="weighted", sample_weight=weight, zero_division=0)
+    return f1_score(y, pred, average=average, sample_weight=weight, zero_division=0)
+
+
+_valid_waf1 = partial(_valid_f1, average="weighted")
+_valid_macro_f1 = partial(_valid_f1, average="macro")
 
 
 # --------------------------------------------------------------------------- skorch net
@@ -284,10 +290,12 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         epoch; None trains ``max_epochs`` epochs and keeps the last weights. Ignored when
         ``validation_data`` is passed to :meth:`fit`; skipped when there are fewer than 2
         dialogues.
-    early_stopping : {"waf1", "loss"} or None, default="waf1"
+    early_stopping : {"waf1", "macro_f1", "loss"} or None, default="waf1"
         Validation quantity to monitor: stop after ``patience`` epochs without improvement
-        and restore the weights of the best epoch. None: train ``max_epochs`` epochs and keep
-        the last weights even when validating.
+        and restore the weights of the best epoch. ``"waf1"`` is the paper's metric and
+        favours the frequent emotions; ``"macro_f1"`` (recorded as ``valid_macro_f1``) weighs
+        every emotion equally, so the epoch chosen also has to serve the rare ones. None:
+        train ``max_epochs`` epochs and keep the last weights even when validating.
     patience : int, default=20
         Epochs without improvement before stopping (long enough to outlast the early
         plateau in which only the majority class is predicted).
@@ -349,7 +357,7 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
-        "early_stopping": [StrOptions({"waf1", "loss"}), None],
+        "early_stopping": [StrOptions({"waf1", "macro_f1", "loss"}), None],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "modalities": [list, tuple, str, None],
         "device": [str, torch.device, None],
@@ -562,14 +570,25 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
                     EpochScoring(_valid_waf1, lower_is_better=False, name="valid_waf1"),
                 )
             )
+            if self.early_stopping == "macro_f1":
+                callbacks.append(
+                    (
+                        "valid_macro_f1",
+                        EpochScoring(
+                            _valid_macro_f1, lower_is_better=False, name="valid_macro_f1"
+                        ),
+                    )
+                )
             if self.early_stopping is not None:
-                waf1 = self.early_stopping == "waf1"
+                monitor = {"waf1": "valid_waf1", "macro_f1": "valid_macro_f1"}.get(
+                    self.early_stopping, "valid_loss"
+                )
                 callbacks.append(
                     (
                         "early_stopping",
                         EarlyStopping(
-                            monitor="valid_waf1" if waf1 else "valid_loss",
-                            lower_is_better=not waf1,
+                            monitor=monitor,
+                            lower_is_better=monitor == "valid_loss",
                             patience=self.patience,
                             load_best=True,
                         ),

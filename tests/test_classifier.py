@@ -201,6 +201,22 @@ def test_validation_split_is_by_dialogue(data):
     assert "valid_loss" not in clf.net_.history[-1]
 
 
+def test_early_stopping_on_macro_f1_selects_the_best_macro_epoch(data):
+    X, y = data
+    clf = CBERLClassifier(
+        **{**FAST, "max_epochs": 6, "patience": 6, "validation_fraction": 0.3},
+        early_stopping="macro_f1",
+    ).fit(X, y)
+    history = clf.net_.history
+    macro = history[:, "valid_macro_f1"]
+    assert len(macro) == 6 and "valid_waf1" in history[-1]
+    # The restored epoch is the first one with the best validation macro-F1.
+    assert clf.best_epoch_ == int(np.argmax(macro)) + 1
+    assert "valid_macro_f1" not in CBERLClassifier(**{**FAST, "max_epochs": 1}).fit(
+        X, y
+    ).net_.history[-1]
+
+
 def test_masking_only_at_train_time(fitted, data):
     X, _ = data
     module = fitted.net_.module_
