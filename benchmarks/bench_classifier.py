@@ -229,7 +229,7 @@ def markdown(result) -> str:
     ]
     if result.get("speed"):
         lines += [
-            "## Speed and memory vs number of utterances (CPU)",
+            f"## Speed and memory vs number of utterances (device {env['device']})",
             "",
             "| utterances | dialogues | features | s / epoch | ms / epoch / dialogue | "
             f"fit ({result['speed'][0]['epochs']} epochs) s | predict s | utterances / s | "
@@ -242,15 +242,20 @@ def markdown(result) -> str:
                 f"{r['epoch_s']:.2f} | {r['epoch_ms_per_dialogue']:.1f} | {r['fit_s']:.1f} | "
                 f"{r['predict_s']:.2f} | {r['utterances_per_s']:.0f} | {r['peak_rss_mib']:.0f} |"
             )
-        lines += ["", "GPU: not measured (no CUDA device on this machine).", ""]
+        lines.append("")
+        if env["device"] == "cpu":
+            lines += ["GPU: not measured in this run (`--device cuda` on a CUDA machine).", ""]
     if result.get("meld"):
         m = result["meld"]
         s = m["summary"]
         n = len(m["runs"])
+        monitored = {"macro_f1": "macro-F1", "loss": "loss"}.get(
+            m["params"].get("early_stopping"), "WAF1"
+        )
         lines += [
             f"## MELD text (MiniLM 384-d), test set, {n} seed(s), mean +/- std",
             "",
-            "Epoch selected on dev WAF1; test scored once per seed. Parameters: "
+            f"Epoch selected on dev {monitored}; test scored once per seed. Parameters: "
             f"`{json.dumps(m['params'])}`.",
             "",
             "| model | WAF1 | WAA | fear F1 | disgust F1 | dev WAF1 |",
