@@ -574,9 +574,7 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
                 callbacks.append(
                     (
                         "valid_macro_f1",
-                        EpochScoring(
-                            _valid_macro_f1, lower_is_better=False, name="valid_macro_f1"
-                        ),
+                        EpochScoring(_valid_macro_f1, lower_is_better=False, name="valid_macro_f1"),
                     )
                 )
             if self.early_stopping is not None:

@@ -212,9 +212,10 @@ def test_early_stopping_on_macro_f1_selects_the_best_macro_epoch(data):
     assert len(macro) == 6 and "valid_waf1" in history[-1]
     # The restored epoch is the first one with the best validation macro-F1.
     assert clf.best_epoch_ == int(np.argmax(macro)) + 1
-    assert "valid_macro_f1" not in CBERLClassifier(**{**FAST, "max_epochs": 1}).fit(
-        X, y
-    ).net_.history[-1]
+    assert (
+        "valid_macro_f1"
+        not in CBERLClassifier(**{**FAST, "max_epochs": 1}).fit(X, y).net_.history[-1]
+    )
 
 
 def test_masking_only_at_train_time(fitted, data):
