@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import threading
 import time
+from pathlib import Path
 
 import psutil
 
-__all__ = ["PeakRSS"]
+__all__ = ["PeakRSS", "RESULTS", "machine", "write_results"]
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict:
+    """Where a benchmark ran: platform and cores, torch build, OpenMP wait policy."""
+    import torch
+
+    return {
+        "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
+        "torch": torch.__version__,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+    }
+
+
+def write_results(name: str, quick: bool, payload: dict, markdown: str) -> None:
+    """Write ``results/<name>[_quick].json`` and ``.md`` (quick runs are not committed) and
+    print the markdown."""
+    stem = RESULTS / f"{name}{'_quick' if quick else ''}"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2, default=str))
+    stem.with_suffix(".md").write_text(markdown)
+    print(markdown)
 
 
 class PeakRSS:

@@ -18,15 +18,12 @@ Writes ``benchmarks/results/pipeline.{json,md}`` (``pipeline_quick.*`` with ``--
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
-from pathlib import Path
 
 import pandas as pd
 import torch
-from _common import PeakRSS
+from _common import PeakRSS, machine, write_results
 
 from sklearn_cberl import AddPerClass, make_cberl_pipeline
 from sklearn_cberl.datasets import make_conversations
@@ -34,7 +31,6 @@ from sklearn_cberl.experiments import markdown_table, mean_std
 from sklearn_cberl.metrics import weighted_f1
 from sklearn_cberl.reproduce import _split_dialogues
 
-RESULTS = Path(__file__).resolve().parent / "results"
 #: Paper Table VI IEMOCAP additions mapped onto make_conversations' MELD-named classes
 #: (same number of additions, 900 in total on ~5.8k training utterances).
 ADDITIONS = {"joy": 250, "neutral": 80, "sadness": 120, "fear": 120, "anger": 250, "disgust": 80}
@@ -92,21 +88,14 @@ def main(argv=None):
         {k: [mean_std([r[k] for r in rows], 1)] for k in keys}, index=["full pipeline"]
     ).rename_axis("model")
     meta = {
-        "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
-        "torch": torch.__version__,
+        **machine(),
         "threads": args.threads,
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
         "load_average_at_end": os.getloadavg()[0],
         "device": args.device,
         "seeds": args.seeds,
         "utterances": rows[0]["utterances"],
         "train_utterances": rows[0]["train_utterances"],
     }
-    suffix = "_quick" if args.quick else ""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"pipeline{suffix}.json").write_text(
-        json.dumps({"meta": meta, "runs": rows}, indent=2)
-    )
     md = [
         "# Full pipeline fit at IEMOCAP size",
         "",
@@ -121,8 +110,7 @@ def main(argv=None):
         markdown_table(table),
         "",
     ]
-    (RESULTS / f"pipeline{suffix}.md").write_text("\n".join(md))
-    print("\n".join(md))
+    write_results("pipeline", args.quick, {"meta": meta, "runs": rows}, "\n".join(md))
 
 
 if __name__ == "__main__":

@@ -16,21 +16,16 @@ Writes ``benchmarks/results/sampler_speed.{json,md}`` (``sampler_speed_quick.*``
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
-from pathlib import Path
 
 import pandas as pd
 import torch
-from _common import PeakRSS
+from _common import PeakRSS, machine, write_results
 
 from sklearn_cberl import EmoGANSampler
 from sklearn_cberl.datasets import make_conversations
 from sklearn_cberl.experiments import markdown_table
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main(argv=None):
@@ -66,17 +61,7 @@ def main(argv=None):
             }
         )
         print(rows[-1], flush=True)
-    meta = {
-        "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
-        "torch": torch.__version__,
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
-        "device": args.device,
-    }
-    suffix = "_quick" if args.quick else ""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"sampler_speed{suffix}.json").write_text(
-        json.dumps({"meta": meta, "runs": rows}, indent=2)
-    )
+    meta = {**machine(), "device": args.device}
     md = [
         "# EmoGANSampler fit time",
         "",
@@ -89,8 +74,7 @@ def main(argv=None):
         markdown_table(pd.DataFrame(rows).set_index("threads")),
         "",
     ]
-    (RESULTS / f"sampler_speed{suffix}.md").write_text("\n".join(md))
-    print("\n".join(md))
+    write_results("sampler_speed", args.quick, {"meta": meta, "runs": rows}, "\n".join(md))
 
 
 if __name__ == "__main__":

@@ -470,64 +470,35 @@ def _run_seeds(
     data, variants, full, seeds, device, verbose, quick, max_epochs, n_jobs, log, started
 ):
     """All seeds, sequentially or in ``n_jobs`` processes (one torch thread each)."""
+    common = dict(
+        data=data,
+        variants=variants,
+        full=full,
+        device=device,
+        verbose=verbose,
+        quick=quick,
+        max_epochs=max_epochs,
+        started=started,
+    )
     if n_jobs in (None, 1) or len(seeds) == 1:
-        return [
-            _run_seed(
-                data,
-                variants,
-                full,
-                seed,
-                device,
-                verbose,
-                quick,
-                max_epochs,
-                seed == seeds[0],
-                log,
-                started,
-            )
-            for seed in seeds
-        ]
+        return [_run_seed(seed=seed, figures=seed == seeds[0], log=log, **common) for seed in seeds]
     from joblib import Parallel, delayed
 
     log(f"[reproduce] {len(seeds)} seeds in {n_jobs} processes (progress lines per seed end)")
     return Parallel(n_jobs=n_jobs, backend="loky")(
-        delayed(_run_seed_in_process)(
-            data,
-            variants,
-            full,
-            seed,
-            device,
-            verbose,
-            quick,
-            max_epochs,
-            seed == seeds[0],
-            started,
-        )
+        delayed(_run_seed_in_process)(seed=seed, figures=seed == seeds[0], **common)
         for seed in seeds
     )
 
 
-def _run_seed_in_process(
-    data, variants, full, seed, device, verbose, quick, max_epochs, figures, started
-):
+def _run_seed_in_process(**kwargs):
+    """:func:`_run_seed` in a worker process; its progress lines are printed when it ends."""
     import torch
 
     # Several processes share the cores: one intra-op thread each avoids oversubscription.
     torch.set_num_threads(1)
     lines = []
-    run = _run_seed(
-        data,
-        variants,
-        full,
-        seed,
-        device,
-        verbose,
-        quick,
-        max_epochs,
-        figures,
-        lines.append,
-        started,
-    )
+    run = _run_seed(log=lines.append, **kwargs)
     print("\n".join(lines), flush=True)
     return run
 

@@ -29,12 +29,6 @@ def small_conversations():
 @pytest.fixture(scope="session")
 def tiny_conversations():
     """12 dialogues, 3 classes of 119 / 27 / 16 utterances (enough for SMOTE), 2 modalities."""
-    from sklearn_cberl.datasets import make_conversations
+    from tiny import conversations
 
-    return make_conversations(
-        n_dialogues=12,
-        n_classes=3,
-        class_weights=(0.6, 0.25, 0.15),
-        modalities={"text": 4, "audio": 3},
-        random_state=0,
-    )
+    return conversations()

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from imblearn.over_sampling import SMOTE
+from tiny import conversations
 
 from sklearn_cberl import make_cberl_pipeline
 from sklearn_cberl.classifier import CBERLClassifier
-from sklearn_cberl.datasets import make_conversations
 from sklearn_cberl.fusion import DJVAE
 from sklearn_cberl.sampler import ConversationSampler, EmoGANSampler
 
@@ -58,13 +58,7 @@ def data(tiny_conversations):
 @pytest.fixture(scope="module")
 def long_dialogue():
     """A conversation frame whose first dialogue has 500 utterances."""
-    X, y = make_conversations(
-        n_dialogues=45,
-        n_classes=3,
-        class_weights=(0.6, 0.25, 0.15),
-        modalities={"text": 4, "audio": 3},
-        random_state=1,
-    )
+    X, y = conversations(n_dialogues=45, random_state=1)
     X = X.copy()
     X.loc[:499, "dialogue_id"] = "long"
     X.loc[:499, "turn"] = np.arange(500)

@@ -15,10 +15,9 @@ import joblib
 import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV, GroupKFold
-from tiny import PIPE
+from tiny import PIPE, conversations
 
 from sklearn_cberl import make_cberl_pipeline
-from sklearn_cberl.datasets import make_conversations
 
 PYG_MODULE = "sklearn_cberl.nn.graph_RelationalAttentionConv_propagate_"
 
@@ -35,13 +34,7 @@ FAST = {
 
 @pytest.fixture(scope="module")
 def data():
-    return make_conversations(
-        n_dialogues=16,
-        n_classes=3,
-        class_weights=(0.6, 0.25, 0.15),
-        modalities={"text": 4, "audio": 3},
-        random_state=0,
-    )
+    return conversations(n_dialogues=16)
 
 
 def search(n_jobs):

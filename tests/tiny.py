@@ -1,4 +1,5 @@
-"""Unit-test sizes of the three estimators and the pipeline (one to three epochs, 8 units)."""
+"""Unit-test sizes: small conversation data, and the three estimators and the pipeline at
+one to three epochs and 8 units."""
 
 GAN = dict(n_epochs=2, classifier_epochs=2, hidden_size=8, latent_size=2, device="cpu")
 VAE = dict(n_components=3, hidden_sizes=(8,), n_epochs=3, device="cpu")
@@ -14,3 +15,17 @@ PIPE = dict(
     clf__hidden_size=8,
     clf__n_estimators=2,
 )
+
+
+def conversations(n_dialogues=12, random_state=0):
+    """Conversations of 3 classes (60 / 25 / 15 %) and 2 narrow modalities (text 4, audio 3);
+    12 dialogues give 119 / 27 / 16 utterances, enough for SMOTE."""
+    from sklearn_cberl.datasets import make_conversations
+
+    return make_conversations(
+        n_dialogues=n_dialogues,
+        n_classes=3,
+        class_weights=(0.6, 0.25, 0.15),
+        modalities={"text": 4, "audio": 3},
+        random_state=random_state,
+    )
