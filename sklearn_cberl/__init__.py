@@ -1,6 +1,7 @@
 """sklearn-cberl: CBERL for imbalanced multimodal emotion recognition in conversations.
 
-The three estimators compose in an ``imblearn.pipeline.Pipeline``:
+The three estimators compose in an ``imblearn.pipeline.Pipeline`` (or :class:`CBERLPipeline`,
+which also routes a validation set to the classifier):
 :class:`EmoGANSampler` (data level, paper Eq. 1-7) -> :class:`DJVAE` (representation level,
 Eq. 8-12) -> :class:`CBERLClassifier` (model and loss level, Eq. 13-20);
 :func:`make_cberl_pipeline` builds it with the paper's hyper-parameters.
@@ -8,7 +9,13 @@ Eq. 8-12) -> :class:`CBERLClassifier` (model and loss level, Eq. 13-20);
 
 from .classifier import CBERLClassifier
 from .fusion import DJVAE
-from .pipeline import PAPER_AUGMENTATION, AddPerClass, make_cberl_pipeline
+from .pipeline import (
+    PAPER_AUGMENTATION,
+    AddPerClass,
+    CBERLPipeline,
+    UpToRatio,
+    make_cberl_pipeline,
+)
 from .sampler import ConversationSampler, EmoGANSampler
 
 __version__ = "0.1.0"
@@ -18,8 +25,10 @@ __all__ = [
     "ConversationSampler",
     "DJVAE",
     "CBERLClassifier",
+    "CBERLPipeline",
     "make_cberl_pipeline",
     "AddPerClass",
+    "UpToRatio",
     "PAPER_AUGMENTATION",
     "__version__",
 ]

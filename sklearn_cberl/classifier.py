@@ -75,7 +75,7 @@ def _layout(conv):
 
 
 class DialogueDataset(torch.utils.data.Dataset):
-    """Whole dialogues of a batch of utterances; item ``i`` is one dialogue's rows.
+    """Whole dialogues of a batch of utterances; item ``d`` is dialogue ``d``'s rows.
 
     Parameters
     ----------
@@ -87,11 +87,9 @@ class DialogueDataset(torch.utils.data.Dataset):
         Row range of each dialogue.
     y, sample_weight : ndarray of shape (n,), default=None
         Label codes and weights (zeros / ones when None).
-    dialogues : ndarray of int, default=None
-        Subset of dialogues (all when None), in iteration order.
     """
 
-    def __init__(self, x, position, speaker, offsets, y=None, sample_weight=None, dialogues=None):
+    def __init__(self, x, position, speaker, offsets, y=None, sample_weight=None):
         n = x.shape[0]
         self.x = torch.from_numpy(x)
         self.position = torch.from_numpy(position)
@@ -102,14 +100,11 @@ class DialogueDataset(torch.utils.data.Dataset):
         weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight)
         self.sample_weight = torch.from_numpy(weight.astype(np.float32))
         self.offsets = np.asarray(offsets, dtype=np.int64)
-        n_dialogues = len(self.offsets) - 1
-        self.dialogues = np.arange(n_dialogues) if dialogues is None else np.asarray(dialogues)
 
     def __len__(self):
-        return len(self.dialogues)
+        return len(self.offsets) - 1
 
-    def __getitem__(self, i):
-        d = self.dialogues[i]
+    def __getitem__(self, d):
         a, b = int(self.offsets[d]), int(self.offsets[d + 1])
         return (
             self.x[a:b],
@@ -118,12 +113,6 @@ class DialogueDataset(torch.utils.data.Dataset):
             self.sample_weight[a:b],
             self.y[a:b],
         )
-
-    def rows(self):
-        """Row indices (dialogue-major layout) in iteration order."""
-        starts, stops = self.offsets[self.dialogues], self.offsets[self.dialogues + 1]
-        lengths = stops - starts
-        return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
 
 
 def collate_dialogues(items):
@@ -150,7 +139,7 @@ def _valid_f1(net, X, y, average="weighted"):
     is WAF1, ``"macro"`` weighs every emotion equally."""
     logits = net.forward(X, device=net.device)[0]
     pred = net.module_.decision(logits).argmax(-1).cpu().numpy()
-    weight = X.sample_weight.numpy()[X.rows()]
+    weight = X.sample_weight.numpy()
     if not weight.sum() > 0:  # an all-zero-weight validation split: score it unweighted
         weight = None
     return f1_score(y, pred, average=average, sample_weight=weight, zero_division=0)
@@ -451,6 +440,35 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         return y
 
+    def _check_validation_data(self, validation_data, X, modalities):
+        """Validate ``(X_val, y_val)``; return its real (not synthetic) rows and labels."""
+        if not (isinstance(validation_data, tuple) and len(validation_data) == 2):
+            raise TypeError("validation_data must be a tuple (X_val, y_val).")
+        X_val, y_val = validation_data
+        try:
+            conv_val = check_conversations(
+                X_val, estimator=self, reset=False, modalities=modalities, dtype=np.float32
+            )
+        except ValueError as error:
+            fitted = getattr(self, "feature_names_in_", None)
+            given = getattr(X_val, "columns", None)
+            if fitted is None or given is None or set(map(str, given)) == set(fitted):
+                raise
+            raise ValueError(
+                "validation_data does not have the columns the classifier is trained on "
+                f"(training: {list(fitted[:4])}..., validation: {list(given[:4])}...). "
+                "Inside a Pipeline the validation set must first go through the earlier "
+                "steps: fit a sklearn_cberl.CBERLPipeline (make_cberl_pipeline returns one) "
+                "with fit(X, y, validation_data=(X_val, y_val))."
+            ) from error
+        y_val = self._check_y(X_val, y_val)
+        unknown = np.setdiff1d(np.unique(y_val), self.classes_)
+        if unknown.size:
+            raise ValueError(f"validation_data has labels {unknown.tolist()} not present in y.")
+        if conv_val.synthetic is not None:  # validate on real utterances only
+            conv_val, y_val = conv_val.take(conv_val.real), y_val[conv_val.real]
+        return conv_val, y_val
+
     def _dataset(self, conv, y=None, sample_weight=None):
         x, position, speaker, offsets = _layout(conv)
         order = conv.order
@@ -520,41 +538,34 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
                 self.class_weight, classes=self.classes_, y=y, sample_weight=sample_weight
             ).astype(np.float32)
 
-        dataset = self._dataset(conv, y_codes, sample_weight)
         valid_dataset = None
         self.validation_dialogues_ = conv.dialogue_ids[:0]
         if validation_data is not None:
-            if not (isinstance(validation_data, tuple) and len(validation_data) == 2):
-                raise TypeError("validation_data must be a tuple (X_val, y_val).")
-            X_val, y_val = validation_data
-            conv_val = check_conversations(
-                X_val, estimator=self, reset=False, modalities=modalities, dtype=np.float32
-            )
-            y_val = self._check_y(X_val, y_val)
-            unknown = np.setdiff1d(np.unique(y_val), self.classes_)
-            if unknown.size:
-                raise ValueError(f"validation_data has labels {unknown.tolist()} not present in y.")
+            conv_val, y_val = self._check_validation_data(validation_data, X, modalities)
             valid_dataset = self._dataset(conv_val, encoder.transform(y_val))
-        elif self.validation_fraction is not None and conv.n_dialogues >= 2:
-            splitter = GroupShuffleSplit(
-                n_splits=1, test_size=self.validation_fraction, random_state=seed % (2**31)
-            )
-            dialogues = np.arange(conv.n_dialogues)
-            train_dialogues, valid_dialogues = next(splitter.split(dialogues, groups=dialogues))
-            self.validation_dialogues_ = conv.dialogue_ids[np.sort(valid_dialogues)]
-            valid_dataset = DialogueDataset(
-                dataset.x.numpy(),
-                dataset.position.numpy(),
-                dataset.speaker.numpy(),
-                dataset.offsets,
-                dataset.y.numpy(),
-                dataset.sample_weight.numpy(),
-                dialogues=np.sort(valid_dialogues),
-            )
-            dataset.dialogues = np.sort(train_dialogues)
+        elif self.validation_fraction is not None:
+            # Validate on real utterances only: synthetic rows (marked by the samplers) are
+            # near-copies of their sources, and those in a validation dialogue were made from
+            # validation utterances, so they are dropped from both sides.
+            real_dialogues = np.unique(conv.dialogue[conv.real])
+            if len(real_dialogues) >= 2:
+                splitter = GroupShuffleSplit(
+                    n_splits=1, test_size=self.validation_fraction, random_state=seed % (2**31)
+                )
+                _, held = next(splitter.split(real_dialogues, groups=real_dialogues))
+                in_valid = np.isin(conv.dialogue, real_dialogues[held])
+                self.validation_dialogues_ = conv.dialogue_ids[np.sort(real_dialogues[held])]
+                valid_rows = np.flatnonzero(in_valid & conv.real)
+                valid_dataset = self._dataset(
+                    conv.take(valid_rows), y_codes[valid_rows], sample_weight[valid_rows]
+                )
+                train_rows = np.flatnonzero(~in_valid)
+                conv = conv.take(train_rows)
+                y_codes, sample_weight = y_codes[train_rows], sample_weight[train_rows]
+        dataset = self._dataset(conv, y_codes, sample_weight)
 
         # Standardise with the training rows' statistics (the module keeps them as buffers).
-        train_x = dataset.x.numpy()[dataset.rows()]
+        train_x = dataset.x.numpy()
         mean = train_x.mean(0)
         scale = train_x.std(0)
         scale[~np.isfinite(scale) | (scale < 1e-8)] = 1.0

@@ -85,7 +85,7 @@ def _demo(args) -> int:
     from .conversation import METADATA_COLUMNS
     from .datasets import make_conversations
     from .metrics import emotion_report, format_report
-    from .pipeline import PAPER_AUGMENTATION, AddPerClass, make_cberl_pipeline
+    from .pipeline import make_cberl_pipeline
     from .plotting import plot_confusion_matrix
     from .reproduce import _split_dialogues
 
@@ -105,20 +105,12 @@ def _demo(args) -> int:
     baseline.fit(data.X_train.drop(columns=features), data.y_train)
     base_pred = baseline.predict(data.X_test.drop(columns=features))
 
-    # Paper Table VI additions, scaled from MELD's 9989 training utterances to this set.
-    pipe = make_cberl_pipeline(
-        sampling_strategy=AddPerClass(PAPER_AUGMENTATION["meld"], reference_size=9989),
-        device=args.device,
-        random_state=args.seed,
-        verbose=args.verbose,
-    )
+    pipe = make_cberl_pipeline(device=args.device, random_state=args.seed, verbose=args.verbose)
     start = time.perf_counter()
-    for name, step in pipe.steps[:-1]:
-        _log(args, f"[demo] fitting {name}: {type(step).__name__}")
-    # Route the validation split to the classifier for epoch selection (never the test).
-    from .experiments import fit_with_validation
-
-    fit_with_validation(pipe, data.X_train, data.y_train, data.X_valid, data.y_valid)
+    _log(args, "[demo] fitting " + " -> ".join(type(s).__name__ for _, s in pipe.steps))
+    # The validation split (never the test) reaches the classifier through the fitted
+    # earlier steps, for epoch selection.
+    pipe.fit(data.X_train, data.y_train, validation_data=(data.X_valid, data.y_valid))
     fit_time = time.perf_counter() - start
     y_pred = pipe.predict(data.X_test)
 

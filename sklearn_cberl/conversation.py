@@ -12,6 +12,11 @@ the sampler's ``(X, y)``, so a routed ``dialogue_ids`` array would no longer mat
 resampled rows. Columns travel through every step, through resampling and through
 ``GridSearchCV`` slicing.
 
+One optional column marks rows rather than describing them: ``synthetic`` (bool), written by
+the over-samplers on conversation frames (True for a generated utterance). It is neither a
+feature nor part of ``feature_names_in_``: the classifier keeps marked rows out of its
+validation split, and transformers carry the column along.
+
 Two fallbacks keep the estimators usable by any sklearn tool:
 
 * a plain 2-D array, and
@@ -39,6 +44,7 @@ __all__ = [
     "SPEAKER",
     "TURN",
     "METADATA_COLUMNS",
+    "SYNTHETIC",
     "DEFAULT_MODALITIES",
     "Conversations",
     "check_conversations",
@@ -51,6 +57,8 @@ SPEAKER = "speaker"
 TURN = "turn"
 #: Metadata columns of the schema; carried through every step, never used as features.
 METADATA_COLUMNS = (DIALOGUE, SPEAKER, TURN)
+#: Optional boolean row mark of a conversation frame: True for a sampler's synthetic utterance.
+SYNTHETIC = "synthetic"
 #: Modality prefixes of the standard MERC feature sets (paper Sec. III).
 DEFAULT_MODALITIES = ("text", "audio", "visual")
 #: Name of the single block of a plain feature table (numpy input or frame without metadata).
@@ -99,9 +107,12 @@ class Conversations:
     lengths : ndarray of int, shape (n_dialogues,)
         Number of utterances of each dialogue, in dialogue-code order.
     metadata : DataFrame or None
-        The metadata columns (with the input's index), or None for a plain feature table.
+        The metadata columns (with the input's index; ``synthetic`` included when present),
+        or None for a plain feature table.
     dialogue_ids : ndarray
         The original dialogue identifier of each dialogue code.
+    synthetic : ndarray of bool, shape (n_samples,), or None
+        The ``synthetic`` row mark, None when the input has no such column.
     """
 
     X: np.ndarray
@@ -114,6 +125,7 @@ class Conversations:
     lengths: np.ndarray
     metadata: pd.DataFrame | None
     dialogue_ids: np.ndarray
+    synthetic: np.ndarray | None = None
 
     @property
     def n_samples(self) -> int:
@@ -142,6 +154,38 @@ class Conversations:
     def block(self, name: str) -> np.ndarray:
         """Feature columns of one modality block."""
         return self.X[:, self.blocks[name]]
+
+    @property
+    def real(self) -> np.ndarray:
+        """Boolean mask of the rows that are not marked synthetic."""
+        if self.synthetic is None:
+            return np.ones(self.n_samples, dtype=bool)
+        return ~self.synthetic
+
+    def take(self, rows) -> Conversations:
+        """The sub-batch of the given rows (boolean mask or indices), regrouped.
+
+        Dialogue codes are renumbered by first appearance among the kept rows; a dialogue
+        that keeps no row disappears.
+        """
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        dialogue, kept = pd.factorize(self.dialogue[rows], sort=False)
+        turn = self.turn[rows]
+        return Conversations(
+            X=self.X[rows],
+            feature_names=self.feature_names,
+            blocks=self.blocks,
+            dialogue=dialogue.astype(np.int64),
+            speaker=self.speaker[rows],
+            turn=turn,
+            order=np.lexsort((turn, dialogue)),
+            lengths=np.bincount(dialogue, minlength=len(kept)).astype(np.int64),
+            metadata=None if self.metadata is None else self.metadata.iloc[rows],
+            dialogue_ids=self.dialogue_ids[np.asarray(kept, dtype=np.int64)],
+            synthetic=None if self.synthetic is None else self.synthetic[rows],
+        )
 
     def to_input_order(self, values_sorted):
         """Put values computed in the dialogue-major layout back in input row order."""
@@ -282,6 +326,17 @@ def check_conversations(
         raise ValueError(
             "X is an empty DataFrame (0 utterances): expected at least one row per utterance."
         )
+    synthetic = None
+    if SYNTHETIC in X.columns:
+        mark = X[SYNTHETIC]
+        if not pd.api.types.is_bool_dtype(mark.dtype) or mark.isna().any():
+            raise ValueError(
+                f"Column {SYNTHETIC!r} has dtype {mark.dtype}: it is reserved for the "
+                "samplers' row mark and must hold booleans (True = synthetic utterance); "
+                "rename the column if it is a feature."
+            )
+        synthetic = mark.to_numpy(dtype=bool)
+        X = X.drop(columns=SYNTHETIC)
     missing = [c for c in METADATA_COLUMNS if c not in X.columns]
     if missing:
         raise ValueError(
@@ -326,6 +381,9 @@ def check_conversations(
     order = np.lexsort((turn, dialogue))
     lengths = np.bincount(dialogue, minlength=len(dialogue_ids))
     starts = np.cumsum([0] + [len(c) for c in blocks.values()])
+    metadata = X[list(METADATA_COLUMNS)].copy()
+    if synthetic is not None:
+        metadata[SYNTHETIC] = synthetic
     return Conversations(
         X=values,
         feature_names=np.asarray([str(c) for c in columns], dtype=object),
@@ -335,6 +393,7 @@ def check_conversations(
         turn=turn,
         order=order,
         lengths=lengths.astype(np.int64),
-        metadata=X[list(METADATA_COLUMNS)].copy(),
+        metadata=metadata,
         dialogue_ids=np.asarray(dialogue_ids),
+        synthetic=synthetic,
     )

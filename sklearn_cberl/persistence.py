@@ -44,6 +44,8 @@ SAFE_CLASSES = (
     "sklearn_cberl.fusion.DJVAE",
     "sklearn_cberl.classifier.CBERLClassifier",
     "sklearn_cberl.pipeline.AddPerClass",
+    "sklearn_cberl.pipeline.UpToRatio",
+    "sklearn_cberl.pipeline.CBERLPipeline",
     "imblearn.pipeline.Pipeline",
     "sklearn.pipeline.Pipeline",
     "sklearn.preprocessing.StandardScaler",
@@ -132,10 +134,11 @@ def _registry() -> dict:
     from .fusion import DJVAE
     from .nn.losses import CBERLLoss
     from .nn.mgnn import MGNN
-    from .pipeline import AddPerClass
+    from .pipeline import AddPerClass, CBERLPipeline, UpToRatio
     from .sampler import ConversationSampler, EmoGANSampler
 
     public = [EmoGANSampler, ConversationSampler, DJVAE, CBERLClassifier, AddPerClass]
+    public += [UpToRatio, CBERLPipeline]
     public += [imblearn.pipeline.Pipeline, sklearn.pipeline.Pipeline, StandardScaler]
     public += [getattr(over, name.rsplit(".", 1)[1]) for name in SAFE_CLASSES[len(public) :]]
     registry = dict(zip(SAFE_CLASSES, public, strict=True))
@@ -145,6 +148,13 @@ def _registry() -> dict:
         registry[_name(obj)] = obj
     registry[_name(torch.utils.data.DataLoader)] = torch.utils.data.DataLoader
     return registry
+
+
+#: Sampling-strategy callables a file may hold, with their ``__init__`` arguments.
+_STRATEGY_INIT = {
+    "sklearn_cberl.pipeline.AddPerClass": ("additions", "reference_size"),
+    "sklearn_cberl.pipeline.UpToRatio": ("ratio",),
+}
 
 
 class _Encoder:
@@ -216,8 +226,8 @@ class _Encoder:
 
     def estimator(self, est, where: str):
         name = self.names[id(type(est))]
-        if name == "sklearn_cberl.pipeline.AddPerClass":
-            init = {"additions": est.additions, "reference_size": est.reference_size}
+        if name in _STRATEGY_INIT:  # sampling-strategy callables: rebuilt from their init
+            init = {key: getattr(est, key) for key in _STRATEGY_INIT[name]}
             return {"__object__": name, "init": self(init, where)}
         params = est.get_params(deep=False)
         attrs = {k: v for k, v in vars(est).items() if k not in params}

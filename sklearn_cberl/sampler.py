@@ -29,6 +29,7 @@ from .conversation import (
     DIALOGUE,
     METADATA_COLUMNS,
     SPEAKER,
+    SYNTHETIC,
     TURN,
     Conversations,
     check_conversations,
@@ -144,38 +145,46 @@ def _assemble(X, conv: Conversations, features: np.ndarray, sample_indices, plac
 
     Shared by :class:`EmoGANSampler` and :class:`ConversationSampler`: the metadata of row
     ``n + j`` is derived from its source row ``sample_indices[n + j]`` (see ``placement``).
+    A conversation frame also gets the boolean ``synthetic`` row mark (kept from the input
+    when a previous sampler wrote it), so that the classifier can keep synthetic rows out of
+    its validation split.
     """
     n = conv.n_samples
     if not isinstance(X, pd.DataFrame):
         return features.tolist() if isinstance(X, list) else features
     new = features[n:]
+    columns = [c for c in X.columns if c != SYNTHETIC]
     if not len(new):
-        return X.reset_index(drop=True)
-    X_dense = _densify_sparse_frame(X)
-    if conv.is_plain:
-        feature_columns = list(X.columns)
+        out = X.reset_index(drop=True)
     else:
-        # conv.X holds the feature columns block by block (first appearance of each
-        # modality prefix), which need not be the frame's column order.
-        blocks: dict = {}
-        for column in X.columns:
-            if column not in METADATA_COLUMNS:
-                blocks.setdefault(modality_of(column), []).append(column)
-        feature_columns = [c for cols in blocks.values() for c in cols]
-    synthetic = pd.DataFrame(new, columns=feature_columns)
+        X_dense = _densify_sparse_frame(X)
+        if conv.is_plain:
+            feature_columns = columns
+        else:
+            # conv.X holds the feature columns block by block (first appearance of each
+            # modality prefix), which need not be the frame's column order.
+            blocks: dict = {}
+            for column in columns:
+                if column not in METADATA_COLUMNS:
+                    blocks.setdefault(modality_of(column), []).append(column)
+            feature_columns = [c for cols in blocks.values() for c in cols]
+        synthetic = pd.DataFrame(new, columns=feature_columns)
+        if not conv.is_plain:
+            for column, values in _synthetic_metadata(X, conv, sample_indices, placement).items():
+                synthetic[column] = values
+        out = pd.concat([X_dense.reset_index(drop=True), synthetic[columns]], ignore_index=True)
+        # Float feature columns keep their exact input dtype (float32 / float64 / pandas
+        # sparse or nullable floats); other numeric feature columns are float64 now.
+        restore = {
+            c: d
+            for c, d in X.dtypes.items()
+            if c in feature_columns and pd.api.types.is_float_dtype(d) and out[c].dtype != d
+        }
+        out = out.astype(restore) if restore else out
     if not conv.is_plain:
-        for column, values in _synthetic_metadata(X, conv, sample_indices, placement).items():
-            synthetic[column] = values
-    synthetic = synthetic[list(X.columns)]
-    out = pd.concat([X_dense.reset_index(drop=True), synthetic], ignore_index=True)
-    # Float feature columns keep their exact input dtype (float32 / float64 / pandas
-    # sparse or nullable floats); other numeric feature columns are float64 now.
-    restore = {
-        c: d
-        for c, d in X.dtypes.items()
-        if c not in METADATA_COLUMNS and pd.api.types.is_float_dtype(d) and out[c].dtype != d
-    }
-    return out.astype(restore) if restore else out
+        out = out.copy() if out is X else out
+        out[SYNTHETIC] = np.concatenate([~conv.real, np.ones(len(new), dtype=bool)])
+    return out
 
 
 def _synthetic_metadata(X: pd.DataFrame, conv: Conversations, sample_indices, placement) -> dict:
@@ -441,9 +450,12 @@ class EmoGANSampler(BaseOverSampler):
         # would truncate the fractional turns of synthetic utterances.
         check_classification_targets(y)
         conv, y_checked, binarize_y = self._check_X_y(X, y)
-        self.sampling_strategy_ = check_sampling_strategy(
-            self.sampling_strategy, y_checked, self._sampling_type
-        )
+        strategy = self.sampling_strategy
+        if isinstance(strategy, Real) and not isinstance(strategy, bool):
+            from .pipeline import UpToRatio  # imbalanced-learn's floats are binary-only
+
+            strategy = UpToRatio(strategy)
+        self.sampling_strategy_ = check_sampling_strategy(strategy, y_checked, self._sampling_type)
         features, y_res = self._fit_resample(conv, y_checked, **params)
         if binarize_y:
             y_res = label_binarize(y_res, classes=np.unique(y_checked))

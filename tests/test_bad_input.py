@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from imblearn.over_sampling import SMOTE
+from numpy.testing import assert_array_equal
 from tiny import conversations
 
 from sklearn_cberl import make_cberl_pipeline
@@ -101,14 +102,18 @@ def check_result(name, estimator, X, y, result):
         assert len(X_res) == len(y_res) >= n
         head = X_res.iloc[:n] if isinstance(X_res, pd.DataFrame) else np.asarray(X_res)[:n]
         if isinstance(X, pd.DataFrame):
-            # real rows first and unchanged (turn becomes float with inserted turns)
+            # real rows first and unchanged (turn becomes float with inserted turns); a
+            # conversation frame also gets the boolean row mark
+            if "synthetic" in X_res.columns:
+                assert_array_equal(X_res["synthetic"], np.arange(len(X_res)) >= n)
+                head = head.drop(columns="synthetic")
             pd.testing.assert_frame_equal(head, X.reset_index(drop=True), check_dtype=False)
         else:
             np.testing.assert_array_equal(head, np.asarray(X, dtype=float))
         np.testing.assert_array_equal(np.asarray(y_res)[:n], np.asarray(y))
         features = np.asarray(X_res)[n:]
         if isinstance(X_res, pd.DataFrame):
-            features = X_res.drop(columns=META, errors="ignore").to_numpy()[n:]
+            features = X_res.drop(columns=[*META, "synthetic"], errors="ignore").to_numpy()[n:]
         assert np.isfinite(features.astype(float)).all()
         return
     if name == "vae":
@@ -319,7 +324,8 @@ def test_conversation_sampler_on_balanced_labels_adds_nothing(data):
     y = pd.Series(np.arange(len(X)) % 2, index=X.index)
     sampler = ConversationSampler(SMOTE(k_neighbors=2))
     X_res, y_res = sampler.fit_resample(X, y)
-    pd.testing.assert_frame_equal(X_res, X.reset_index(drop=True))
+    pd.testing.assert_frame_equal(X_res.drop(columns="synthetic"), X.reset_index(drop=True))
+    assert not X_res["synthetic"].any()
     assert len(sampler.sample_indices_) == len(X) and not sampler.synthetic_mask_.any()
 
 

@@ -17,10 +17,13 @@ def test_features_resampled_metadata_carried(small_conversations, sampler):
     X_res, y_res = wrapper.fit_resample(X, y)
     pd.testing.assert_frame_equal(X, before)  # input untouched
     n = len(X)
-    assert list(X_res.columns) == list(X.columns) and len(X_res) == len(y_res) > n
+    assert list(X_res.columns) == [*X.columns, "synthetic"] and len(X_res) == len(y_res) > n
+    np.testing.assert_array_equal(X_res["synthetic"], wrapper.synthetic_mask_)
     # real rows first and unchanged (turn becomes float to hold fractional synthetic turns)
     pd.testing.assert_frame_equal(
-        X_res.iloc[:n].reset_index(drop=True), X.reset_index(drop=True), check_dtype=False
+        X_res.iloc[:n][X.columns].reset_index(drop=True),
+        X.reset_index(drop=True),
+        check_dtype=False,
     )
     assert X_res["turn"].dtype == np.float64
     assert y_res.value_counts().nunique() == 1  # "auto": every class up to the majority

@@ -238,4 +238,6 @@ def test_keyboard_interrupt_in_vae_and_gan_propagates_and_leaves_clear_state(dat
     monkeypatch.setattr(EmoGAN, "discriminator_loss", original_d)
     X_res, _ = sampler.fit_resample(X, y)
     # real rows first and unchanged (turn is float once synthetic turns are inserted)
-    pd.testing.assert_frame_equal(X_res.iloc[: len(X)], X.reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        X_res.iloc[: len(X)][X.columns], X.reset_index(drop=True), check_dtype=False
+    )

@@ -6,7 +6,14 @@ from imblearn.over_sampling import SMOTE
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
-from sklearn_cberl import DJVAE, AddPerClass, EmoGANSampler, make_cberl_pipeline
+from sklearn_cberl import (
+    DJVAE,
+    PAPER_AUGMENTATION,
+    AddPerClass,
+    EmoGANSampler,
+    UpToRatio,
+    make_cberl_pipeline,
+)
 from sklearn_cberl.experiments import fit_with_validation
 
 FAST = dict(
@@ -96,8 +103,37 @@ def test_fit_with_validation_routes_fused_validation_split(data):
 
 def test_add_per_class_matches_table_vi_semantics():
     y = np.array(["fear"] * 10 + ["neutral"] * 90)
-    assert AddPerClass({"fear": 5, "disgust": 7})(y) == {"fear": 15}
+    assert AddPerClass({"fear": 5, "neutral": 0})(y) == {"fear": 15}
     assert AddPerClass({"fear": 200}, reference_size=1000)(y) == {"fear": 30}
     sampler = EmoGANSampler(sampling_strategy=AddPerClass({"fear": 5}))
     assert clone(sampler).sampling_strategy == AddPerClass({"fear": 5})
+
+
+def test_paper_counts_find_short_label_spellings_and_reject_absent_classes():
+    # IEMOCAP feature releases spell the classes hap/sad/neu/ang/exc/fru.
+    short = np.repeat(["hap", "sad", "neu", "ang", "exc", "fru"], [50, 80, 100, 60, 70, 90])
+    targets = AddPerClass(PAPER_AUGMENTATION["iemocap"])(short)
+    assert targets == {"hap": 300, "sad": 200, "neu": 180, "ang": 310, "exc": 190, "fru": 170}
+    assert AddPerClass({"Happy": 5})(np.array(["HAPPY", "sad"])) == {"HAPPY": 6}
+    y = np.array(["fear"] * 10 + ["neutral"] * 90)
+    with pytest.raises(ValueError, match="'disgust', which is not in y.*fear"):
+        AddPerClass({"fear": 5, "disgust": 7})(y)
+    sampler = EmoGANSampler(sampling_strategy=AddPerClass({"disgust": 5}), n_epochs=1)
+    with pytest.raises(ValueError, match="disgust"):
+        sampler.fit_resample(np.random.default_rng(0).normal(size=(100, 3)), y)
+
+
+def test_up_to_ratio_raises_small_classes_only():
+    y = np.repeat(["a", "b", "c"], [100, 60, 10])
+    assert UpToRatio(0.5)(y) == {"c": 50}
+    assert UpToRatio(1.0)(y) == {"b": 100, "c": 100}
+    assert UpToRatio(0.05)(y) == {}
+    with pytest.raises(ValueError, match="ratio"):
+        UpToRatio(1.5)(y)
+    # EmoGANSampler reads a float as this policy for any number of classes.
+    sampler = EmoGANSampler(sampling_strategy=0.5, n_epochs=1, classifier_epochs=1, device="cpu")
+    X = np.random.default_rng(0).normal(size=(170, 4))
+    _, y_res = sampler.fit_resample(X, y)
+    assert sampler.sampling_strategy_ == {"c": 40}
+    assert (y_res == "c").sum() == 50 and len(y_res) == 210
     assert isinstance(DJVAE(), DJVAE)

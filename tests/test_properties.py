@@ -152,7 +152,10 @@ def test_resampling_keeps_every_original_row_first_and_unchanged(data, kind, pla
     assert (y_res.value_counts() == counts.max()).all()  # "auto": every class balanced
     np.testing.assert_array_equal(sampler.synthetic_mask_, np.arange(len(X_res)) >= n)
     # Original rows first, unchanged (values and labels).
-    pd.testing.assert_frame_equal(X_res.iloc[:n], X.reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        X_res.iloc[:n][X.columns], X.reset_index(drop=True), check_dtype=False
+    )
+    np.testing.assert_array_equal(X_res["synthetic"], sampler.synthetic_mask_)
     np.testing.assert_array_equal(y_res.to_numpy()[:n], y.to_numpy())
     # The output is a valid conversation frame: no duplicate (dialogue_id, turn).
     check_conversations(X_res)

@@ -10,7 +10,7 @@ import torch
 from imblearn.pipeline import Pipeline
 from imblearn.utils.estimator_checks import parametrize_with_checks as imblearn_checks
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.compose import ColumnTransformer
+from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.utils.estimator_checks import parametrize_with_checks as sklearn_checks
@@ -31,7 +31,7 @@ TRAINED = dict(
 
 
 def features(frame):
-    return frame.drop(columns=META).to_numpy()
+    return frame.drop(columns=[*META, "synthetic"], errors="ignore").to_numpy()
 
 
 # --------------------------------------------------------------------------------------------
@@ -51,7 +51,11 @@ def test_imblearn_compatible(estimator, check):
 
 def test_pipeline_first_step_and_grid_search(small_conversations):
     X, y = small_conversations
-    drop_meta = ColumnTransformer([("meta", "drop", META)], remainder="passthrough")
+    # The features by name: the metadata and the samplers' `synthetic` row mark (present in
+    # fit, absent at predict) are left out.
+    drop_meta = ColumnTransformer(
+        [("features", "passthrough", make_column_selector(r"^(text|audio|visual)_"))]
+    )
     pipe = Pipeline(
         [
             ("aug", EmoGANSampler(**FAST)),
@@ -270,8 +274,10 @@ def test_after_source_placement(small_conversations):
     n = len(X)
     # Original rows first and unchanged (turn is float now: synthetic turns are fractional).
     pd.testing.assert_frame_equal(
-        X_res.iloc[:n].drop(columns="turn"), X.drop(columns="turn").reset_index(drop=True)
+        X_res.iloc[:n].drop(columns=["turn", "synthetic"]),
+        X.drop(columns="turn").reset_index(drop=True),
     )
+    assert_array_equal(X_res["synthetic"], sampler.synthetic_mask_)
     assert_array_equal(X_res["turn"].iloc[:n], X["turn"])
     assert X_res["turn"].dtype == np.float64
     assert_array_equal(sampler.sample_indices_[:n], np.arange(n))
@@ -345,7 +351,8 @@ def test_dtypes_preserved():
     X = X.astype({f"text_{i}": np.float32 for i in range(4)})
     y = y.astype("category")
     X_res, y_res = EmoGANSampler(**FAST).fit_resample(X, y)
-    assert X_res.dtypes.drop("turn").equals(X.dtypes.drop("turn"))
+    assert X_res.dtypes.drop(["turn", "synthetic"]).equals(X.dtypes.drop("turn"))
+    assert X_res["synthetic"].dtype == bool
     assert y_res.dtype == y.dtype and y_res.name == y.name
     arr = features(X).astype(np.float32)
     X_arr, y_arr = EmoGANSampler(**FAST).fit_resample(arr, y.cat.codes.to_numpy())
@@ -368,7 +375,7 @@ def test_interleaved_modality_columns_map_back_to_the_right_columns():
     )
     y = np.array([0] * 30 + [1] * 10)
     X_res, _ = EmoGANSampler(**FAST).fit_resample(X, y)
-    assert list(X_res.columns) == list(X.columns)
+    assert list(X_res.columns) == [*X.columns, "synthetic"]
     synthetic = X_res.iloc[n:]
     assert (synthetic["audio_0"] > 990).all() and (synthetic["text_0"].abs() < 10).all()
 
@@ -423,7 +430,8 @@ def test_nothing_to_generate(small_conversations):
     counts = y.value_counts().to_dict()
     sampler = EmoGANSampler(sampling_strategy=counts, **FAST)
     X_res, y_res = sampler.fit_resample(X, y)
-    pd.testing.assert_frame_equal(X_res, X.reset_index(drop=True))
+    pd.testing.assert_frame_equal(X_res.drop(columns="synthetic"), X.reset_index(drop=True))
+    assert not X_res["synthetic"].any()
     assert_array_equal(y_res, y)
     assert sampler.generator_ is None and sampler.history_ == []
     assert not sampler.synthetic_mask_.any()
