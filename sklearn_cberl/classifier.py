@@ -167,7 +167,7 @@ class _CBERLNet(NeuralNet):
         self.boosting_rate = boosting_rate
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        logits, _, error, mask = y_pred
+        logits, _, error, mask, elbo = y_pred
         y_true = to_tensor(y_true, device=self.device)
         weight = X["sample_weight"]
         n_classes = logits.shape[-1]
@@ -186,7 +186,13 @@ class _CBERLNet(NeuralNet):
             self.samme_error_sum_ = self.samme_error_sum_ + errors.detach() * batch_weight
             self.samme_weight_sum_ = self.samme_weight_sum_ + batch_weight
         total, focal, recon = self.criterion_(
-            logits, y_true, error=error, mask=mask.bool(), weight=weight, head_weight=head_weight
+            logits,
+            y_true,
+            error=error,
+            mask=mask.bool(),
+            weight=weight,
+            head_weight=head_weight,
+            elbo=elbo if self.module_.fusion is not None else None,
         )
         check_finite_loss(
             total,
@@ -288,6 +294,17 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
     patience : int, default=20
         Epochs without improvement before stopping (long enough to outlast the early
         plateau in which only the majority class is predicted).
+    fusion : {None, "vae"}, default=None
+        ``"vae"`` fuses the modality blocks *inside* the network and trains fusion, context,
+        graph and heads as a whole (paper Sec. IV-A): a DJVAE encoder (one MLP per block,
+        product of experts, Eq. 8-11) turns each utterance into a latent of
+        ``fusion_components`` that the Bi-LSTM reads, and the per-feature negative ELBO (Eq.
+        12) joins the loss with weight ``xi_fusion``. None feeds the concatenated blocks
+        (or the output of a separate :class:`~sklearn_cberl.DJVAE` step) to the Bi-LSTM.
+    fusion_components : int, default=32
+        Latent width of ``fusion="vae"``.
+    xi_fusion : float, default=1.0
+        Weight of the fusion ELBO term in the total loss (``fusion="vae"`` only).
     modalities : sequence of str or None, default=None
         Feature blocks to use (column prefixes); None uses every non-metadata column.
     device : str, default="auto"
@@ -348,6 +365,9 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "early_stopping": [StrOptions({"waf1", "macro_f1", "loss"}), None],
         "patience": [Interval(Integral, 1, None, closed="left")],
+        "fusion": [StrOptions({"vae"}), None],
+        "fusion_components": [Interval(Integral, 1, None, closed="left")],
+        "xi_fusion": [Interval(Real, 0, None, closed="left")],
         "modalities": [list, tuple, str, None],
         "device": [str, torch.device, None],
         "random_state": ["random_state"],
@@ -381,6 +401,9 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction=0.1,
         early_stopping="waf1",
         patience=20,
+        fusion=None,
+        fusion_components=32,
+        xi_fusion=1.0,
         modalities=None,
         device="auto",
         random_state=None,
@@ -410,6 +433,9 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.patience = patience
+        self.fusion = fusion
+        self.fusion_components = fusion_components
+        self.xi_fusion = xi_fusion
         self.modalities = modalities
         self.device = device
         self.random_state = random_state
@@ -571,6 +597,7 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         scale[~np.isfinite(scale) | (scale < 1e-8)] = 1.0
 
         n_heads = self.n_estimators if self.ensemble == "adaboost" else 1
+        blocks = [s.stop - s.start for s in conv.blocks.values()]
         mean_length = max(1.0, conv.n_samples / max(conv.n_dialogues, 1))
         infer_batch = max(self.batch_size, int(_INFERENCE_UTTERANCES // mean_length))
         callbacks = []
@@ -623,11 +650,14 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
             module__voting=self.voting,
             module__feature_mean=torch.from_numpy(mean),
             module__feature_scale=torch.from_numpy(scale),
+            module__fusion_blocks=None if self.fusion is None else blocks,
+            module__fusion_components=self.fusion_components,
             criterion=CBERLLoss,
             criterion__gamma=self.gamma,
             criterion__alpha=None if alpha is None else torch.from_numpy(alpha),
             criterion__xi_recon=self.xi_recon,
             criterion__xi_focal=self.xi_focal,
+            criterion__xi_fusion=self.xi_fusion,
             optimizer=torch.optim.Adam,
             optimizer__weight_decay=self.weight_decay,
             lr=self.lr,
@@ -695,7 +725,7 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         module = self.net_.module_
         parts = []
         for batch in loader:
-            logits, embedding, _, _ = self.net_.evaluation_step(batch)
+            logits, embedding, *_ = self.net_.evaluation_step(batch)
             value = module.decision(logits) if output == "decision" else embedding
             parts.append(value.detach().cpu().numpy())
         if parts:

@@ -40,30 +40,24 @@ def _accepts_validation(estimator) -> bool:
 def fit_with_validation(estimator, X, y, X_valid, y_valid):
     """Fit, letting the final classifier select its epoch on ``(X_valid, y_valid)``.
 
-    For a (imbalanced-learn) Pipeline this does what ``Pipeline.fit`` does - samplers
-    resample, transformers ``fit_transform`` - and then passes the validation split, sent
-    through the fitted transformers (samplers are skipped, as at predict time), to the final
-    step's ``fit(..., validation_data=...)``. A plain Pipeline cannot route it: fit
-    parameters are not transformed, so raw validation features would reach a classifier
-    trained on fused ones. Estimators without ``validation_data`` are fitted normally.
+    A Pipeline is fitted as a :class:`~sklearn_cberl.pipeline.CBERLPipeline` over the same
+    step objects (so ``estimator`` itself ends up fitted): the validation split reaches the
+    final step through the fitted earlier transformers. Estimators without
+    ``validation_data`` are fitted normally.
     """
+    from .pipeline import CBERLPipeline
+
     steps = getattr(estimator, "steps", None)
     final = steps[-1][1] if steps else estimator
     if not _accepts_validation(final):
         return estimator.fit(X, y)
-    if not steps:
-        return estimator.fit(X, y, validation_data=(X_valid, y_valid))
-    Xt, yt, Xv = X, y, X_valid
-    for _, step in steps[:-1]:
-        if step is None or step == "passthrough":
-            continue
-        if hasattr(step, "fit_resample"):
-            Xt, yt = step.fit_resample(Xt, yt)
-        else:
-            Xt = step.fit_transform(Xt, yt)
-            Xv = step.transform(Xv)
-    final.fit(Xt, yt, validation_data=(Xv, y_valid))
-    return estimator
+    if steps and not isinstance(estimator, CBERLPipeline):
+        # No cloning without memory: fitting this view fits estimator's own steps.
+        CBERLPipeline(steps, verbose=estimator.verbose).fit(
+            X, y, validation_data=(X_valid, y_valid)
+        )
+        return estimator
+    return estimator.fit(X, y, validation_data=(X_valid, y_valid))
 
 
 def set_random_states(estimator, seed: int):

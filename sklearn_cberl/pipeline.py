@@ -214,7 +214,7 @@ def make_cberl_pipeline(
     *,
     augment=True,
     fuse=True,
-    sampling_strategy="auto",
+    sampling_strategy=None,
     device="auto",
     random_state=None,
     verbose=0,
@@ -238,9 +238,9 @@ def make_cberl_pipeline(
     fuse : bool, default=True
         Include DJVAE fusion (else ``fuse`` is ``"passthrough"``: the classifier sees the
         concatenated modalities, the paper's "without feature fusion" ablation).
-    sampling_strategy : str, float, dict or callable, default="auto"
-        The sampler's strategy; ``AddPerClass(PAPER_AUGMENTATION["meld"])`` reproduces
-        Table VI.
+    sampling_strategy : str, float, dict or callable, default=None
+        The sampler's strategy (None: the sampler's default);
+        ``AddPerClass(PAPER_AUGMENTATION["meld"])`` reproduces Table VI.
     device, random_state, verbose
         Passed to every step.
     **params
@@ -251,13 +251,12 @@ def make_cberl_pipeline(
     from .sampler import EmoGANSampler
 
     common = {"device": device, "verbose": verbose}
+    strategy = {} if sampling_strategy is None else {"sampling_strategy": sampling_strategy}
     pipe = CBERLPipeline(
         [
             (
                 "aug",
-                EmoGANSampler(sampling_strategy=sampling_strategy, **common)
-                if augment
-                else "passthrough",
+                EmoGANSampler(**common).set_params(**strategy) if augment else "passthrough",
             ),
             ("fuse", DJVAE(**common) if fuse else "passthrough"),
             ("clf", CBERLClassifier(**common)),

@@ -126,7 +126,12 @@ def load_dataset(name: str, path=None, *, quick: bool = False, cache_dir=None) -
     70/10/20 by dialogue. ``meld-text``: the MELD CSV release (``path`` or
     ``$CBERL_MELD_DIR``) embedded with MiniLM (384-d ``text_*``, cached in ``cache_dir``);
     text only - MELD's audio/visual features are not available here. ``iemocap`` / ``meld``:
-    the standard pre-extracted feature pickles at ``path``.
+    the standard pre-extracted feature pickles at ``path``. ``mosi``: CMU-MOSI's trimodal
+    features (``path`` or ``$CBERL_MOSI_DIR``), validation = a third of the *test* videos
+    (seeded, fixed; the training videos' features are fitted to them, see
+    :func:`~sklearn_cberl.datasets.load_mosi`), test = the other test videos;
+    ``mosi-imbalanced``: the same with the training negatives cut to 1/8 of the positives
+    (seeded; validation and test untouched).
     """
     from . import datasets
 
@@ -151,6 +156,25 @@ def load_dataset(name: str, path=None, *, quick: bool = False, cache_dir=None) -
             "MELD text release, official train/dev/test split, all-MiniLM-L6-v2 sentence "
             "embeddings (384-d; text only)"
         )
+    elif name in ("mosi", "mosi-imbalanced"):
+        data = datasets.load_mosi(path, valid_size=1 / 3, valid_from="test", random_state=0)
+        for split in ("train", "valid", "test"):
+            data[f"X_{split}"] = data[f"X_{split}"].drop(columns="transcript")
+        data.description = (
+            "CMU-MOSI trimodal features (text 100, audio 73, visual 100), official "
+            "speaker-independent split; validation = 11 of the 31 test videos (seeded), "
+            "test = the other 20"
+        )
+        if name == "mosi-imbalanced":
+            positives = int((data.y_train == "positive").sum())
+            data.X_train, data.y_train = datasets.make_imbalance(
+                data.X_train, data.y_train, {"negative": positives // 8}, random_state=0
+            )
+            data.description += "; training negatives cut to 1/8 of the positives (seeded)"
+        data.labels = list(datasets.MOSI_CLASSES)
+        data.paper = None
+        data.minority = ["negative"]
+        return data
     elif name in ("iemocap", "meld"):
         if path is None:
             raise ValueError(f"--dataset {name} needs the path of its feature pickle.")

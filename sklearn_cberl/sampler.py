@@ -380,7 +380,7 @@ class EmoGANSampler(BaseOverSampler):
     def __init__(
         self,
         *,
-        sampling_strategy="auto",
+        sampling_strategy=0.5,
         lambda_identity=1.0,
         lambda_adversarial=0.5,
         lambda_classification=0.5,

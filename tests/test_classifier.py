@@ -228,19 +228,19 @@ def test_masking_only_at_train_time(fitted, data):
         module.mask_rate = 1.0
         module.eval()
         with torch.no_grad():
-            logits1, _, err, mask = module(**batch)
+            logits1, _, err, mask, _ = module(**batch)
             logits2, *_ = module(**batch)
         assert not mask.any() and not err.any()
         torch.testing.assert_close(logits1, logits2)  # eval is deterministic
         module.train()
         with torch.no_grad():
-            _, _, err, mask = module(**batch)
+            _, _, err, mask, _ = module(**batch)
         # Every node that has a neighbour is masked at rate 1 and gets a reconstruction error.
         assert mask.bool().all()
         assert torch.all(err[mask.bool()] > 0)
         module.mask_rate = 0.0
         with torch.no_grad():
-            _, _, err, mask = module(**batch)
+            _, _, err, mask, _ = module(**batch)
         assert not mask.any() and not err.any()
     finally:
         module.mask_rate = old_rate
@@ -283,6 +283,7 @@ def test_class_weight_balanced_raises_minority_recall(data):
         dict(n_layers=0),
         dict(mask_rate=0.0, gamma=0.0),
         dict(early_stopping="loss"),
+        dict(fusion="vae", fusion_components=4),
     ],
 )
 def test_variants_fit_and_predict(data, params):
@@ -294,6 +295,23 @@ def test_variants_fit_and_predict(data, params):
     if params.get("ensemble") == "mlp":
         assert clf.estimator_weights_.shape == (1,)
         assert np.isnan(clf.estimator_errors_).all()
+
+
+def test_end_to_end_fusion_trains_the_vae_with_the_classifier(data):
+    X, y = data
+    params = {**FAST, "max_epochs": 3, "fusion": "vae", "fusion_components": 5}
+    clf = CBERLClassifier(**params).fit(X, y)
+    fusion = clf.net_.module_.fusion
+    assert len(fusion.encoders) == 2 and fusion.n_components == 5  # text and audio experts
+    assert clf.net_.module_.context.lstm.input_size == 5  # the Bi-LSTM reads the latent
+    # The ELBO term is part of the optimised loss: without it the first epoch differs.
+    without = CBERLClassifier(**{**params, "xi_fusion": 0.0}).fit(X, y)
+    assert clf.net_.history[0, "train_loss"] > without.net_.history[0, "train_loss"]
+    assert np.array_equal(clf.predict(X), CBERLClassifier(**params).fit(X, y).predict(X))
+    # An all-zero block is a missing modality: its expert drops out, predictions stay finite.
+    X_missing = X.copy()
+    X_missing.loc[X.index[::3], [c for c in X.columns if c.startswith("audio_")]] = 0.0
+    assert np.isfinite(clf.predict_proba(X_missing)).all()
 
 
 # --------------------------------------------------------------------------- errors

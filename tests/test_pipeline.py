@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from imblearn.over_sampling import SMOTE
+from imblearn.pipeline import Pipeline
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
@@ -10,6 +11,8 @@ from sklearn_cberl import (
     DJVAE,
     PAPER_AUGMENTATION,
     AddPerClass,
+    CBERLClassifier,
+    CBERLPipeline,
     EmoGANSampler,
     UpToRatio,
     make_cberl_pipeline,
@@ -87,18 +90,67 @@ def test_smote_family_in_the_pipeline_via_conversation_sampler(data):
     assert pipe.predict(X_test).shape == (len(X_test),)
 
 
-def test_fit_with_validation_routes_fused_validation_split(data):
+def test_validation_data_reaches_the_classifier_through_the_fitted_steps(data):
     X_train, y_train, X_valid, y_valid = data
     pipe = make_cberl_pipeline(random_state=0, device="cpu", **FAST)
     pipe.set_params(clf__validation_fraction=0.2, clf__max_epochs=3)
-    fit_with_validation(pipe, X_train, y_train, X_valid, y_valid)
+    assert isinstance(pipe, CBERLPipeline)
+    pipe.fit(X_train, y_train, validation_data=(X_valid, y_valid))
     clf = pipe.named_steps["clf"]
     # validated on the given split (transformed by the fitted DJVAE), not on held-out train
-    assert len(clf.validation_dialogues_) == 0
+    assert len(clf.validation_dialogues_) == 0 and "valid_waf1" in clf.net_.history[-1]
     assert 1 <= clf.best_epoch_ <= 3
     assert list(clf.feature_names_in_[3:]) == list(
         pipe.named_steps["fuse"].get_feature_names_out()[3:]
     )
+    # The step-name form and the experiments helper are the same fit.
+    pred = pipe.predict(X_valid)
+    other = clone(pipe).fit(X_train, y_train, clf__validation_data=(X_valid, y_valid))
+    np.testing.assert_array_equal(other.predict(X_valid), pred)
+    plain = Pipeline(clone(pipe).steps)
+    fit_with_validation(plain, X_train, y_train, X_valid, y_valid)
+    np.testing.assert_array_equal(plain.predict(X_valid), pred)
+    with pytest.raises(TypeError, match="not both"):
+        clone(pipe).fit(
+            X_train, y_train, validation_data=(X_valid, y_valid), clf__validation_data=()
+        )
+
+
+def test_plain_pipeline_with_raw_validation_data_says_what_to_do(data):
+    X_train, y_train, X_valid, y_valid = data
+    steps = make_cberl_pipeline(random_state=0, device="cpu", **FAST).steps
+    with pytest.raises(ValueError, match="CBERLPipeline.*validation_data"):
+        Pipeline(steps).fit(X_train, y_train, clf__validation_data=(X_valid, y_valid))
+
+
+@pytest.mark.parametrize("placement", ["after_source", "standalone"])
+def test_synthetic_rows_never_reach_the_validation_split(data, placement, monkeypatch):
+    """The literal three-step Pipeline validates on held-out real utterances only."""
+    X_train, y_train, X_valid, y_valid = data
+    built = []
+    original = CBERLClassifier._dataset
+
+    def spy(self, conv, y=None, sample_weight=None):
+        built.append(conv)
+        return original(self, conv, y, sample_weight)
+
+    monkeypatch.setattr(CBERLClassifier, "_dataset", spy)
+    pipe = Pipeline(make_cberl_pipeline(random_state=0, device="cpu", **FAST).steps)
+    pipe.set_params(aug__placement=placement, clf__validation_fraction=0.3, clf__max_epochs=2)
+    pipe.fit(X_train, y_train)
+    n_synthetic = int(pipe.named_steps["aug"].synthetic_mask_.sum())
+    held = set(pipe.named_steps["clf"].validation_dialogues_)
+    valid, train = built[0], built[1]  # datasets built during fit (predict builds later)
+    assert held and set(valid.dialogue_ids) == held
+    assert valid.synthetic is not None and not valid.synthetic.any()
+    assert not held & set(train.dialogue_ids)
+    assert train.synthetic.sum() > 0 and train.synthetic.sum() <= n_synthetic
+    # An explicit validation set that carries synthetic rows is cut to its real rows too.
+    built.clear()
+    X_res, y_res = clone(pipe.named_steps["aug"]).fit_resample(X_valid, y_valid)
+    clf = CBERLClassifier(random_state=0, device="cpu", max_epochs=1, hidden_size=8)
+    clf.fit(X_train, y_train, validation_data=(X_res, y_res))
+    assert built[0].n_samples == len(X_valid) and not built[0].synthetic.any()
 
 
 def test_add_per_class_matches_table_vi_semantics():

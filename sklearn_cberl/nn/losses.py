@@ -120,7 +120,8 @@ def total_loss(recon: Tensor, focal: Tensor, xi_recon: float = 0.3, xi_focal: fl
 
 
 class CBERLLoss(torch.nn.Module):
-    """Eq. 20 as a criterion module: ``xi_recon * L_recon (Eq. 18) + xi_focal * L_focal (Eq. 19)``.
+    """Eq. 20 as a criterion module: ``xi_recon * L_recon (Eq. 18) + xi_focal * L_focal (Eq. 19)``
+    (``+ xi_fusion * L_ELBO`` with end-to-end fusion).
 
     Parameters
     ----------
@@ -130,20 +131,26 @@ class CBERLLoss(torch.nn.Module):
         Per-class focal weights (a buffer, so it follows the module's device).
     xi_recon, xi_focal : float, default=0.3, 0.7
         Task weights of Eq. 20.
+    xi_fusion : float, default=1.0
+        Weight of the end-to-end fusion's negative ELBO (per feature, Eq. 12), when given.
     """
 
-    def __init__(self, gamma=3.0, alpha=None, xi_recon=0.3, xi_focal=0.7):
+    def __init__(self, gamma=3.0, alpha=None, xi_recon=0.3, xi_focal=0.7, xi_fusion=1.0):
         super().__init__()
         self.gamma = float(gamma)
         self.xi_recon = float(xi_recon)
         self.xi_focal = float(xi_focal)
+        self.xi_fusion = float(xi_fusion)
         self.register_buffer(
             "alpha", None if alpha is None else torch.as_tensor(alpha, dtype=torch.float32)
         )
 
-    def forward(self, logits, target, *, error=None, mask=None, weight=None, head_weight=None):
+    def forward(
+        self, logits, target, *, error=None, mask=None, weight=None, head_weight=None, elbo=None
+    ):
         """Return ``(total, focal, recon)``; ``head_weight`` (n, M) overrides ``weight`` in
-        the focal term (boosting), ``weight`` (n,) always weights the reconstruction term."""
+        the focal term (boosting), ``weight`` (n,) always weights the reconstruction terms;
+        ``elbo`` (n,) is the per-utterance fusion loss (end-to-end fusion only)."""
         focal = focal_loss(
             logits,
             target,
@@ -155,4 +162,7 @@ class CBERLLoss(torch.nn.Module):
             recon = focal.new_zeros(())
         else:
             recon = masked_reconstruction_loss(error, mask, weight)
-        return total_loss(recon, focal, self.xi_recon, self.xi_focal), focal, recon
+        total = total_loss(recon, focal, self.xi_recon, self.xi_focal)
+        if elbo is not None:
+            total = total + self.xi_fusion * _weighted_mean(elbo, weight)
+        return total, focal, recon

@@ -3,6 +3,9 @@
 Data flow for a batch of dialogues (PyG-style node layout, see :mod:`sklearn_cberl.nn.graph`):
 
 1. standardise the utterance features with the training mean / scale (buffers);
+   optionally (``fusion_blocks``) fuse the modality blocks end to end with the DJVAE encoder
+   (Eq. 8-12): the Bi-LSTM then reads the latent ``z`` (sampled in training, the posterior
+   mean in evaluation) and each node's per-feature negative ELBO is returned for the loss;
 2. Bi-LSTM over each dialogue in turn order (Eq. 13-14) -> context vectors ``g_i``;
 3. training only: random node masking - a fraction ``mask_rate`` of the nodes that have a
    neighbour get their ``g_i`` replaced by a learned mask token, so their own features are
@@ -14,7 +17,8 @@ Data flow for a batch of dialogues (PyG-style node layout, see :mod:`sklearn_cbe
    node's original (standardised) features (Eq. 18).
 
 The module returns per-node tensors only, so skorch can concatenate outputs across batches:
-``(logits (n, M, K), embedding (n, d), reconstruction_error (n,), mask (n,))``.
+``(logits (n, M, K), embedding (n, d), reconstruction_error (n,), mask (n,), elbo (n,))``
+(``elbo`` is zero without end-to-end fusion).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from .boosting import samme_decision, samme_proba
 from .graph import RelationalAttentionConv, build_conversation_graph, num_relations
 from .losses import reconstruction_error
+from .vae import DJVAEModule, gaussian_kl, reconstruction_loss, reparameterize
 
 __all__ = ["ContextLSTM", "WeakHeads", "MGNN"]
 
@@ -122,6 +127,12 @@ class MGNN(nn.Module):
         How :meth:`decision` combines the heads (see :func:`samme_decision`).
     feature_mean, feature_scale : Tensor of shape (n_features,), default=None
         Standardisation statistics of the training features (identity when None).
+    fusion_blocks : sequence of int, default=None
+        Widths of the modality blocks (side by side in ``x``) to fuse end to end with a
+        DJVAE encoder/decoder (MLP encoders of ``hidden_size``, product of experts); None
+        feeds the standardised features to the Bi-LSTM directly.
+    fusion_components : int, default=32
+        Latent width of the end-to-end fusion.
     """
 
     def __init__(
@@ -142,6 +153,8 @@ class MGNN(nn.Module):
         voting: str = "soft",
         feature_mean: Tensor | None = None,
         feature_scale: Tensor | None = None,
+        fusion_blocks: tuple[int, ...] | None = None,
+        fusion_components: int = 32,
     ):
         super().__init__()
         self.n_features = n_features
@@ -160,7 +173,14 @@ class MGNN(nn.Module):
         # restores the votes that went with it.
         self.register_buffer("estimator_weights", torch.ones(n_heads))
 
-        self.context = ContextLSTM(n_features, max(1, hidden_size // 2))
+        self.fusion = None
+        if fusion_blocks:
+            blocks = [int(b) for b in fusion_blocks]
+            self.fusion = DJVAEModule(
+                blocks, ["mlp"] * len(blocks), int(fusion_components), (hidden_size,)
+            )
+        in_features = n_features if self.fusion is None else int(fusion_components)
+        self.context = ContextLSTM(in_features, max(1, hidden_size // 2))
         width = self.context.out_features
         self.mask_token = nn.Parameter(torch.randn(width) * 0.02)
         n_rel = num_relations(relations, max_speakers)
@@ -182,8 +202,10 @@ class MGNN(nn.Module):
     def forward(self, x, batch, position, speaker, sample_weight=None):
         """Per-node outputs; ``sample_weight`` is accepted (skorch passes the whole batch
         dict) and used only by the loss."""
+        raw = x
         x = (x - self.feature_mean) / self.feature_scale
-        g = self.dropout(self.context(x, batch, position))
+        inputs, elbo = self._fuse(raw, x) if self.fusion is not None else (x, x.new_zeros(len(x)))
+        g = self.dropout(self.context(inputs, batch, position))
         edge_index, edge_type = build_conversation_graph(
             batch,
             position,
@@ -212,7 +234,22 @@ class MGNN(nn.Module):
             error = error.index_put(
                 (mask.nonzero().squeeze(-1),), reconstruction_error(reconstructed, x[mask])
             )
-        return logits, embedding, error, mask.to(x.dtype)
+        return logits, embedding, error, mask.to(x.dtype), elbo
+
+    def _fuse(self, raw: Tensor, x: Tensor):
+        """End-to-end DJVAE fusion: the latent fed to the Bi-LSTM and the per-node ELBO loss.
+
+        The loss is DJVAE's negative ELBO (Eq. 12, ``beta = 1``) divided by the number of
+        features, so that it sits on the scale of the other per-utterance terms of Eq. 20.
+        An all-zero raw block is a missing modality, as in :class:`~sklearn_cberl.DJVAE`.
+        """
+        blocks = self.fusion.blocks
+        present = torch.stack([(raw[:, b] != 0).any(dim=1) for b in blocks]).to(x.dtype)
+        mu, logvar = self.fusion.encode(x, present)
+        z = reparameterize(mu, logvar) if self.training else mu
+        weights = x.new_full((len(blocks),), 1.0 / len(blocks))
+        rec = reconstruction_loss(self.fusion.decode(z), x, blocks, present, weights)
+        return z, rec + gaussian_kl(mu, logvar) / self.n_features
 
     def decision(self, logits: Tensor) -> Tensor:
         """SAMME alpha-weighted vote of the heads (n, K)."""

@@ -1,0 +1,346 @@
+"""The stage ladder: does each CBERL stage earn its place on real data?
+
+For every data set and seed, each rung is fitted on the training split, selects its epoch
+(and, for logistic regression, C) on the validation split, and is scored once on the test
+split; results are mean +/- std over seeds. Rungs:
+
+* ``lr``       per-utterance logistic regression on all modalities (C on validation WAF1)
+* ``clf``      CBERLClassifier alone (modalities concatenated)
+* ``djvae``    + fusion: DJVAE -> CBERLClassifier
+* ``e2e``      + fusion end to end: CBERLClassifier(fusion="vae")
+* ``emogan``   + sampler: EmoGANSampler -> CBERLClassifier
+* ``ros``      + sampler: RandomOverSampler(shrinkage=1.0) (smoothed bootstrap) -> classifier
+* ``smote``    + sampler: ConversationSampler(SMOTE) -> CBERLClassifier
+* ``default``  make_cberl_pipeline() (EmoGAN -> DJVAE -> classifier), validation routed
+* ``literal``  ``imblearn.pipeline.Pipeline([EmoGANSampler(), DJVAE(), CBERLClassifier()])
+  .fit(X, y)``: the mission's one-liner, no validation set given (the classifier holds out
+  10 % of the training dialogues itself)
+
+The samplers of ``ros`` and ``smote`` add as many rows per class as EmoGANSampler's default
+(``UpToRatio`` of the same ratio), so the rungs differ only in *how* rows are made.
+
+Data sets (``sklearn_cberl.reproduce.load_dataset``): ``meld-text`` (MiniLM text features,
+official split), ``mosi`` (real text/audio/video features; validation = 11 of the test
+videos, test = the other 20), ``mosi-imbalanced`` (training negatives cut to 1/8 of the
+positives) and ``demo`` (``make_conversations``).
+
+``--split valid`` scores the validation split instead (for choosing defaults; the test split
+is then never predicted) and writes ``stages_valid.*``. A rung can carry parameter overrides:
+``emogan:aug__sampling_strategy=0.25``.
+
+Usage::
+
+    python benchmarks/bench_stages.py --quick                       # smoke run
+    python benchmarks/bench_stages.py --datasets mosi mosi-imbalanced demo --seeds 0 1 2 3 4
+    python benchmarks/bench_stages.py --datasets meld-text --seeds 0 1 2
+
+Each (data set, rung, seed) runs in its own worker process with one torch thread; ``--jobs``
+workers run side by side (2 on the 2-core machine). Writes ``results/stages.json`` and
+``results/stages.md`` (merged with earlier runs of other data sets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, machine  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = RESULTS / ".cache"
+DATASETS = ("meld-text", "mosi", "mosi-imbalanced", "demo")
+RUNGS = ("lr", "clf", "djvae", "e2e", "emogan", "ros", "smote", "default", "literal")
+DATA_PATHS = {
+    "meld-text": ("CBERL_MELD_DIR", ROOT.parent / "shared" / "data" / "meld"),
+    "mosi": ("CBERL_MOSI_DIR", ROOT.parent / "shared" / "data" / "mosi"),
+}
+_DATA: dict = {}
+
+
+def _data(name: str, quick: bool):
+    from sklearn_cberl.reproduce import load_dataset
+
+    if name not in _DATA:
+        env, default = DATA_PATHS.get(name.replace("-imbalanced", ""), (None, None))
+        path = os.environ.get(env, str(default)) if env else None
+        _DATA[name] = load_dataset(name, path, quick=quick, cache_dir=CACHE)
+    return _DATA[name]
+
+
+def _ratio() -> float:
+    from sklearn_cberl import EmoGANSampler
+
+    return EmoGANSampler().sampling_strategy
+
+
+def build(rung: str, seed: int, quick: bool):
+    """The estimator of a rung, every random_state derived from ``seed``."""
+    from imblearn.over_sampling import SMOTE, RandomOverSampler
+    from imblearn.pipeline import Pipeline
+
+    from sklearn_cberl import (
+        DJVAE,
+        CBERLClassifier,
+        CBERLPipeline,
+        ConversationSampler,
+        EmoGANSampler,
+        UpToRatio,
+        make_cberl_pipeline,
+    )
+    from sklearn_cberl.experiments import set_random_states
+
+    strategy = UpToRatio(_ratio())
+    # imblearn's smoothed bootstrap: a copy of a real row plus Gaussian noise (Silverman).
+    ros = RandomOverSampler(sampling_strategy=strategy, shrinkage=1.0)
+    make = {
+        "clf": lambda: CBERLClassifier(),
+        "djvae": lambda: CBERLPipeline([("fuse", DJVAE()), ("clf", CBERLClassifier())]),
+        "e2e": lambda: CBERLClassifier(fusion="vae"),
+        "emogan": lambda: CBERLPipeline([("aug", EmoGANSampler()), ("clf", CBERLClassifier())]),
+        "ros": lambda: CBERLPipeline(
+            [
+                ("aug", ConversationSampler(ros)),
+                ("clf", CBERLClassifier()),
+            ]
+        ),
+        "smote": lambda: CBERLPipeline(
+            [
+                ("aug", ConversationSampler(SMOTE(sampling_strategy=strategy))),
+                ("clf", CBERLClassifier()),
+            ]
+        ),
+        "default": lambda: make_cberl_pipeline(),
+        "literal": lambda: Pipeline(
+            [("aug", EmoGANSampler()), ("fuse", DJVAE()), ("clf", CBERLClassifier())]
+        ),
+    }[rung]
+    model = set_random_states(make(), seed)
+    params = {k: "cpu" for k in model.get_params(deep=True) if k.split("__")[-1] == "device"}
+    if quick:
+        for key in model.get_params(deep=True):
+            leaf = key.split("__")[-1]
+            if leaf in ("max_epochs", "n_epochs", "classifier_epochs"):
+                params[key] = 3
+    return model.set_params(**params)
+
+
+def _lr(data, seed):
+    from sklearn_cberl.reproduce import _fit_flat
+
+    return _fit_flat("lr", data, seed)
+
+
+def run_one(dataset: str, rung: str, seed: int, split: str, overrides: dict, quick: bool):
+    """Fit one rung on one seed; score ``split`` once. Runs in a worker process."""
+    import torch
+
+    torch.set_num_threads(1)
+    from sklearn_cberl.metrics import emotion_report
+    from sklearn_cberl.reproduce import _features
+
+    data = _data(dataset, quick)
+    start = time.perf_counter()
+    info = {}
+    if rung == "lr":
+        model = _lr(data, seed)
+        fit_time = time.perf_counter() - start
+        y_pred = model.predict(_features(data[f"X_{split}"]))
+        info["C"] = float(model[-1].C)
+    else:
+        model = build(rung, seed, quick)
+        if overrides:
+            model.set_params(**overrides)
+        if rung == "literal":
+            model.fit(data.X_train, data.y_train)
+        else:
+            model.fit(data.X_train, data.y_train, validation_data=(data.X_valid, data.y_valid))
+        fit_time = time.perf_counter() - start
+        y_pred = model.predict(data[f"X_{split}"])
+        clf = model[-1] if hasattr(model, "steps") else model
+        info.update(best_epoch=int(clf.best_epoch_), n_iter=int(clf.n_iter_))
+        aug = getattr(model, "named_steps", {}).get("aug")
+        if aug is not None and hasattr(aug, "synthetic_mask_"):
+            info["n_synthetic"] = int(np.sum(aug.synthetic_mask_))
+    report = emotion_report(data[f"y_{split}"], np.asarray(y_pred), labels=data.labels)
+    return {
+        "dataset": dataset,
+        "rung": rung,
+        "overrides": {k: repr(v) for k, v in overrides.items()},
+        "seed": seed,
+        "split": split,
+        "fit_time": fit_time,
+        "report": report.reset_index().to_dict(orient="list"),
+        **info,
+    }
+
+
+def _worker(args):
+    try:
+        return run_one(*args)
+    except Exception as error:  # a failed rung is reported, not fatal for the others
+        dataset, rung, seed, split, overrides, _ = args
+        return {"dataset": dataset, "rung": rung, "seed": seed, "split": split,
+                "overrides": {k: repr(v) for k, v in overrides.items()},
+                "error": f"{type(error).__name__}: {error}"}  # fmt: skip
+
+
+def _init_worker():
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+# --------------------------------------------------------------------------- reporting
+def _label(run) -> str:
+    extra = ",".join(f"{k.split('__')[-1]}={v}" for k, v in run["overrides"].items())
+    return run["rung"] + (f" ({extra})" if extra else "")
+
+
+def _cell(report, row, column):
+    index = report["emotion"].index(row)
+    return float(report[column][index])
+
+
+def summarise(runs, labels_of) -> dict:
+    """Per (data set, rung label): mean/std of WAF1, WAA, macro-F1, per-class F1, fit time."""
+    groups: dict = {}
+    for run in runs:
+        groups.setdefault((run["dataset"], _label(run)), []).append(run)
+    out = {}
+    for (dataset, label), group in groups.items():
+        ok = [r for r in group if "error" not in r]
+        entry = {"n_seeds": len(ok), "errors": [r["error"] for r in group if "error" in r]}
+        if ok:
+            cells = {"WAF1": ("weighted", "f1"), "WAA": ("weighted", "acc"),
+                     "macro-F1": ("macro", "f1")}  # fmt: skip
+            cells.update({f"F1 {c}": (str(c), "f1") for c in labels_of[dataset]})
+            for key, (row, column) in cells.items():
+                values = np.array([_cell(r["report"], row, column) for r in ok])
+                entry[key] = (float(values.mean()), float(values.std()))
+            fit = np.array([r["fit_time"] for r in ok])
+            entry["fit s"] = (float(fit.mean()), float(fit.std()))
+            for key in ("best_epoch", "n_synthetic"):
+                if all(key in r for r in ok):
+                    entry[key] = float(np.mean([r[key] for r in ok]))
+        out[f"{dataset} | {label}"] = entry
+    return out
+
+
+def markdown(summary, labels_of, minority_of, split, meta) -> str:
+    lines = [
+        "# Stage ladder: does each CBERL stage earn its place?",
+        "",
+        f"`python benchmarks/bench_stages.py {meta['argv']}` - {meta['machine']}, torch "
+        f"{meta['torch']}, one torch thread per process, {meta['jobs']} processes. Scores on "
+        f"the **{split}** split (%), mean ± std over seeds; epochs (and LR's C) chosen on the "
+        "validation split; fit time in seconds on a shared machine (indicative).",
+    ]
+    by_dataset: dict = {}
+    for key, entry in summary.items():
+        dataset, label = key.split(" | ", 1)
+        by_dataset.setdefault(dataset, []).append((label, entry))
+    for dataset, rows in by_dataset.items():
+        minority = minority_of[dataset]
+        head = ["rung", "seeds", "WAF1", "WAA (acc)", "macro-F1"]
+        head += [f"F1 {c}" for c in minority] + ["fit s", "epoch", "synthetic"]
+        lines += ["", f"## {dataset}", "", "| " + " | ".join(head) + " |",
+                  "| " + " | ".join(["---"] * len(head)) + " |"]  # fmt: skip
+        for label, entry in rows:
+            if not entry["n_seeds"]:
+                lines.append(f"| {label} | 0 | failed: {entry['errors'][0][:80]} |")
+                continue
+
+            def ms(key, entry=entry):
+                return f"{entry[key][0]:.2f} ± {entry[key][1]:.2f}" if key in entry else "-"
+
+            cells = [label, str(entry["n_seeds"]), ms("WAF1"), ms("WAA"), ms("macro-F1")]
+            cells += [ms(f"F1 {c}") for c in minority]
+            cells += [f"{entry['fit s'][0]:.0f}"]
+            cells += [
+                f"{entry[k]:.0f}" if k in entry else "-" for k in ("best_epoch", "n_synthetic")
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        classes = labels_of[dataset]
+        lines += ["", f"Per-class F1 ({dataset}):", "", "| rung | " + " | ".join(classes) + " |",
+                  "| --- |" + " ---: |" * len(classes)]  # fmt: skip
+        for label, entry in rows:
+            if entry["n_seeds"]:
+                row = [f"{entry[f'F1 {c}'][0]:.1f} ± {entry[f'F1 {c}'][1]:.1f}" for c in classes]
+                lines.append(f"| {label} | " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _parse_rung(text: str):
+    rung, _, rest = text.partition(":")
+    if rung not in RUNGS:
+        raise SystemExit(f"unknown rung {rung!r}: expected one of {RUNGS}")
+    overrides = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        overrides[key] = ast.literal_eval(value)
+    return rung, overrides
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--rungs", nargs="+", default=list(RUNGS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--split", choices=("test", "valid"), default="test")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="3 epochs, demo only: a smoke run")
+    parser.add_argument("--output", default=None, help="result name (default stages[_valid])")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.datasets, args.seeds = ["demo"], args.seeds[:1]
+    rungs = [_parse_rung(r) for r in args.rungs]
+    for dataset in args.datasets:  # load (and cache) once before the workers start
+        _data(dataset, args.quick)
+    labels_of = {d: [str(c) for c in _DATA[d].labels] for d in args.datasets}
+    minority_of = {d: [str(c) for c in _DATA[d].minority] for d in args.datasets}
+    tasks = [
+        (d, rung, seed, args.split, overrides, args.quick)
+        for d in args.datasets
+        for rung, overrides in rungs
+        for seed in args.seeds
+    ]
+    start = time.time()
+    with ProcessPoolExecutor(max_workers=args.jobs, initializer=_init_worker) as pool:
+        runs = []
+        for run in pool.map(_worker, tasks):
+            runs.append(run)
+            status = run.get("error") or f"{_cell(run['report'], 'weighted', 'f1'):.2f} WAF1"
+            print(f"[{time.time() - start:7.0f}s] {run['dataset']} {_label(run)} "
+                  f"seed {run['seed']}: {status}", flush=True)  # fmt: skip
+
+    name = args.output or ("stages" if args.split == "test" else "stages_valid")
+    name += "_quick" if args.quick else ""
+    path = RESULTS / f"{name}.json"
+    previous = json.loads(path.read_text()) if path.is_file() else {"runs": []}
+    done = {(r["dataset"], _label(r), r["seed"]) for r in runs}
+    kept = [r for r in previous["runs"] if (r["dataset"], _label(r), r["seed"]) not in done]
+    all_runs = kept + runs
+    for d in {r["dataset"] for r in all_runs} - set(labels_of):
+        labels_of[d] = previous["labels"][d]
+        minority_of[d] = previous["minority"][d]
+    meta = {**machine(), "argv": " ".join(sys.argv[1:] if argv is None else argv),
+            "jobs": args.jobs, "wall_s": time.time() - start}  # fmt: skip
+    summary = summarise(all_runs, labels_of)
+    payload = {"meta": meta, "labels": labels_of, "minority": minority_of, "summary": summary,
+               "runs": all_runs}  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1, default=str))
+    text = markdown(summary, labels_of, minority_of, args.split, meta)
+    path.with_suffix(".md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
