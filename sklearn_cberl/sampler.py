@@ -426,6 +426,23 @@ class EmoGANSampler(BaseOverSampler):
         check_consistent_length(conv.X, y)
         return conv, y, binarize_y
 
+    def _counts(self, y) -> dict:
+        """Rows to add per class; a float is :class:`~sklearn_cberl.pipeline.UpToRatio` for
+        any number of classes (imbalanced-learn reads floats for binary targets only)."""
+        strategy = self.sampling_strategy
+        if isinstance(strategy, Real) and not isinstance(strategy, bool):
+            from .pipeline import UpToRatio
+
+            strategy = UpToRatio(strategy)
+        return check_sampling_strategy(strategy, y, self._sampling_type)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, **params):
+        """Check the inputs and set ``sampling_strategy_``; use :meth:`fit_resample`."""
+        _, y, _ = self._check_X_y(X, y)
+        self.sampling_strategy_ = self._counts(y)
+        return self
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_resample(self, X, y, **params):
         """Train the EmoGAN on ``(X, y)`` and return the data with synthetic rows appended.

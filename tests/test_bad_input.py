@@ -312,7 +312,7 @@ def test_500_utterance_dialogue(long_dialogue, name):
 def test_emogan_over_samples_a_class_with_a_single_utterance(data):
     X, y = data
     y = _rare(y, 1)
-    sampler = make("gan")
+    sampler = make("gan").set_params(sampling_strategy="auto")
     X_res, y_res = sampler.fit_resample(X, y)
     assert (y_res == "rare").sum() == y.value_counts().max()  # balanced like the others
     assert sampler.source_classes_["rare"]  # translations also start from a neighbour class

@@ -127,7 +127,7 @@ def make_sampler(kind, placement):
     if kind == "emogan":
         return EmoGANSampler(
             n_epochs=1, classifier_epochs=1, hidden_size=4, latent_size=1, placement=placement,
-            device="cpu", random_state=0,
+            sampling_strategy="auto", device="cpu", random_state=0,
         )  # fmt: skip
     base = RandomOverSampler(random_state=0) if kind == "random" else SMOTE(k_neighbors=1)
     return ConversationSampler(base, placement=placement)
