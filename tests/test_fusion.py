@@ -125,13 +125,14 @@ def test_every_encoder_handles_any_block_width(kind, width):
 # --------------------------------------------------------------------- fitting
 def test_latent_shape_and_transform_is_deterministic():
     X = _low_rank()
-    model = DJVAE(**{**FAST, "n_components": 5}, random_state=0).fit(X)
+    params = {**FAST, "n_components": 5, "passthrough": False}
+    model = DJVAE(**params, random_state=0).fit(X)
     Z = model.transform(X)
     assert Z.shape == (300, 5) and Z.dtype == np.float64
     np.testing.assert_array_equal(Z, model.transform(X))
-    again = DJVAE(**{**FAST, "n_components": 5}, random_state=0).fit(X)
+    again = DJVAE(**params, random_state=0).fit(X)
     np.testing.assert_array_equal(Z, again.transform(X))
-    other = DJVAE(**{**FAST, "n_components": 5}, random_state=1).fit(X)
+    other = DJVAE(**params, random_state=1).fit(X)
     assert not np.allclose(Z, other.transform(X))
 
 
@@ -244,13 +245,40 @@ def test_per_modality_standardisation_ignores_raw_scale():
 
 def test_set_output_pandas_for_arrays_and_frames():
     X = _low_rank(n=60)
-    out = DJVAE(**FAST, random_state=0).set_output(transform="pandas").fit_transform(X)
+    model = DJVAE(**FAST, passthrough=False, random_state=0).set_output(transform="pandas")
+    out = model.fit_transform(X)
     assert isinstance(out, pd.DataFrame)
     assert list(out.columns) == ["fused_0", "fused_1", "fused_2"]
     frame = _low_rank_frame()
     out = DJVAE(**FAST, random_state=0).set_output(transform="pandas").fit_transform(frame)
     assert list(out.columns[:3]) == list(METADATA_COLUMNS)
     pd.testing.assert_index_equal(out.index, frame.index)
+
+
+def test_single_modality_keeps_its_input_next_to_the_latent():
+    """passthrough="auto": one block -> [latent (+) input] (nothing to fuse, and a narrow
+    latent alone would only discard information); several blocks -> the latent alone."""
+    two = _low_rank_frame()
+    one = two.drop(columns=[c for c in two.columns if c.startswith("audio_")])
+    model = DJVAE(**FAST, random_state=0).fit(one)
+    out = model.transform(one)
+    text = [c for c in one.columns if c.startswith("text_")]
+    assert model.passthrough_ and model.modalities_ == ["text"]
+    assert list(out.columns) == [*METADATA_COLUMNS, "fused_0", "fused_1", "fused_2", *text]
+    pd.testing.assert_frame_equal(out[text], one[text])  # the input itself, unchanged
+    assert list(model.get_feature_names_out()) == list(out.columns)
+    fused = DJVAE(**FAST, random_state=0).fit(two)
+    assert not fused.passthrough_
+    assert list(fused.transform(two).columns) == [
+        *METADATA_COLUMNS,
+        "fused_0",
+        "fused_1",
+        "fused_2",
+    ]
+    squeezed = DJVAE(**FAST, passthrough=False, random_state=0).fit(one)
+    assert squeezed.transform(one).shape[1] == 3 + 3
+    with pytest.raises(ValueError, match="passthrough must be True, False or 'auto'"):
+        DJVAE(**FAST, passthrough="yes").fit(one)
 
 
 # --------------------------------------------------------------------- missing modalities
