@@ -17,7 +17,8 @@ split; results are mean +/- std over seeds. Rungs:
   10 % of the training dialogues itself)
 
 The samplers of ``ros`` and ``smote`` add as many rows per class as EmoGANSampler's default
-(``UpToRatio`` of the same ratio), so the rungs differ only in *how* rows are made.
+(``UpToRatio`` of the same ratio), so the rungs differ only in *how* rows are made; the rung
+option ``ratio=r`` sets that ratio for all three (``emogan:ratio=0.5``).
 
 Data sets (``sklearn_cberl.reproduce.load_dataset``): ``meld-text`` (MiniLM text features,
 official split), ``mosi`` (real text/audio/video features; validation = 11 of the test
@@ -82,8 +83,9 @@ def _ratio() -> float:
     return EmoGANSampler().sampling_strategy
 
 
-def build(rung: str, seed: int, quick: bool):
-    """The estimator of a rung, every random_state derived from ``seed``."""
+def build(rung: str, seed: int, quick: bool, ratio: float | None = None):
+    """The estimator of a rung, every random_state derived from ``seed``; ``ratio`` sets the
+    sampler rungs' counts (default: EmoGANSampler's default)."""
     from imblearn.over_sampling import SMOTE, RandomOverSampler
     from imblearn.pipeline import Pipeline
 
@@ -98,14 +100,17 @@ def build(rung: str, seed: int, quick: bool):
     )
     from sklearn_cberl.experiments import set_random_states
 
-    strategy = UpToRatio(_ratio())
+    ratio = _ratio() if ratio is None else ratio
+    strategy = UpToRatio(ratio)
     # imblearn's smoothed bootstrap: a copy of a real row plus Gaussian noise (Silverman).
     ros = RandomOverSampler(sampling_strategy=strategy, shrinkage=1.0)
     make = {
         "clf": lambda: CBERLClassifier(),
         "djvae": lambda: CBERLPipeline([("fuse", DJVAE()), ("clf", CBERLClassifier())]),
         "e2e": lambda: CBERLClassifier(fusion="vae"),
-        "emogan": lambda: CBERLPipeline([("aug", EmoGANSampler()), ("clf", CBERLClassifier())]),
+        "emogan": lambda: CBERLPipeline(
+            [("aug", EmoGANSampler(sampling_strategy=ratio)), ("clf", CBERLClassifier())]
+        ),
         "ros": lambda: CBERLPipeline(
             [
                 ("aug", ConversationSampler(ros)),
@@ -118,9 +123,13 @@ def build(rung: str, seed: int, quick: bool):
                 ("clf", CBERLClassifier()),
             ]
         ),
-        "default": lambda: make_cberl_pipeline(),
+        "default": lambda: make_cberl_pipeline(sampling_strategy=ratio),
         "literal": lambda: Pipeline(
-            [("aug", EmoGANSampler()), ("fuse", DJVAE()), ("clf", CBERLClassifier())]
+            [
+                ("aug", EmoGANSampler(sampling_strategy=ratio)),
+                ("fuse", DJVAE()),
+                ("clf", CBERLClassifier()),
+            ]
         ),
     }[rung]
     model = set_random_states(make(), seed)
@@ -156,9 +165,10 @@ def run_one(dataset: str, rung: str, seed: int, split: str, overrides: dict, qui
         y_pred = model.predict(_features(data[f"X_{split}"]))
         info["C"] = float(model[-1].C)
     else:
-        model = build(rung, seed, quick)
-        if overrides:
-            model.set_params(**overrides)
+        params = dict(overrides)
+        model = build(rung, seed, quick, ratio=params.pop("ratio", None))
+        if params:
+            model.set_params(**params)
         if rung == "literal":
             model.fit(data.X_train, data.y_train)
         else:

@@ -143,10 +143,8 @@ def _fit(args) -> int:
         raise CLIError(f"--param: {exc}") from exc
     start = time.perf_counter()
     if args.valid is not None:
-        from .experiments import fit_with_validation
-
         X_valid, y_valid = _split_label(_read_table(args.valid), args.label, args.valid)
-        fit_with_validation(pipe, X, y, X_valid, y_valid)
+        pipe.fit(X, y, validation_data=(X_valid, y_valid))  # a CBERLPipeline
     else:
         pipe.fit(X, y)
     Path(args.model).parent.mkdir(parents=True, exist_ok=True)

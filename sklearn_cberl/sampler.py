@@ -244,13 +244,17 @@ class EmoGANSampler(BaseOverSampler):
 
     Parameters
     ----------
-    sampling_strategy : float, str, dict or callable, default="auto"
-        How many utterances to add per class, in imbalanced-learn's forms: ``"auto"`` /
-        ``"not majority"``, ``"minority"``, ``"not minority"``, ``"all"`` (equalise those
-        classes with the majority), a dict of *target* counts per class, a float (binary
-        problems only: minority / majority ratio after resampling), or a callable
-        ``y -> dict`` such as :class:`~sklearn_cberl.pipeline.AddPerClass` (the paper's
-        Table VI additions).
+    sampling_strategy : float, str, dict or callable, default=0.1
+        How many utterances to add per class. A float ``r`` in (0, 1] raises every class
+        smaller than ``r`` x the majority count to that count, for any number of classes
+        (:class:`~sklearn_cberl.pipeline.UpToRatio`; for two classes imbalanced-learn's
+        float semantics). The default 0.1 was chosen on validation data for the full
+        pipeline (``docs/sampler.md``): on MELD it adds about Table VI's fear and disgust
+        counts; balancing floods training with synthetic rows. Also imbalanced-learn's
+        forms: ``"auto"`` / ``"not majority"``, ``"minority"``, ``"not minority"``,
+        ``"all"`` (equalise those classes with the majority), a dict of *target* counts per
+        class, or a callable ``y -> dict`` such as
+        :class:`~sklearn_cberl.pipeline.AddPerClass` (the paper's Table VI additions).
 
     lambda_identity : float, default=1.0
         ``lambda_1`` of Eq. 5, weight of the identity loss (Eq. 4).
@@ -380,7 +384,7 @@ class EmoGANSampler(BaseOverSampler):
     def __init__(
         self,
         *,
-        sampling_strategy=0.5,
+        sampling_strategy=0.1,
         lambda_identity=1.0,
         lambda_adversarial=0.5,
         lambda_classification=0.5,

@@ -45,8 +45,8 @@ def test_sklearn_compatible(estimator, check):
 
 
 # imbalanced-learn's check_samplers_fit_resample requires an over-sampler to balance every
-# class; EmoGANSampler's default (sampling_strategy=0.5, chosen on validation data, see
-# docs/sampler.md) stops at half the majority, so the contract is checked with "auto".
+# class; EmoGANSampler's default (sampling_strategy=0.1, chosen on validation data, see
+# docs/sampler.md) stops at a tenth of the majority, so the contract is checked with "auto".
 @imblearn_checks([EmoGANSampler(**FAST, sampling_strategy="auto")])
 def test_imblearn_compatible(estimator, check):
     check(estimator)
