@@ -14,6 +14,11 @@ from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
+TRUST_HELP = (
+    "also read joblib/pickle models; unpickling runs code chosen by whoever wrote the file, so "
+    "use this only for files you trust"
+)
+
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2 (no traceback)."""
@@ -60,14 +65,28 @@ def _parse_params(pairs):
     return params
 
 
-def _load_model(path):
-    import joblib
+def _load_model(path, trust_pickle=False):
+    """A model file through the pickle-free loader; a joblib pickle only on explicit opt-in
+    (unpickling runs code chosen by whoever wrote the file)."""
+    from .persistence import load
 
     path = Path(path)
     if not path.is_file():
         raise CLIError(f"{path}: no such model file (create one with `cberl fit`).")
-    # joblib/pickle runs code from the file: only load models you trained yourself.
-    return joblib.load(path)
+    if trust_pickle:
+        import joblib
+
+        try:
+            return joblib.load(path)
+        except Exception as exc:  # not a pickle, truncated, missing module: one line
+            raise CLIError(f"{path}: not a readable joblib/pickle model ({exc}).") from exc
+    try:
+        return load(path)
+    except ValueError as exc:
+        raise CLIError(
+            f"{path} is not a sklearn-cberl model file ({exc}). A joblib/pickle model can "
+            "run code when loaded: only if you trust its origin, pass --trust-pickle."
+        ) from exc
 
 
 def _log(args, message):
@@ -125,8 +144,7 @@ def _demo(args) -> int:
 
 
 def _fit(args) -> int:
-    import joblib
-
+    from .persistence import save
     from .pipeline import make_cberl_pipeline
 
     X, y = _split_label(_read_table(args.data), args.label, args.data)
@@ -148,7 +166,7 @@ def _fit(args) -> int:
     else:
         pipe.fit(X, y)
     Path(args.model).parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(pipe, args.model)
+    save(pipe, args.model)  # pickle-free: `cberl predict` reads it without running code
     _log(args, f"[fit] {len(X)} utterances in {time.perf_counter() - start:.0f}s -> {args.model}")
     return 0
 
@@ -156,7 +174,7 @@ def _fit(args) -> int:
 def _predict(args) -> int:
     import pandas as pd
 
-    model = _load_model(args.model)
+    model = _load_model(args.model, args.trust_pickle)
     X = _read_table(args.data)
     if args.label in X.columns:
         X = X.drop(columns=[args.label])
@@ -176,7 +194,7 @@ def _evaluate(args) -> int:
     from .metrics import emotion_report, format_report
     from .plotting import plot_confusion_matrix
 
-    model = _load_model(args.model)
+    model = _load_model(args.model, args.trust_pickle)
     X, y = _split_label(_read_table(args.data), args.label, args.data)
     y_pred = model.predict(X)
     labels = sorted(set(y) | set(model.classes_))
@@ -240,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="fit the CBERL pipeline on an utterance table")
     fit.add_argument("data", help="CSV/parquet in the data-model schema plus a label column")
-    fit.add_argument("-m", "--model", required=True, help="where to save the fitted model")
+    fit.add_argument(
+        "-m", "--model", required=True, help="where to save the fitted model (e.g. model.cberl)"
+    )
     fit.add_argument("--label", default="label", help="label column (default: label)")
     fit.add_argument("--valid", help="validation table for epoch selection (same schema)")
     fit.add_argument("--no-augment", action="store_true", help="drop the EmoGAN step")
@@ -253,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("data")
     predict.add_argument("-m", "--model", required=True)
     predict.add_argument("-o", "--output", help="CSV to write (default: stdout)")
+    predict.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
     predict.add_argument("--label", default="label", help="dropped from the input if present")
     predict.add_argument("-q", "--quiet", action="store_true")
     predict.set_defaults(func=_predict)
@@ -260,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="per-class report and confusion matrix")
     evaluate.add_argument("data")
     evaluate.add_argument("-m", "--model", required=True)
+    evaluate.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
     evaluate.add_argument("--label", default="label")
     evaluate.add_argument("--output-dir", default="cberl-output")
     evaluate.add_argument("-q", "--quiet", action="store_true")

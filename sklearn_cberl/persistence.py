@@ -31,7 +31,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["SAFE_CLASSES", "FORMAT", "FORMAT_VERSION", "cpu_state", "save", "load"]
+__all__ = [
+    "SAFE_CLASSES",
+    "SAFE_CALLABLES",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "cpu_state",
+    "save",
+    "load",
+]
 
 #: The ``format`` marker of a :func:`save` file.
 FORMAT = "sklearn-cberl"
@@ -58,6 +66,10 @@ SAFE_CLASSES = (
     "imblearn.over_sampling.KMeansSMOTE",
     "imblearn.over_sampling.ADASYN",
 )
+
+
+class _InvalidFile(ValueError):
+    """A reason :func:`load` refuses a file (its message is shown as is)."""
 
 
 # --------------------------------------------------------------------------- pickling
@@ -142,12 +154,23 @@ def _registry() -> dict:
     public += [imblearn.pipeline.Pipeline, sklearn.pipeline.Pipeline, StandardScaler]
     public += [getattr(over, name.rsplit(".", 1)[1]) for name in SAFE_CLASSES[len(public) :]]
     registry = dict(zip(SAFE_CLASSES, public, strict=True))
-    # What the skorch net of CBERLClassifier is built from (never instantiated from a file
-    # by name: _load_classifier builds the net itself).
+    # What the skorch net of CBERLClassifier is built from: written by save() as references,
+    # never instantiated from a file by name (_load_classifier builds the net itself, and
+    # the decoder hands out only SAFE_CALLABLES as plain references).
     for obj in (MGNN, CBERLLoss, torch.optim.Adam, collate_dialogues, Dataset):
         registry[_name(obj)] = obj
     registry[_name(torch.utils.data.DataLoader)] = torch.utils.data.DataLoader
     return registry
+
+
+#: Callables a file may *refer to* (never called by the decoder): the skorch net's data
+#: loader class and collate function.
+SAFE_CALLABLES = (
+    "sklearn_cberl.classifier.collate_dialogues",
+    "torch.utils.data.dataloader.DataLoader",
+)
+#: Private attribute names an estimator may carry in a file (dunder names never).
+_PRIVATE_ATTRS = frozenset({"_columns", "_seed", "_sklearn_output_config"})
 
 
 #: Sampling-strategy callables a file may hold, with their ``__init__`` arguments.
@@ -255,14 +278,13 @@ class _Decoder:
     def state_dict(self, keys: dict) -> dict:
         return {name: self.tensors[key] for name, key in keys.items()}
 
-    def lookup(self, name: str):
-        try:
-            return self.registry[name]
-        except KeyError:
-            raise ValueError(
+    def lookup(self, name, allowed=SAFE_CLASSES):
+        if not isinstance(name, str) or name not in allowed:
+            raise _InvalidFile(
                 f"The file names {name!r}, which is not among the classes "
                 "sklearn_cberl.persistence.load may create."
-            ) from None
+            )
+        return self.registry[name]
 
     def __call__(self, value):
         if isinstance(value, list):
@@ -298,20 +320,30 @@ class _Decoder:
             state.set_state(self(value["__random_state__"]))
             return state
         if "__callable__" in value:
-            return self.lookup(value["__callable__"])
+            return self.lookup(value["__callable__"], SAFE_CALLABLES)
         if "__object__" in value:
-            return self.lookup(value["__object__"])(**self(value["init"]))
+            cls = self.lookup(value["__object__"], tuple(_STRATEGY_INIT))
+            init = self(value["init"])
+            if not isinstance(init, dict) or set(init) - set(_STRATEGY_INIT[value["__object__"]]):
+                raise _InvalidFile(f"The entry of {value['__object__']!r} is malformed.")
+            return cls(**init)
         if "__estimator__" in value:
             return self.estimator(value)
-        raise ValueError(f"Unknown entry in the file: keys {sorted(value)}.")
+        raise _InvalidFile(f"Unknown entry in the file: keys {sorted(value)}.")
 
     def estimator(self, value):
         name = value["__estimator__"]
         cls = self.lookup(name)
-        if not isinstance(cls, type):
-            raise ValueError(f"{name!r} is not a class.")
-        est = cls(**self(value["params"]))
-        for key, attr in self(value["attrs"]).items():
+        params, attrs = self(value["params"]), self(value["attrs"])
+        if not isinstance(params, dict) or not isinstance(attrs, dict):
+            raise _InvalidFile(f"The entry of {name!r} is malformed.")
+        for key in [*params, *attrs]:
+            # Dunder names could swap the object's class or dict; private names other than
+            # the few the estimators use are never written by save().
+            if not isinstance(key, str) or (key.startswith("_") and key not in _PRIVATE_ATTRS):
+                raise _InvalidFile(f"The entry of {name!r} has a forbidden attribute {key!r}.")
+        est = cls(**params)
+        for key, attr in attrs.items():
             setattr(est, key, attr)
         load = _LOADERS.get(name)
         if load is not None:
@@ -324,6 +356,35 @@ def _hashable(key):
 
 
 # --- torch state of the estimators: weights as tensors, modules rebuilt from their sizes ----
+def _check_sizes(factory, state: dict, what: str) -> None:
+    """Check sizes read from the file before a module is built from them.
+
+    The module is built on the ``meta`` device (no memory) and its parameter shapes are
+    compared with the weights stored in the file: a forged size can neither make
+    :func:`load` allocate more than the file holds nor load mismatched weights.
+    """
+    try:
+        with torch.device("meta"):
+            probe = factory()
+        expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    except Exception as exc:  # any failure here means sizes the modules cannot take
+        raise _InvalidFile(f"The {what} sizes in the file are invalid ({exc}).") from exc
+    stored = {k: tuple(v.shape) for k, v in state.items()}
+    if expected != stored:
+        raise _InvalidFile(f"The {what} sizes in the file do not match the weights it holds.")
+
+
+def _build_checked(factory, state: dict, what: str):
+    """:func:`_check_sizes`, then build the module on the CPU and load the weights."""
+    from ._utils import torch_seed
+
+    _check_sizes(factory, state, what)
+    with torch_seed(0):  # construction draws initial weights: keep the user's RNG intact
+        module = factory()
+    module.load_state_dict(state)
+    return module
+
+
 def _dump_djvae(est, enc, where):
     if not hasattr(est, "module_"):
         return None, set()
@@ -341,19 +402,18 @@ def _dump_djvae(est, enc, where):
 def _load_djvae(est, info, dec):
     if info is None:
         return
-    from ._utils import torch_seed
     from .nn.vae import DJVAEModule
 
-    with torch_seed(0):  # construction draws initial weights: keep the user's RNG intact
-        module = DJVAEModule(
+    def factory():
+        return DJVAEModule(
             info["block_sizes"],
             info["encoders"],
             info["n_components"],
             tuple(info["hidden_sizes"]),
             fusion=info["fusion"],
         )
-    module.load_state_dict(dec.state_dict(info["state"]))
-    est.module_ = module.eval()
+
+    est.module_ = _build_checked(factory, dec.state_dict(info["state"]), "DJVAE").eval()
     est.device_ = torch.device("cpu")
 
 
@@ -383,16 +443,20 @@ def _load_gan(est, info, dec):
         setattr(est, name, None)
     if info is None:
         return
-    from ._utils import torch_seed
     from .nn.gan import EmoGAN, EmotionClassifier
 
-    with torch_seed(0):
-        gan = EmoGAN(info["widths"], info["n_classes"], info["hidden_size"], info["latent_size"])
-        ec = EmotionClassifier(
+    gan = _build_checked(
+        lambda: EmoGAN(info["widths"], info["n_classes"], info["hidden_size"], info["latent_size"]),
+        dec.state_dict(info["gan"]),
+        "EmoGAN",
+    )
+    ec = _build_checked(
+        lambda: EmotionClassifier(
             sum(info["widths"]), info["n_classes"], info["ec_hidden_size"], info["ec_dropout"]
-        )
-    gan.load_state_dict(dec.state_dict(info["gan"]))
-    ec.load_state_dict(dec.state_dict(info["emotion_classifier"]))
+        ),
+        dec.state_dict(info["emotion_classifier"]),
+        "emotion classifier",
+    )
     est.gan_ = gan.eval()
     est.generator_ = gan.g_ts
     est.discriminators_ = dict(zip(info["blocks"], gan.discriminators))
@@ -446,11 +510,18 @@ def _load_classifier(est, info, dec):
     from .nn.mgnn import MGNN
 
     params = dec(info["params"])
+    forbidden = [k for k in params if k in _NET_SKIP or not k.split("__")[0].isidentifier()]
+    forbidden += [k for k in params if k.startswith(("callbacks", "_"))]
+    if forbidden:
+        raise _InvalidFile(f"The classifier entry has forbidden net parameters {forbidden}.")
     params["device"] = "cpu"  # inference moves it to the `device` parameter's device
+    module_kwargs = {k[len("module__") :]: v for k, v in params.items() if k.startswith("module__")}
+    state = dec.state_dict(info["module"])
+    _check_sizes(lambda: MGNN(**module_kwargs), state, "classifier network")
     net = _CBERLNet(module=MGNN, criterion=CBERLLoss, optimizer=torch.optim.Adam, **params)
     with torch_seed(0):
         net.initialize()
-    net.module_.load_state_dict(dec.state_dict(info["module"]))
+    net.module_.load_state_dict(state)
     net.criterion_.load_state_dict(dec.state_dict(info["criterion"]))
     net.history = History(dec(info["history"]))
     est.net_ = net
@@ -536,25 +607,44 @@ def load(path):
 
     Raises
     ------
+    FileNotFoundError
+        When there is no file at ``path``.
     ValueError
-        When the file is not a :func:`save` file (a pickle, a file with code in it, a newer
-        format version) or names a class outside :data:`SAFE_CLASSES`.
+        For anything else that is not a valid :func:`save` file: a pickle (its code never
+        runs), a truncated or malformed file, a newer format version, a class outside
+        :data:`SAFE_CLASSES`, a dunder or unknown private attribute, sizes that do not match
+        the stored weights.
     """
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model file at {str(path)!r}.")
+    try:
+        return _load(path)
+    except Exception as exc:  # the file's content is the only input: any failure = invalid
+        detail = str(exc) if isinstance(exc, _InvalidFile) else f"{type(exc).__name__}: {exc}"
+        raise ValueError(f"{path} is not a valid sklearn-cberl model file: {detail}") from exc
+
+
+def _load(path: Path):
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
-        raise ValueError(
-            f"{path} is not a file written by sklearn_cberl.persistence.save: "
-            f"torch.load(weights_only=True) refused it ({type(exc).__name__}: {exc}). Do "
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+        raise _InvalidFile(
+            "it is not a file written by sklearn_cberl.persistence.save "
+            f"(torch.load(weights_only=True) refused it: {type(exc).__name__}: {exc}). Do "
             "not unpickle it unless you trust its origin."
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a file written by sklearn_cberl.persistence.save.")
+        raise _InvalidFile("it is not a file written by sklearn_cberl.persistence.save.")
     if int(payload.get("version", 0)) > FORMAT_VERSION:
-        raise ValueError(
-            f"{path} has format version {payload['version']}; this sklearn-cberl reads "
-            f"versions <= {FORMAT_VERSION}: upgrade sklearn-cberl."
+        raise _InvalidFile(
+            f"format version {payload['version']}; this sklearn-cberl reads versions <= "
+            f"{FORMAT_VERSION}: upgrade sklearn-cberl."
         )
+    tensors = payload.get("tensors")
+    if not isinstance(tensors, dict) or not all(
+        isinstance(t, torch.Tensor) for t in tensors.values()
+    ):
+        raise _InvalidFile("its tensors are malformed.")
     document = json.loads(payload["json"], object_pairs_hook=OrderedDict)
-    return _Decoder(_registry(), payload["tensors"])(document)
+    return _Decoder(_registry(), tensors)(document)

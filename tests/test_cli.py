@@ -33,7 +33,7 @@ def tables(tmp_path_factory, small_conversations):
 
 
 def test_fit_predict_evaluate_round_trip(tables, capsys):
-    model = tables / "model.joblib"
+    model = tables / "model.cberl"
     assert (
         main(["fit", str(tables / "train.csv"), "-m", str(model), "--device", "cpu", "-q", *FAST])
         == 0
@@ -67,12 +67,12 @@ def test_fit_predict_evaluate_round_trip(tables, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["fit", "missing.csv", "-m", "m.joblib"], "missing.csv: no such file"),
-        (["fit", "{train}", "-m", "m.joblib", "--label", "emotion"], "no label column 'emotion'"),
-        (["fit", "{train}", "-m", "m.joblib", "--param", "nonsense"], "expected KEY=VALUE"),
-        (["fit", "{train}", "-m", "m.joblib", "--param", "clf__bogus=1"], "--param"),
-        (["predict", "{train}", "-m", "nope.joblib"], "no such model file"),
-        (["fit", "{txt}", "-m", "m.joblib"], "unsupported file type '.txt'"),
+        (["fit", "missing.csv", "-m", "m.cberl"], "missing.csv: no such file"),
+        (["fit", "{train}", "-m", "m.cberl", "--label", "emotion"], "no label column 'emotion'"),
+        (["fit", "{train}", "-m", "m.cberl", "--param", "nonsense"], "expected KEY=VALUE"),
+        (["fit", "{train}", "-m", "m.cberl", "--param", "clf__bogus=1"], "--param"),
+        (["predict", "{train}", "-m", "nope.cberl"], "no such model file"),
+        (["fit", "{txt}", "-m", "m.cberl"], "unsupported file type '.txt'"),
     ],
 )
 def test_errors_are_one_line_messages(tables, capsys, argv, message):

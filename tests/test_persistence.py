@@ -39,7 +39,9 @@ def fitted(data):
     vae = DJVAE(random_state=0, **VAE).fit(X)
     clf = CBERLClassifier(random_state=0, **CLF).fit(X, y)
     pipe = make_cberl_pipeline(
-        random_state=0, device="cpu", sampling_strategy=AddPerClass({"emotion_2": 6}), **PIPE
+        random_state=0,
+        device="cpu",
+        **{**PIPE, "aug__sampling_strategy": AddPerClass({"emotion_2": 6})},
     ).fit(X, y)
     return {"gan": gan, "vae": vae, "clf": clf, "pipe": pipe}
 

@@ -1,0 +1,238 @@
+"""Hostile model files: no payload runs, no object outside the allow list is built, and every
+case ends in a ValueError (``persistence.load``) or exit status 2 (the ``cberl`` command)."""
+
+import json
+import os
+import pickle
+import time
+
+import joblib
+import pytest
+import torch
+from tiny import PIPE, conversations
+
+from sklearn_cberl import make_cberl_pipeline, persistence
+from sklearn_cberl.cli import main
+
+
+class Payload:
+    """Unpickling this object runs ``os.system``: it writes the marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    X, y = conversations()
+    pipe = make_cberl_pipeline(random_state=0, device="cpu", **PIPE).fit(X, y)
+    path = persistence.save(pipe, root / "model.cberl")
+    table = root / "data.csv"
+    X.assign(label=y).to_csv(table, index=False)
+    return root, path, table
+
+
+def forge(saved_path, out, edit):
+    """Rewrite a save file's JSON document with ``edit(document)``."""
+    payload = torch.load(saved_path, weights_only=True)
+    document = json.loads(payload["json"])
+    edit(document)
+    payload["json"] = json.dumps(document)
+    torch.save(payload, out)
+    return out
+
+
+def find(node, predicate):
+    """The first dict in a JSON document for which ``predicate`` holds."""
+    if isinstance(node, dict):
+        if predicate(node):
+            return node
+        node = list(node.values())
+    if isinstance(node, list):
+        for item in node:
+            found = find(item, predicate)
+            if found is not None:
+                return found
+    return None
+
+
+def estimator_entry(document, name):
+    return find(document, lambda d: d.get("__estimator__", "").endswith(name))
+
+
+def attrs_of(entry):
+    return entry["attrs"]["__dict__"]
+
+
+def assert_refused(path, marker=None, match="sklearn-cberl|sklearn_cberl|file|names"):
+    with pytest.raises(ValueError, match=match):
+        persistence.load(path)
+    if marker is not None:
+        assert not os.path.exists(marker)
+
+
+# ----------------------------------------------------------------------------- pickles
+@pytest.mark.parametrize("writer", ["pickle", "joblib", "torch.save"])
+def test_code_carrying_files_never_run(saved, tmp_path, writer):
+    root, _, table = saved
+    marker = tmp_path / "pwned"
+    path = tmp_path / "model.cberl"
+    if writer == "pickle":
+        path.write_bytes(pickle.dumps(Payload(marker)))
+    elif writer == "joblib":
+        joblib.dump(Payload(marker), path)
+    else:
+        torch.save({"format": "sklearn-cberl", "x": Payload(marker)}, path)
+    assert_refused(path, marker)
+    for command in ("predict", "evaluate"):
+        code = main([command, str(table), "-m", str(path), "-q"])
+        assert code == 2 and not marker.exists()
+
+
+def test_cli_says_how_to_opt_in_to_a_trusted_pickle(saved, tmp_path, capsys):
+    root, _, table = saved
+    X, y = conversations()
+    pipe = make_cberl_pipeline(random_state=0, device="cpu", augment=False, **{
+        k: v for k, v in PIPE.items() if not k.startswith("aug")
+    }).fit(X, y)  # fmt: skip
+    path = tmp_path / "model.joblib"
+    joblib.dump(pipe, path)
+    assert main(["predict", str(table), "-m", str(path), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "--trust-pickle" in err and "Traceback" not in err and str(path) in err
+    out = tmp_path / "pred.csv"
+    assert (
+        main(["predict", str(table), "-m", str(path), "-o", str(out), "--trust-pickle", "-q"]) == 0
+    )
+    assert out.is_file()
+
+
+# ----------------------------------------------------------------------------- forged files
+NOT_ALLOWED = [
+    "sklearn_cberl.nn.mgnn.MGNN",
+    "torch.optim.adam.Adam",
+    "torch.utils.data.dataloader.DataLoader",
+    "skorch.dataset.Dataset",
+    "sklearn_cberl.nn.losses.CBERLLoss",
+    "os.system",
+    "builtins.eval",
+]
+
+
+@pytest.mark.parametrize(
+    "kind, name",
+    [
+        (kind, name)
+        for kind in ("__estimator__", "__object__", "__callable__")
+        for name in NOT_ALLOWED
+        # the data loader class is a reference the classifier's net legitimately holds
+        if not (kind == "__callable__" and name in persistence.SAFE_CALLABLES)
+    ],
+)
+def test_only_allow_listed_classes_are_built(saved, tmp_path, name, kind):
+    _, path, _ = saved
+
+    def edit(document):
+        entry = estimator_entry(document, "DJVAE")
+        params = entry["params"]["__dict__"]
+        if kind == "__estimator__":
+            entry["__estimator__"] = name
+        elif kind == "__object__":
+            params.append(["beta", {"__object__": name, "init": {}}])
+        else:
+            params.append(["beta", {"__callable__": name}])
+
+    assert_refused(forge(path, tmp_path / "forged.cberl", edit), match="names")
+
+
+def test_an_allowed_estimator_cannot_be_smuggled_in_as_a_plain_object(saved, tmp_path):
+    _, path, _ = saved
+
+    def edit(document):
+        entry = estimator_entry(document, "DJVAE")
+        entry["params"]["__dict__"].append(
+            ["beta", {"__object__": "sklearn_cberl.classifier.CBERLClassifier", "init": {}}]
+        )
+
+    assert_refused(forge(path, tmp_path / "forged.cberl", edit), match="names")
+
+
+@pytest.mark.parametrize("attribute", ["__class__", "__dict__", "_private", "__reduce__"])
+def test_dunder_and_private_attributes_are_refused(saved, tmp_path, attribute):
+    _, path, _ = saved
+
+    def edit(document):
+        entry = estimator_entry(document, "DJVAE")
+        target = {"__class__": {"__callable__": "sklearn_cberl.classifier.collate_dialogues"}}
+        attrs_of(entry).append([attribute, target.get(attribute, 1)])
+
+    assert_refused(forge(path, tmp_path / "forged.cberl", edit), match="forbidden attribute")
+
+
+@pytest.mark.parametrize(
+    "where, key, value",
+    [
+        ("DJVAE", "n_components", 10**9),
+        ("DJVAE", "block_sizes", [10**8, 10**8]),
+        ("EmoGANSampler", "hidden_size", 10**9),
+        ("CBERLClassifier", "module__n_features", 10**9),
+        ("CBERLClassifier", "module__hidden_size", 10**8),
+    ],
+)
+def test_sizes_in_the_file_are_checked_before_anything_is_allocated(
+    saved, tmp_path, where, key, value
+):
+    _, path, _ = saved
+
+    def edit(document):
+        torch_part = estimator_entry(document, where)["torch"]
+        if key.startswith("module__"):
+            params = torch_part["params"]["__dict__"]
+            for item in params:
+                if item[0] == key:
+                    item[1] = value
+        else:
+            torch_part[key] = value
+
+    forged = forge(path, tmp_path / "forged.cberl", edit)
+    start = time.perf_counter()
+    assert_refused(forged, match="sizes")
+    assert time.perf_counter() - start < 30  # refused on the meta device, nothing allocated
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["truncated", "empty", "random bytes", "json garbage", "no json", "tensor not a tensor"],
+)
+def test_malformed_files_are_one_value_error(saved, tmp_path, damage):
+    root, path, table = saved
+    bad = tmp_path / "bad.cberl"
+    data = path.read_bytes()
+    if damage == "truncated":
+        bad.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        bad.write_bytes(b"")
+    elif damage == "random bytes":
+        bad.write_bytes(os.urandom(4096))
+    else:
+        payload = torch.load(path, weights_only=True)
+        if damage == "json garbage":
+            payload["json"] = "{not json"
+        elif damage == "no json":
+            del payload["json"]
+        else:
+            payload["tensors"] = {"t0": 3}
+        torch.save(payload, bad)
+    assert_refused(bad)
+    assert main(["predict", str(table), "-m", str(bad), "-q"]) == 2
+
+
+def test_a_genuine_file_still_loads_and_predicts(saved):
+    _, path, _ = saved
+    X, _ = conversations()
+    model = persistence.load(path)
+    assert len(model.predict(X)) == len(X)
