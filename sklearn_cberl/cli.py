@@ -84,9 +84,22 @@ def _load_model(path, trust_pickle=False):
         return load(path)
     except ValueError as exc:
         raise CLIError(
-            f"{path} is not a sklearn-cberl model file ({exc}). A joblib/pickle model can "
-            "run code when loaded: only if you trust its origin, pass --trust-pickle."
+            f"{exc} A joblib/pickle model can run code when loaded: only if you trust its "
+            "origin, pass --trust-pickle."
         ) from exc
+
+
+def _check_output(output, *inputs, option="-o"):
+    """Refuse an output path that is one of the command's input files or lies below a file."""
+    if output is None:
+        return
+    target = Path(output).resolve()
+    for path in inputs:
+        if path is not None and Path(path).resolve() == target:
+            raise CLIError(f"{option} {output}: that is an input file; choose another path.")
+    for parent in target.parents:
+        if parent.exists() and not parent.is_dir():
+            raise CLIError(f"{option} {output}: {parent} is a file, not a directory.")
 
 
 def _log(args, message):
@@ -147,6 +160,7 @@ def _fit(args) -> int:
     from .persistence import save
     from .pipeline import make_cberl_pipeline
 
+    _check_output(args.model, args.data, args.valid, option="-m")
     X, y = _split_label(_read_table(args.data), args.label, args.data)
     pipe = make_cberl_pipeline(
         augment=not args.no_augment,
@@ -155,9 +169,15 @@ def _fit(args) -> int:
         random_state=args.seed,
         verbose=args.verbose,
     )
+    params = _parse_params(args.param)
+    for key in params:
+        step = key.split("__", 1)[0]
+        if "__" in key and pipe.named_steps.get(step) == "passthrough":
+            flag = {"aug": "--no-augment", "fuse": "--no-fuse"}.get(step, "")
+            raise CLIError(f"--param {key}: the {step!r} step is dropped ({flag}).")
     try:
-        pipe.set_params(**_parse_params(args.param))
-    except ValueError as exc:
+        pipe.set_params(**params)
+    except (ValueError, TypeError, AttributeError) as exc:
         raise CLIError(f"--param: {exc}") from exc
     start = time.perf_counter()
     if args.valid is not None:
@@ -174,6 +194,7 @@ def _fit(args) -> int:
 def _predict(args) -> int:
     import pandas as pd
 
+    _check_output(args.output, args.data, args.model)
     model = _load_model(args.model, args.trust_pickle)
     X = _read_table(args.data)
     if args.label in X.columns:
@@ -182,7 +203,7 @@ def _predict(args) -> int:
     keep = [c for c in ("dialogue_id", "speaker", "turn") if c in X.columns]
     out = pd.concat([X[keep], pred], axis=1)
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)  # checked above
         out.to_csv(args.output, index=False)
         _log(args, f"[predict] {len(out)} predictions -> {args.output}")
     else:
@@ -197,13 +218,20 @@ def _evaluate(args) -> int:
     model = _load_model(args.model, args.trust_pickle)
     X, y = _split_label(_read_table(args.data), args.label, args.data)
     y_pred = model.predict(X)
-    labels = sorted(set(y) | set(model.classes_))
+    labels = sorted(set(y) | set(model.classes_), key=str)
     report = emotion_report(y, y_pred, labels=labels)
     print(format_report(report))
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _check_output(out / "report.csv", args.data, args.model, option="--output-dir")
+    _check_output(out / "confusion_matrix.png", args.data, args.model, option="--output-dir")
     report.to_csv(out / "report.csv")
-    plot_confusion_matrix(y, y_pred, labels=labels, path=out / "confusion_matrix.png")
+    # The matrix covers what the model can predict; labels it never saw share one row.
+    unseen = "(not a model class)"
+    known = set(model.classes_)
+    y_plot = [v if v in known else unseen for v in y]
+    plot_labels = list(model.classes_) + ([unseen] if unseen in y_plot else [])
+    plot_confusion_matrix(y_plot, y_pred, labels=plot_labels, path=out / "confusion_matrix.png")
     _log(args, f"[evaluate] report.csv and confusion_matrix.png in {out}")
     return 0
 
@@ -305,16 +333,20 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["extract"]:
         # `cberl extract` has its own parser (sklearn_cberl.features.manifest).
-        return _extract(argparse.Namespace(rest=argv[1:]))
-    args = build_parser().parse_args(argv)
+        command, run = "extract", lambda: _extract(argparse.Namespace(rest=argv[1:]))
+    else:
+        args = build_parser().parse_args(argv)
+        command, run = args.command, lambda: args.func(args)
     try:
-        return args.func(args)
-    except CLIError as exc:
-        print(f"cberl {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except (ValueError, TypeError) as exc:  # estimator validation errors name the column
-        print(f"cberl {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return run()
+    except (CLIError, ValueError, TypeError) as exc:  # estimator errors name the column
+        message = str(exc)
+    except OSError as exc:  # a path the user named cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        message = f"{where}{exc.strerror or exc}"
+    # One line, whatever the underlying message looks like.
+    print(f"cberl {command}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

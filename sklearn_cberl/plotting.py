@@ -54,10 +54,17 @@ def plot_confusion_matrix(
     """
     labels = list(unique_labels(y_true, y_pred) if labels is None else labels)
     matrix = confusion_matrix(y_true, y_pred, labels=labels, normalize=normalize)
-    fig = Figure(figsize=(1.0 + 0.75 * len(labels), 0.8 + 0.7 * len(labels)))
+    # Cell values stay readable up to ~25 classes; beyond that the colours carry the matrix
+    # and the figure stops growing (a text per cell made 150 labels take ~40 s to draw).
+    n = min(len(labels), 40)
+    fig = Figure(figsize=(1.0 + 0.75 * n, 0.8 + 0.7 * n))
     ax = fig.add_subplot()
     ConfusionMatrixDisplay(matrix, display_labels=[str(c) for c in labels]).plot(
-        ax=ax, colorbar=False, values_format=".2f" if normalize else "d", xticks_rotation=45
+        ax=ax,
+        colorbar=False,
+        include_values=len(labels) <= 25,
+        values_format=".2f" if normalize else "d",
+        xticks_rotation=45,
     )
     ax.set_title(title or "Confusion matrix")
     return _save(fig, path)

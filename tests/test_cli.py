@@ -32,6 +32,14 @@ def tables(tmp_path_factory, small_conversations):
     return root
 
 
+@pytest.fixture(scope="module")
+def model(tables):
+    path = tables / "fixture_model.cberl"
+    argv = ["fit", str(tables / "train.csv"), "-m", str(path), "--device", "cpu", "-q", *FAST]
+    assert main(argv) == 0
+    return path
+
+
 def test_fit_predict_evaluate_round_trip(tables, capsys):
     model = tables / "model.cberl"
     assert (
@@ -73,14 +81,52 @@ def test_fit_predict_evaluate_round_trip(tables, capsys):
         (["fit", "{train}", "-m", "m.cberl", "--param", "clf__bogus=1"], "--param"),
         (["predict", "{train}", "-m", "nope.cberl"], "no such model file"),
         (["fit", "{txt}", "-m", "m.cberl"], "unsupported file type '.txt'"),
+        # a file that is not a model
+        (["predict", "{train}", "-m", "{train}"], "is not a valid sklearn-cberl model file"),
+        (["evaluate", "{train}", "-m", "{txt}"], "is not a valid sklearn-cberl model file"),
+        # an output path below a regular file
+        (["predict", "{train}", "-m", "{model}", "-o", "{train}/out.csv"], "is a file, not a"),
+        (["fit", "{train}", "-m", "{txt}/m.cberl"], "{txt} is a file, not a directory"),
+        # a parameter of a dropped step
+        (
+            ["fit", "{train}", "-m", "m.cberl", "--no-augment", "--param", "aug__n_epochs=2"],
+            "the 'aug' step is dropped (--no-augment)",
+        ),  # fmt: skip
+        # inputs are never overwritten
+        (["predict", "{train}", "-m", "{model}", "-o", "{train}"], "that is an input file"),
+        (["fit", "{train}", "-m", "{train}"], "that is an input file"),
+        # missing inputs of extract and reproduce
+        (["extract", "missing_manifest.csv", "-o", "f.parquet"], "missing_manifest.csv"),
+        (["reproduce", "--dataset", "iemocap", "--path", "missing.pkl"], "missing.pkl"),
     ],
 )
-def test_errors_are_one_line_messages(tables, capsys, argv, message):
+def test_errors_are_one_line_messages(tables, model, capsys, argv, message):
     (tables / "data.txt").write_text("x")
-    argv = [a.format(train=tables / "train.csv", txt=tables / "data.txt") for a in argv]
+    names = {"train": tables / "train.csv", "txt": tables / "data.txt", "model": model}
+    argv = [a.format(**names) for a in argv]
+    before = (tables / "train.csv").read_bytes()
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    assert message.format(**names) in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert (tables / "train.csv").read_bytes() == before
+
+
+def test_evaluate_with_many_labels_the_model_never_saw(tables, model, tmp_path, capsys):
+    frame = pd.read_parquet(tables / "test.parquet")
+    frame["label"] = [f"unseen_{i}" for i in range(len(frame))]  # 100+ labels
+    path = tmp_path / "many.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(path), "-m", str(model), "--output-dir", str(out), "-q"]) == 0
+    report = pd.read_csv(out / "report.csv")
+    assert report["emotion"].str.startswith("unseen_").sum() == len(frame) > 100
+    # The matrix covers the model's classes plus one row for labels it never saw: the
+    # figure stays small (it had one row and column per label, 100+ of them).
+    from PIL import Image
+
+    width, height = Image.open(out / "confusion_matrix.png").size
+    assert width < 2500 and height < 2500
 
 
 def test_demo_runs_and_writes_png(tmp_path, capsys):
