@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 
 import numpy as np
 import torch
@@ -55,19 +56,26 @@ def seed_from(random_state) -> int:
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
+#: Held while a seeded block runs: torch's generator is process-wide, so two fits in two
+#: threads would otherwise interleave their draws (and restore each other's state).
+_SEEDED = threading.RLock()
+
+
 @contextlib.contextmanager
 def torch_seed(seed: int, device: torch.device | None = None):
     """Seed torch inside the block and restore the caller's global RNG state afterwards.
 
     ``fit`` must be reproducible under ``random_state`` without changing the user's global
     torch RNG, hence ``torch.random.fork_rng`` (which also forks the CUDA generators when the
-    estimator trains on CUDA).
+    estimator trains on CUDA). Seeded blocks of different threads run one after the other
+    (a process-wide lock), so fits in threads give the results of sequential fits; torch
+    still parallelises each fit over its intra-op threads.
     """
     devices = []
     if device is not None and torch.device(device).type == "cuda":
         index = torch.device(device).index
         devices = [torch.cuda.current_device() if index is None else index]
-    with torch.random.fork_rng(devices=devices):
+    with _SEEDED, torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
 

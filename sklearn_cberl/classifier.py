@@ -39,7 +39,7 @@ from skorch.helper import predefined_split
 from skorch.utils import to_tensor
 
 from ._utils import check_finite_loss, resolve_device, seed_from, torch_seed
-from .conversation import check_conversations
+from .conversation import check_conversations, check_labels
 from .nn.boosting import samme_alpha, samme_weights
 from .nn.losses import CBERLLoss
 from .nn.mgnn import MGNN
@@ -461,6 +461,7 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
     def _check_y(self, X, y):
         if y is None:
             raise ValueError("CBERLClassifier requires y to be passed, but the target y is None.")
+        check_labels(y)
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
         check_classification_targets(y)
@@ -591,10 +592,12 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         dataset = self._dataset(conv, y_codes, sample_weight)
 
         # Standardise with the training rows' statistics (the module keeps them as buffers).
-        train_x = dataset.x.numpy()
+        # float64 statistics: float32 squares overflow for features of scale ~1e20.
+        train_x = dataset.x.numpy().astype(np.float64)
         mean = train_x.mean(0)
         scale = train_x.std(0)
-        scale[~np.isfinite(scale) | (scale < 1e-8)] = 1.0
+        scale[~np.isfinite(scale) | (scale < 1e-8 * np.maximum(1.0, np.abs(mean)))] = 1.0
+        mean, scale = mean.astype(np.float32), scale.astype(np.float32)
 
         n_heads = self.n_estimators if self.ensemble == "adaboost" else 1
         blocks = [s.stop - s.start for s in conv.blocks.values()]
@@ -694,7 +697,9 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         history = self.net_.history
         self.n_iter_ = len(history)
         stopper = dict(self.net_.callbacks_).get("early_stopping")
-        self.best_epoch_ = int(stopper.best_epoch_) if stopper is not None else self.n_iter_
+        best = int(stopper.best_epoch_) if stopper is not None else 0
+        # No validated epoch (e.g. interrupted in the first): the last weights are kept.
+        self.best_epoch_ = best if best >= 1 else self.n_iter_
         self.estimator_weights_ = self.net_.module_.estimator_weights.detach().cpu().numpy()
         errors = np.full(n_heads, np.nan)
         if n_heads > 1 and "samme_error" in history[self.best_epoch_ - 1]:

@@ -50,6 +50,7 @@ __all__ = [
     "check_conversations",
     "modality_of",
     "is_conversation_frame",
+    "check_labels",
 ]
 
 DIALOGUE = "dialogue_id"
@@ -73,6 +74,26 @@ def modality_of(column) -> str:
     """
     name = str(column)
     return name.split("_", 1)[0]
+
+
+def check_labels(y):
+    """Refuse missing labels (NaN, None, pd.NA) with a message that names the rows.
+
+    scikit-learn's own checks fail on them with ``'<' not supported between ...`` (strings
+    mixed with a float NaN) or accept NaN as a class; a missing emotion label is a data
+    problem the user has to solve (drop the utterances or label them).
+    """
+    if y is None:
+        return y  # "y is required" is each estimator's own message
+    missing = np.asarray(pd.isna(pd.Series(np.asarray(y, dtype=object).ravel())))
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        shown = ", ".join(map(str, rows[:5])) + (", ..." if len(rows) > 5 else "")
+        raise ValueError(
+            f"y has {len(rows)} missing label(s) (NaN/None) at position(s) {shown}: drop "
+            "those utterances or give them a label."
+        )
+    return y
 
 
 def is_conversation_frame(X) -> bool:
@@ -172,15 +193,18 @@ class Conversations:
         if rows.dtype == bool:
             rows = np.flatnonzero(rows)
         dialogue, kept = pd.factorize(self.dialogue[rows], sort=False)
-        turn = self.turn[rows]
+        # Order by each row's rank in this batch's order (exact even for turns that float64
+        # cannot tell apart).
+        rank = np.empty(self.n_samples, dtype=np.int64)
+        rank[self.order] = np.arange(self.n_samples)
         return Conversations(
             X=self.X[rows],
             feature_names=self.feature_names,
             blocks=self.blocks,
             dialogue=dialogue.astype(np.int64),
             speaker=self.speaker[rows],
-            turn=turn,
-            order=np.lexsort((turn, dialogue)),
+            turn=self.turn[rows],
+            order=np.lexsort((rank[rows], dialogue)),
             lengths=np.bincount(dialogue, minlength=len(kept)).astype(np.int64),
             metadata=None if self.metadata is None else self.metadata.iloc[rows],
             dialogue_ids=self.dialogue_ids[np.asarray(kept, dtype=np.int64)],
@@ -228,6 +252,11 @@ def _feature_blocks(X: pd.DataFrame, modalities) -> dict[str, list]:
         return blocks
     if isinstance(modalities, str):
         modalities = [modalities]
+    if len(modalities) == 0:
+        raise ValueError(
+            "modalities=[] names no modality block: pass None to use every feature column, "
+            "or a non-empty list of prefixes such as ['text', 'audio']."
+        )
     for name in modalities:
         columns = [c for c in candidates if str(c).startswith(f"{name}_")]
         if not columns:
@@ -355,17 +384,27 @@ def check_conversations(
         if X[column].isna().any():
             raise ValueError(f"Metadata column {column!r} contains missing values.")
     turn = X[TURN]
-    if not pd.api.types.is_numeric_dtype(turn.dtype) or pd.api.types.is_bool_dtype(turn.dtype):
+    dtype = turn.dtype
+    if (
+        not pd.api.types.is_numeric_dtype(dtype)
+        or pd.api.types.is_bool_dtype(dtype)
+        or pd.api.types.is_complex_dtype(dtype)
+    ):
         raise ValueError(
-            f"Metadata column {TURN!r} has dtype {turn.dtype}: expected numbers giving the "
+            f"Metadata column {TURN!r} has dtype {dtype}: expected real numbers giving the "
             "position of each utterance inside its dialogue."
         )
+    # Integer turns (e.g. nanosecond timestamps) order and deduplicate exactly: a float64
+    # cast would merge turns above 2**53.
+    exact = turn.to_numpy(dtype=np.int64 if pd.api.types.is_signed_integer_dtype(dtype) else None)
     turn = turn.to_numpy(dtype=np.float64)
     if not np.isfinite(turn).all():
         raise ValueError(f"Metadata column {TURN!r} contains infinity: expected finite numbers.")
+    if exact.dtype.kind not in "iu":
+        exact = turn
 
     dialogue, dialogue_ids = pd.factorize(X[DIALOGUE], sort=False)
-    duplicated = pd.DataFrame({"d": dialogue, "t": turn}).duplicated()
+    duplicated = pd.DataFrame({"d": dialogue, "t": exact}).duplicated()
     if duplicated.any():
         row = int(np.argmax(duplicated.to_numpy()))
         raise ValueError(
@@ -378,7 +417,7 @@ def check_conversations(
     values = np.ascontiguousarray(values, dtype=target)
 
     # lexsort: last key is primary -> rows grouped by dialogue, then by turn.
-    order = np.lexsort((turn, dialogue))
+    order = np.lexsort((exact, dialogue))
     lengths = np.bincount(dialogue, minlength=len(dialogue_ids))
     starts = np.cumsum([0] + [len(c) for c in blocks.values()])
     metadata = X[list(METADATA_COLUMNS)].copy()

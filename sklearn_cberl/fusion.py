@@ -194,6 +194,11 @@ class DJVAE(TransformerMixin, BaseEstimator):
 
         return cpu_state(super().__getstate__(), device_key="device_")
 
+    def __sklearn_is_fitted__(self):
+        # The module is set last in fit: an interrupted or failed (re)fit leaves scalers
+        # and block names behind, but no module, and must read as unfitted.
+        return hasattr(self, "module_")
+
     def _sync_device(self):
         """Move the fitted module to the device of the ``device`` parameter, now.
 

@@ -33,6 +33,7 @@ from .conversation import (
     TURN,
     Conversations,
     check_conversations,
+    check_labels,
     modality_of,
 )
 from .nn import gan as _gan
@@ -119,14 +120,26 @@ def _wrap_like(values: np.ndarray, reference, index=None):
 
 
 def _new_dialogue_ids(existing: pd.Series, n: int) -> pd.Series:
-    """``n`` dialogue ids that collide with none of ``existing``, of the same kind."""
+    """``n`` dialogue ids that collide with none of ``existing``, of the same kind.
+
+    Integer ids continue after the largest one, widened to int64 when the input's dtype
+    cannot hold them (int8 ids would wrap around and collide); float ids likewise in
+    float64; any other kind (strings, categories, booleans, ...) gets string ids.
+    """
     dtype = existing.dtype
+    numpy_dtype = getattr(dtype, "numpy_dtype", dtype)  # pandas nullable Int8 -> int8
     if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         start = int(existing.max()) + 1
-        return pd.Series(np.arange(start, start + n), dtype=dtype)
-    if pd.api.types.is_float_dtype(dtype):
+        stop = start + n - 1
+        if stop <= np.iinfo(numpy_dtype).max:
+            return pd.Series(np.arange(start, start + n), dtype=dtype)
+        if stop <= np.iinfo(np.int64).max:
+            return pd.Series(np.arange(start, start + n, dtype=np.int64))
+    elif pd.api.types.is_float_dtype(dtype):
         start = float(np.floor(existing.max())) + 1.0
-        return pd.Series(start + np.arange(n, dtype=np.float64), dtype=dtype)
+        ids = start + np.arange(n, dtype=np.float64)
+        exact = np.array_equal(ids.astype(numpy_dtype).astype(np.float64), ids)
+        return pd.Series(ids, dtype=dtype if exact else np.float64)
     taken = {str(v) for v in existing.unique()}
     prefix = "emogan_"
     numbers = np.arange(n).astype(str)
@@ -135,9 +148,8 @@ def _new_dialogue_ids(existing: pd.Series, n: int) -> pd.Series:
         if taken.isdisjoint(names.tolist()):
             break
         prefix = "_" + prefix  # an id of this form is taken: lengthen the prefix
-    if isinstance(dtype, pd.CategoricalDtype):
-        dtype = object
-    return pd.Series(names.astype(object), dtype=dtype)
+    keep = pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
+    return pd.Series(names.astype(object), dtype=dtype if keep else object)
 
 
 def _assemble(X, conv: Conversations, features: np.ndarray, sample_indices, placement):
@@ -172,6 +184,14 @@ def _assemble(X, conv: Conversations, features: np.ndarray, sample_indices, plac
         if not conv.is_plain:
             for column, values in _synthetic_metadata(X, conv, sample_indices, placement).items():
                 synthetic[column] = values
+        # Generated values are continuous: bool / integer feature columns become float64
+        # before the concatenation (bool + float would give an object column).
+        widen = {
+            c: np.float64
+            for c in feature_columns
+            if not pd.api.types.is_float_dtype(X_dense[c].dtype)
+        }
+        X_dense = X_dense.astype(widen) if widen else X_dense
         out = pd.concat([X_dense.reset_index(drop=True), synthetic[columns]], ignore_index=True)
         # Float feature columns keep their exact input dtype (float32 / float64 / pandas
         # sparse or nullable floats); other numeric feature columns are float64 now.
@@ -425,6 +445,7 @@ class EmoGANSampler(BaseOverSampler):
         # imblearn's default coerces X to numbers, which fails on string dialogue ids and
         # speakers; validate through the data model instead (as RandomOverSampler skips
         # the numeric check with dtype=None).
+        check_labels(y)
         y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
         conv = check_conversations(_densify_sparse_frame(X), estimator=self, reset=True)
         check_consistent_length(conv.X, y)
@@ -469,6 +490,7 @@ class EmoGANSampler(BaseOverSampler):
         # Same steps as imblearn's SamplerMixin.fit_resample, except that the output is
         # assembled here: imblearn casts a resampled frame back to the input dtypes, which
         # would truncate the fractional turns of synthetic utterances.
+        check_labels(y)
         check_classification_targets(y)
         conv, y_checked, binarize_y = self._check_X_y(X, y)
         strategy = self.sampling_strategy
@@ -797,6 +819,7 @@ class ConversationSampler(BaseEstimator):
                 f"placement={self.placement!r}: expected 'after_source' or 'standalone'."
             )
         self.sampler_ = clone(self.sampler)
+        check_labels(y)
         conv = check_conversations(X)
         _check_neighbours(self.sampler_, y)
         if conv.is_plain:

@@ -6,13 +6,17 @@ keeps the best weights) and a plainly unfitted DJVAE / an exception from the sam
 """
 
 import random
+import threading
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from imblearn.over_sampling import SMOTE
 from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.utils.validation import check_is_fitted
 from tiny import CLF, GAN, PIPE, VAE
 
 from sklearn_cberl import fusion as fusion_module
@@ -202,6 +206,22 @@ def test_keyboard_interrupt_leaves_a_usable_classifier(data, monkeypatch):
     assert set(clf.predict(X)) <= set(y)
 
 
+def test_keyboard_interrupt_in_the_first_epoch_keeps_consistent_attributes(data, monkeypatch):
+    X, y = data
+    clf = CBERLClassifier(random_state=0, **{**CLF, "max_epochs": 10})
+    original = _CBERLNet.get_loss
+
+    def get_loss(self, *args, training=False, **kwargs):
+        if training and len(self.history) == 1:
+            raise KeyboardInterrupt
+        return original(self, *args, training=training, **kwargs)
+
+    monkeypatch.setattr(_CBERLNet, "get_loss", get_loss)
+    clf.fit(X, y)
+    assert clf.n_iter_ == 1 and clf.best_epoch_ == 1  # no validated epoch: the last weights
+    assert np.isfinite(clf.predict_proba(X)).all()
+
+
 def test_keyboard_interrupt_in_vae_and_gan_propagates_and_leaves_clear_state(data, monkeypatch):
     X, y = data
     model = DJVAE(random_state=0, **VAE).fit(X)
@@ -219,6 +239,8 @@ def test_keyboard_interrupt_in_vae_and_gan_propagates_and_leaves_clear_state(dat
     assert_rng_unchanged(before)
     with pytest.raises(NotFittedError):  # no stale module next to the new scalers
         model.transform(X)
+    with pytest.raises(NotFittedError):  # and sklearn's check agrees
+        check_is_fitted(model)
     monkeypatch.setattr(fusion_module, "gaussian_kl", original_kl)
     assert model.fit(X).transform(X).shape == (len(X), 6)
 
@@ -240,4 +262,42 @@ def test_keyboard_interrupt_in_vae_and_gan_propagates_and_leaves_clear_state(dat
     # real rows first and unchanged (turn is float once synthetic turns are inserted)
     pd.testing.assert_frame_equal(
         X_res.iloc[: len(X)][X.columns], X.reset_index(drop=True), check_dtype=False
+    )
+
+
+# --------------------------------------------------------------------------- threads
+@pytest.mark.parametrize("name", ["gan", "vae", "clf", "pipe"])
+def test_fits_in_two_threads_equal_two_sequential_fits(data, name):
+    """torch's generator is process-wide: without the seeded-block lock two threads would
+    interleave their draws and each get a different model."""
+    X, y = data
+    sequential = [run(name, seed, X, y) for seed in (0, 1)]
+    results = {}
+
+    def fit(seed):
+        results[seed] = run(name, seed, X, y)
+
+    threads = [threading.Thread(target=fit, args=(seed,)) for seed in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for seed in (0, 1):
+        np.testing.assert_array_equal(results[seed], sequential[seed])
+
+
+def test_grid_search_threading_backend_equals_one_job(data):
+    X, y = data
+    pipe = make_cberl_pipeline(random_state=0, device="cpu", **PIPE)
+    grid = {"clf__gamma": [0.0, 3.0]}
+
+    def search(n_jobs):
+        with joblib.parallel_backend("threading"):
+            return GridSearchCV(pipe, grid, cv=GroupKFold(2), n_jobs=n_jobs).fit(
+                X, y, groups=X["dialogue_id"]
+            )
+
+    one, two = search(1), search(2)
+    np.testing.assert_array_equal(
+        one.cv_results_["mean_test_score"], two.cv_results_["mean_test_score"]
     )

@@ -172,3 +172,122 @@ def test_resampling_keeps_every_original_row_first_and_unchanged(data, kind, pla
     else:
         assert not set(new["dialogue_id"]) & set(X["dialogue_id"])
         assert new["dialogue_id"].is_unique
+
+
+# --------------------------------------------------------------------------- input dtypes
+def _fit_all(X, y):
+    """The three estimators' fits, tiny; the sampler's output goes on through the rest."""
+    sampler = EmoGANSampler(
+        n_epochs=1, classifier_epochs=1, hidden_size=4, latent_size=1, sampling_strategy="auto",
+        placement="standalone", device="cpu", random_state=0,
+    )  # fmt: skip
+    X_res, y_res = sampler.fit_resample(X, y)
+    check_conversations(X_res)  # the output is a valid conversation frame
+    DJVAE(n_components=2, hidden_sizes=(4,), n_epochs=1, device="cpu", random_state=0).fit(X_res)
+    CBERLClassifier(
+        hidden_size=4, n_estimators=2, attention_hidden=(4,), max_epochs=1, device="cpu",
+        random_state=0,
+    ).fit(X_res, y_res)  # fmt: skip
+    return X_res
+
+
+@FAST
+@given(data=conversations(), where=st.integers(0, 10_000), missing=st.sampled_from([None, np.nan]))
+def test_missing_labels_are_named_for_every_estimator(data, where, missing):
+    X, y = data
+    y = y.astype(object)
+    y.iloc[where % len(y)] = missing
+    for fit in (
+        lambda: EmoGANSampler(n_epochs=1, device="cpu").fit_resample(X, y),
+        lambda: ConversationSampler(RandomOverSampler()).fit_resample(X, y),
+        lambda: CBERLClassifier(max_epochs=1, device="cpu").fit(X, y),
+    ):
+        with pytest.raises(ValueError, match="missing label"):
+            fit()
+
+
+@FAST
+@given(
+    data=conversations(),
+    kind=st.sampled_from(["int8", "int64", "large int", "float32", "complex", "string", "bool"]),
+)
+def test_turn_dtypes(
+    data,
+    kind,
+):
+    X, y = data
+    X = X.copy()
+    turn = X["turn"].to_numpy()
+    rank = pd.Series(turn).groupby(X["dialogue_id"].to_numpy()).rank(method="first").to_numpy()
+    if kind in ("complex", "string", "bool"):
+        X["turn"] = {"complex": turn + 1j, "string": turn.astype(str), "bool": turn > 0}[kind]
+        with pytest.raises(ValueError, match="'turn'"):
+            check_conversations(X)
+        return
+    if kind == "large int":
+        # nanosecond timestamps: distinct integers a float64 cast would merge
+        X["turn"] = (1_700_000_000_000_000_000 + rank).astype(np.int64)
+    else:
+        X["turn"] = rank.astype(kind)
+    conv = check_conversations(X)
+    # exact order inside every dialogue: ranks increase along conv.order
+    ordered = rank[conv.order]
+    dialogues = conv.dialogue[conv.order]
+    same = dialogues[1:] == dialogues[:-1]
+    assert (np.diff(ordered)[same] > 0).all()
+    _fit_all(X, y) if y.nunique() > 1 else None
+
+
+@FAST
+@given(
+    data=conversations(),
+    kind=st.sampled_from(["bool", "nullable float", "nullable int", "huge scale", "int"]),
+)
+def test_feature_dtypes(data, kind):
+    X, y = data
+    if y.nunique() < 2:
+        return  # one class: outside every estimator's domain (a clear error, tested elsewhere)
+    X = X.copy()
+    if kind == "bool":
+        X["text_0"] = X["text_0"] > 0
+    elif kind == "nullable float":
+        X["text_0"] = X["text_0"].astype("Float64")
+    elif kind == "nullable int":
+        X["text_0"] = (X["text_0"] * 10).round().astype("Int64")
+    elif kind == "int":
+        X["text_0"] = (X["text_0"] * 10).round().astype(np.int32)
+    else:
+        X[["text_0", "text_1", "text_2"]] *= 1e20
+    X_res = _fit_all(X, y)
+    assert pd.api.types.is_numeric_dtype(X_res["text_0"].dtype)
+    assert not pd.api.types.is_object_dtype(X_res["text_0"].dtype)
+
+
+@FAST
+@given(
+    data=conversations(),
+    kind=st.sampled_from(["int8", "uint8", "Int16", "bool", "category", "float32", "string"]),
+)
+def test_dialogue_id_dtypes_never_collide(data, kind):
+    X, y = data
+    if y.nunique() < 2:
+        return
+    X = X.copy()
+    codes = pd.factorize(X["dialogue_id"])[0]
+    if kind == "bool":
+        if codes.max() > 1:
+            return  # more dialogues than a bool can name
+        X["dialogue_id"] = codes.astype(bool)
+    elif kind in ("int8", "uint8", "Int16"):
+        start = {"int8": 120, "uint8": 250, "Int16": 32760}[kind]
+        X["dialogue_id"] = pd.Series(codes + start, index=X.index).astype(kind)
+    elif kind == "category":
+        X["dialogue_id"] = X["dialogue_id"].astype(str).astype("category")
+    elif kind == "float32":
+        X["dialogue_id"] = codes.astype(np.float32)
+    else:
+        X["dialogue_id"] = X["dialogue_id"].astype(str).astype("string")
+    X_res = _fit_all(X, y)
+    n_new = len(X_res) - len(X)
+    # every synthetic row (standalone placement) is a dialogue of its own
+    assert X_res["dialogue_id"].nunique() == X["dialogue_id"].nunique() + n_new
