@@ -5,30 +5,38 @@ which also routes a validation set to the classifier):
 :class:`EmoGANSampler` (data level, paper Eq. 1-7) -> :class:`DJVAE` (representation level,
 Eq. 8-12) -> :class:`CBERLClassifier` (model and loss level, Eq. 13-20);
 :func:`make_cberl_pipeline` builds it with the paper's hyper-parameters.
+
+The names are imported on first use (PEP 562): ``import sklearn_cberl`` and the ``cberl``
+command's ``--help`` stay fast, torch and PyG load only when an estimator is needed.
 """
 
-from .classifier import CBERLClassifier
-from .fusion import DJVAE
-from .pipeline import (
-    PAPER_AUGMENTATION,
-    AddPerClass,
-    CBERLPipeline,
-    UpToRatio,
-    make_cberl_pipeline,
-)
-from .sampler import ConversationSampler, EmoGANSampler
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "EmoGANSampler",
-    "ConversationSampler",
-    "DJVAE",
-    "CBERLClassifier",
-    "CBERLPipeline",
-    "make_cberl_pipeline",
-    "AddPerClass",
-    "UpToRatio",
-    "PAPER_AUGMENTATION",
-    "__version__",
-]
+#: Public name -> the submodule that defines it.
+_EXPORTS = {
+    "EmoGANSampler": "sampler",
+    "ConversationSampler": "sampler",
+    "DJVAE": "fusion",
+    "CBERLClassifier": "classifier",
+    "CBERLPipeline": "pipeline",
+    "make_cberl_pipeline": "pipeline",
+    "AddPerClass": "pipeline",
+    "UpToRatio": "pipeline",
+    "PAPER_AUGMENTATION": "pipeline",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -42,13 +42,46 @@ def _read_table(path):
     raise CLIError(f"{path}: unsupported file type {suffix!r}; expected .csv or .parquet.")
 
 
+def _columns_hint(wanted, columns) -> str:
+    """Close matches of the wanted name among ``columns``, else the columns themselves."""
+    import difflib
+
+    columns = [str(c) for c in columns]
+    close = difflib.get_close_matches(str(wanted), columns, n=3)
+    if close:
+        return f"did you mean {', '.join(map(repr, close))}?"
+    shown = ", ".join(columns[:30]) + (
+        f", ... ({len(columns)} in all)" if len(columns) > 30 else ""
+    )
+    return f"columns: {shown}"
+
+
 def _split_label(frame, label, path):
     if label not in frame.columns:
         raise CLIError(
-            f"{path}: no label column {label!r} (columns: {', '.join(map(str, frame.columns[:10]))}"
-            f"{', ...' if len(frame.columns) > 10 else ''}); set it with --label."
+            f"{path}: no label column {label!r} ({_columns_hint(label, frame.columns)}); set "
+            "it with --label."
         )
     return frame.drop(columns=[label]), frame[label]
+
+
+def _model_columns(model, frame, path, label):
+    """The feature columns the model was fitted on, by name and in its order; the label
+    column (the model's own, or ``label``) and any extra column are left out."""
+    label = getattr(model, "label_column_", None) or label
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        return frame.drop(columns=[label]) if label in frame.columns else frame
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        # Close matches among the columns the model does not use (a renamed or misspelt one).
+        spare = [c for c in frame.columns if c not in set(names)]
+        hints = "; ".join(f"{c!r}: {_columns_hint(c, spare)}" for c in missing[:3])
+        raise CLIError(
+            f"{path}: missing column(s) {missing[:10]}{' ...' if len(missing) > 10 else ''} "
+            f"that the model was fitted on ({hints})."
+        )
+    return frame[list(names)]
 
 
 def _parse_params(pairs):
@@ -100,6 +133,19 @@ def _check_output(output, *inputs, option="-o"):
     for parent in target.parents:
         if parent.exists() and not parent.is_dir():
             raise CLIError(f"{option} {output}: {parent} is a file, not a directory.")
+
+
+def _table_errors(method, X, path):
+    """Call an estimator method on a table read from ``path``; its validation errors speak
+    of ``X``, the API argument: name the file instead."""
+    try:
+        return method(X)
+    except ValueError as exc:
+        message = str(exc)
+        for start in ("X is ", "X has ", "X contains "):
+            if message.startswith(start):
+                message = f"{path} {start[2:]}{message[len(start) :]}"
+        raise CLIError(message if message != str(exc) else f"{path}: {message}") from exc
 
 
 def _log(args, message):
@@ -157,11 +203,11 @@ def _demo(args) -> int:
 
 
 def _fit(args) -> int:
-    from .persistence import save
-    from .pipeline import make_cberl_pipeline
-
     _check_output(args.model, args.data, args.valid, option="-m")
     X, y = _split_label(_read_table(args.data), args.label, args.data)
+    from .persistence import save  # torch: only once the input is known to be readable
+    from .pipeline import make_cberl_pipeline
+
     pipe = make_cberl_pipeline(
         augment=not args.no_augment,
         fuse=not args.no_fuse,
@@ -185,6 +231,7 @@ def _fit(args) -> int:
         pipe.fit(X, y, validation_data=(X_valid, y_valid))  # a CBERLPipeline
     else:
         pipe.fit(X, y)
+    pipe.label_column_ = args.label  # predict / evaluate find (and skip) it by name
     Path(args.model).parent.mkdir(parents=True, exist_ok=True)
     save(pipe, args.model)  # pickle-free: `cberl predict` reads it without running code
     _log(args, f"[fit] {len(X)} utterances in {time.perf_counter() - start:.0f}s -> {args.model}")
@@ -195,11 +242,10 @@ def _predict(args) -> int:
     import pandas as pd
 
     _check_output(args.output, args.data, args.model)
+    frame = _read_table(args.data)
     model = _load_model(args.model, args.trust_pickle)
-    X = _read_table(args.data)
-    if args.label in X.columns:
-        X = X.drop(columns=[args.label])
-    pred = pd.Series(model.predict(X), index=X.index, name="prediction")
+    X = _model_columns(model, frame, args.data, args.label or "label")
+    pred = pd.Series(_table_errors(model.predict, X, args.data), index=X.index, name="prediction")
     keep = [c for c in ("dialogue_id", "speaker", "turn") if c in X.columns]
     out = pd.concat([X[keep], pred], axis=1)
     if args.output:
@@ -215,9 +261,12 @@ def _evaluate(args) -> int:
     from .metrics import emotion_report, format_report
     from .plotting import plot_confusion_matrix
 
+    frame = _read_table(args.data)
     model = _load_model(args.model, args.trust_pickle)
-    X, y = _split_label(_read_table(args.data), args.label, args.data)
-    y_pred = model.predict(X)
+    label = args.label or getattr(model, "label_column_", None) or "label"
+    X, y = _split_label(frame, label, args.data)
+    X = _model_columns(model, X, args.data, label)
+    y_pred = _table_errors(model.predict, X, args.data)
     labels = sorted(set(y) | set(model.classes_), key=str)
     report = emotion_report(y, y_pred, labels=labels)
     print(format_report(report))
@@ -302,7 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("-m", "--model", required=True)
     predict.add_argument("-o", "--output", help="CSV to write (default: stdout)")
     predict.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
-    predict.add_argument("--label", default="label", help="dropped from the input if present")
+    predict.add_argument(
+        "--label", help="label column to skip if present (default: the one the model was fit with)"
+    )
     predict.add_argument("-q", "--quiet", action="store_true")
     predict.set_defaults(func=_predict)
 
@@ -310,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("data")
     evaluate.add_argument("-m", "--model", required=True)
     evaluate.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
-    evaluate.add_argument("--label", default="label")
+    evaluate.add_argument("--label", help="label column (default: the one the model was fit with)")
     evaluate.add_argument("--output-dir", default="cberl-output")
     evaluate.add_argument("-q", "--quiet", action="store_true")
     evaluate.set_defaults(func=_evaluate)

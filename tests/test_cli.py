@@ -139,3 +139,33 @@ def test_demo_runs_and_writes_png(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "CBERL pipeline" in out and out.count("WAF1") == 2
     assert (tmp_path / "demo_confusion_matrix.png").stat().st_size > 1000
+
+
+def test_the_getting_started_sequence(tables, tmp_path, capsys):
+    """docs/getting-started.md: fit with --label emotion, then predict and evaluate on a
+    table that still has the emotion column and lists its columns in another order."""
+    train = pd.read_csv(tables / "train.csv").rename(columns={"label": "emotion"})
+    test = pd.read_parquet(tables / "test.parquet").rename(columns={"label": "emotion"})
+    train.to_csv(tmp_path / "train.csv", index=False)
+    shuffled = test[list(reversed(test.columns))].assign(notes="free text")  # + an extra column
+    shuffled.to_csv(tmp_path / "test.csv", index=False)
+    model = tmp_path / "model.cberl"
+    fit = ["fit", str(tmp_path / "train.csv"), "-m", str(model), "--label", "emotion"]
+    assert main([*fit, "--device", "cpu", "-q", *FAST]) == 0
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", str(tmp_path / "test.csv"), "-m", str(model), "-o", str(out)]) == 0
+    pred = pd.read_csv(out)
+    assert len(pred) == len(test) and (pred["dialogue_id"] == shuffled["dialogue_id"]).all()
+    # same predictions as for the table in the training column order
+    test.drop(columns="emotion").to_csv(tmp_path / "ordered.csv", index=False)
+    again = tmp_path / "again.csv"
+    assert main(["predict", str(tmp_path / "ordered.csv"), "-m", str(model), "-o", str(again)]) == 0
+    assert (pd.read_csv(again)["prediction"] == pred["prediction"]).all()
+    evaluate = ["evaluate", str(tmp_path / "test.csv"), "-m", str(model)]
+    assert main([*evaluate, "--output-dir", str(tmp_path / "eval")]) == 0
+    assert "WAF1" in capsys.readouterr().out
+    # a missing feature column is named, with the close match the user probably meant
+    test.rename(columns={"text_0": "text0"}).to_csv(tmp_path / "broken.csv", index=False)
+    assert main(["predict", str(tmp_path / "broken.csv"), "-m", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "missing column(s) ['text_0']" in err and "did you mean 'text0'" in err
