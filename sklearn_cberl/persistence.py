@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -627,7 +628,10 @@ def load(path):
 
 def _load(path: Path):
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch notes the pickle protocol of a file it is about to refuse anyway.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
         raise _InvalidFile(
             "it is not a file written by sklearn_cberl.persistence.save "
