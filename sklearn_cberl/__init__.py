@@ -25,6 +25,7 @@ _EXPORTS = {
     "AddPerClass": "pipeline",
     "UpToRatio": "pipeline",
     "PAPER_AUGMENTATION": "pipeline",
+    "torch_threads": "_threads",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

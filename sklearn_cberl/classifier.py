@@ -14,6 +14,7 @@ built on the training device inside the module, vectorised (:mod:`sklearn_cberl.
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from numbers import Integral, Real
 
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import f1_score
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.preprocessing import LabelEncoder
@@ -38,6 +40,7 @@ from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
 from skorch.helper import predefined_split
 from skorch.utils import to_tensor
 
+from ._progress import PlainPrintLog, is_terminal
 from ._utils import check_finite_loss, resolve_device, seed_from, torch_seed
 from .conversation import check_conversations, check_labels
 from .nn.boosting import samme_alpha, samme_weights
@@ -135,14 +138,14 @@ def collate_dialogues(items):
 
 
 def _valid_f1(net, X, y, average="weighted"):
-    """F1 of the ensemble on the validation dialogues (skorch scorer): ``average="weighted"``
-    is WAF1, ``"macro"`` weighs every emotion equally."""
+    """F1 (%) of the ensemble on the validation dialogues (skorch scorer): ``"weighted"`` is
+    WAF1, ``"macro"`` weighs every emotion equally. Percent, as in every report."""
     logits = net.forward(X, device=net.device)[0]
     pred = net.module_.decision(logits).argmax(-1).cpu().numpy()
     weight = X.sample_weight.numpy()
     if not weight.sum() > 0:  # an all-zero-weight validation split: score it unweighted
         weight = None
-    return f1_score(y, pred, average=average, sample_weight=weight, zero_division=0)
+    return 100 * f1_score(y, pred, average=average, sample_weight=weight, zero_division=0)
 
 
 _valid_waf1 = partial(_valid_f1, average="weighted")
@@ -633,7 +636,7 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
                         ),
                     )
                 )
-        if self.verbose and self.verbose > 1:
+        if self.verbose and self.verbose > 1 and is_terminal():
             callbacks.append(("progress_bar", ProgressBar()))
 
         self.net_ = _CBERLNet(
@@ -672,8 +675,9 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
             iterator_valid__batch_size=infer_batch,
             train_split=None if valid_dataset is None else predefined_split(valid_dataset),
             callbacks=callbacks,
-            # Boosting diagnostics stay in the history but out of the epoch table.
-            callbacks__print_log__keys_ignored=["samme_error", "samme_alpha"],
+            # Boosting diagnostics stay in the history but out of the epoch table, and the
+            # table has no colour codes when it goes to a file.
+            callbacks__print_log=PlainPrintLog(keys_ignored=["samme_error", "samme_alpha"]),
             device=str(device),
             verbose=self.verbose,
             boosting=self.ensemble == "adaboost",
@@ -700,6 +704,15 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         best = int(stopper.best_epoch_) if stopper is not None else 0
         # No validated epoch (e.g. interrupted in the first): the last weights are kept.
         self.best_epoch_ = best if best >= 1 else self.n_iter_
+        last = self.max_epochs - max(1, self.max_epochs // 10)
+        if best >= 1 and self.n_iter_ == self.max_epochs and self.best_epoch_ > last:
+            warnings.warn(
+                f"CBERLClassifier: training ended at the epoch cap (max_epochs="
+                f"{self.max_epochs}) while the validation {stopper.monitor} was still "
+                f"improving (best epoch {self.best_epoch_}); raise max_epochs.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         self.estimator_weights_ = self.net_.module_.estimator_weights.detach().cpu().numpy()
         errors = np.full(n_heads, np.nan)
         if n_heads > 1 and "samme_error" in history[self.best_epoch_ - 1]:

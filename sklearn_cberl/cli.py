@@ -184,8 +184,10 @@ def _demo(args) -> int:
     base_pred = baseline.predict(data.X_test.drop(columns=features))
 
     pipe = make_cberl_pipeline(device=args.device, random_state=args.seed, verbose=args.verbose)
+    pipe.verbose = not args.quiet  # a "[Pipeline] ... total=" line as each stage ends
     start = time.perf_counter()
-    _log(args, "[demo] fitting " + " -> ".join(type(s).__name__ for _, s in pipe.steps))
+    stages = " -> ".join(type(s).__name__ for _, s in pipe.steps)
+    _log(args, f"[demo] fitting {stages} ({args.threads} torch thread(s))")
     # The validation split (never the test) reaches the classifier through the fitted
     # earlier steps, for epoch selection.
     pipe.fit(data.X_train, data.y_train, validation_data=(data.X_valid, data.y_valid))
@@ -225,6 +227,7 @@ def _fit(args) -> int:
         pipe.set_params(**params)
     except (ValueError, TypeError, AttributeError) as exc:
         raise CLIError(f"--param: {exc}") from exc
+    pipe.verbose = not args.quiet  # a "[Pipeline] ... total=" line as each stage ends
     start = time.perf_counter()
     if args.valid is not None:
         X_valid, y_valid = _split_label(_read_table(args.valid), args.label, args.valid)
@@ -321,7 +324,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def threads(p):
+        p.add_argument(
+            "--threads",
+            type=_threads,
+            default="auto",
+            help="torch threads: a number, or auto = the cores other processes leave free",
+        )
+
     def common(p, output_dir="cberl-output"):
+        threads(p)
         p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--output-dir", default=output_dir)
@@ -355,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--label", help="label column to skip if present (default: the one the model was fit with)"
     )
     predict.add_argument("-q", "--quiet", action="store_true")
+    threads(predict)
     predict.set_defaults(func=_predict)
 
     evaluate = sub.add_parser("evaluate", help="per-class report and confusion matrix")
@@ -364,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--label", help="label column (default: the one the model was fit with)")
     evaluate.add_argument("--output-dir", default="cberl-output")
     evaluate.add_argument("-q", "--quiet", action="store_true")
+    threads(evaluate)
     evaluate.set_defaults(func=_evaluate)
 
     reproduce = sub.add_parser("reproduce", help="regenerate the paper's tables and figures")
@@ -380,6 +394,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _threads(value):
+    if value == "auto":
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected a positive integer or 'auto'")
+    return n
+
+
+def _run_with_threads(args):
+    """Run the command with ``--threads`` torch threads (auto: the cores left free)."""
+    import os
+
+    from ._threads import free_cores, torch_threads
+
+    n = free_cores() if args.threads == "auto" else args.threads
+    args.threads = n
+    if "torch" not in sys.modules:  # torch sizes its pool from this when it loads
+        os.environ.setdefault("OMP_NUM_THREADS", str(n))
+        return args.func(args)
+    with torch_threads(n):  # already loaded (cberl called from Python)
+        return args.func(args)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["extract"]:
@@ -387,7 +428,7 @@ def main(argv=None) -> int:
         command, run = "extract", lambda: _extract(argparse.Namespace(rest=argv[1:]))
     else:
         args = build_parser().parse_args(argv)
-        command, run = args.command, lambda: args.func(args)
+        command, run = args.command, lambda: _run_with_threads(args)
     try:
         return run()
     except (CLIError, ValueError, TypeError) as exc:  # estimator errors name the column

@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import _check_feature_names_in, check_array, check_is_fitted
 
+from ._progress import progress
 from ._utils import check_finite_loss, resolve_device, seed_from, torch_seed
 from .conversation import METADATA_COLUMNS, PLAIN_BLOCK, check_conversations
 from .nn.vae import (
@@ -412,11 +413,7 @@ class DJVAE(TransformerMixin, BaseEstimator):
             weights = torch.full((len(columns),), share, device=self.device_)
             optimizer = torch.optim.Adam(module.parameters(), lr=self.lr)
             self.history_ = []
-            epochs = range(1, self.n_epochs + 1)
-            if self.verbose > 0:
-                from tqdm.auto import tqdm
-
-                epochs = tqdm(epochs, desc="DJVAE", unit="epoch")
+            epochs = progress(range(1, self.n_epochs + 1), desc="DJVAE", verbose=self.verbose)
             module.train()
             for epoch in epochs:
                 ramp = min(1.0, epoch / self.beta_warmup) if self.beta_warmup else 1.0
@@ -453,8 +450,7 @@ class DJVAE(TransformerMixin, BaseEstimator):
                         "loss": rec_e + beta * kl_e,
                     }
                 )
-                if self.verbose > 0:
-                    epochs.set_postfix(reconstruction=f"{rec_e:.4g}", kl=f"{kl_e:.4g}")
+                epochs.set_postfix(reconstruction=f"{rec_e:.4g}", kl=f"{kl_e:.4g}")
             module.eval()
         self.module_ = module
         return self

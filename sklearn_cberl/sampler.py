@@ -22,8 +22,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length
-from tqdm.auto import tqdm
 
+from ._progress import progress
 from ._utils import TrainingDivergedError, check_finite_loss, resolve_device, seed_from, torch_seed
 from .conversation import (
     DIALOGUE,
@@ -320,7 +320,8 @@ class EmoGANSampler(BaseOverSampler):
         are left untouched.
 
     verbose : int, default=0
-        Progress bars (tqdm) for the classifier and GAN epochs when > 0.
+        Progress of the ``EC_s`` and GAN epochs when > 0: a tqdm bar in a terminal, plain
+        lines on stderr otherwise.
 
     Attributes
     ----------
@@ -593,7 +594,7 @@ class EmoGANSampler(BaseOverSampler):
         weight = counts.sum() / (n_classes * counts.clamp(min=1))
         optimizer = torch.optim.Adam(ec.parameters(), lr=self.lr, weight_decay=1e-4)
         ec.train()
-        bar = tqdm(range(self.classifier_epochs), desc="EC_s", disable=not self.verbose)
+        bar = progress(range(self.classifier_epochs), desc="EC_s", verbose=self.verbose)
         for epoch in bar:
             total = X_t.new_zeros(())
             for idx in self._batches(len(y_t), X_t.device):
@@ -621,7 +622,7 @@ class EmoGANSampler(BaseOverSampler):
         keys = [*names, "total", "discriminator"]
         n = len(y_t)
         gan.train()
-        bar = tqdm(range(self.n_epochs), desc=_NAME, disable=not self.verbose)
+        bar = progress(range(self.n_epochs), desc=_NAME, verbose=self.verbose)
         for epoch in bar:
             sums = X_t.new_zeros(len(keys))
             for idx in self._batches(n, X_t.device):

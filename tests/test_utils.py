@@ -41,3 +41,29 @@ def test_check_finite_loss():
     with pytest.raises(TrainingDivergedError, match="E: the kl became nan at epoch 3"):
         check_finite_loss(math.nan, estimator="E", epoch=3, term="kl")
     assert issubclass(TrainingDivergedError, FloatingPointError)
+
+
+def test_torch_threads_sets_and_restores_the_thread_count(monkeypatch):
+    import os
+
+    import torch
+
+    from sklearn_cberl import torch_threads
+    from sklearn_cberl._threads import free_cores
+
+    before = torch.get_num_threads()
+    with torch_threads(1) as n:
+        assert n == 1 and torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="positive number of threads"):
+        with torch_threads(0):
+            pass
+    # "auto": the cores other processes leave free, at least one.
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores + 3.0, 0.0, 0.0))
+    assert free_cores() == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert free_cores() == cores
+    with torch_threads() as n:
+        assert n == cores == torch.get_num_threads()
+    assert torch.get_num_threads() == before

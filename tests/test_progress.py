@@ -1,0 +1,66 @@
+"""Progress output: plain lines without escape codes off a terminal, history in percent, and a
+warning when the epoch cap (not early stopping) ended training."""
+
+import warnings
+
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from tiny import CLF, GAN, VAE
+
+from sklearn_cberl import DJVAE, CBERLClassifier, EmoGANSampler
+from sklearn_cberl.metrics import weighted_f1
+
+
+@pytest.fixture(scope="module")
+def data(tiny_conversations):
+    return tiny_conversations
+
+
+def assert_plain(text):
+    assert "\r" not in text and "\x1b[" not in text  # no redraws, no colour codes
+    assert text.strip(), "verbose fits print progress"
+
+
+def test_sampler_and_fusion_progress_is_plain_lines_off_a_terminal(data, capsys):
+    X, y = data
+    EmoGANSampler(random_state=0, verbose=1, **GAN).fit_resample(X, y)
+    DJVAE(random_state=0, verbose=1, **{**VAE, "n_epochs": 20}).fit(X)
+    err = capsys.readouterr().err
+    assert_plain(err)
+    lines = err.strip().splitlines()
+    assert any(line.startswith("EmoGANSampler: 2/2") for line in lines)
+    djvae = [line for line in lines if line.startswith("DJVAE: ")]
+    assert 2 <= len(djvae) <= 11 and djvae[-1].startswith("DJVAE: 20/20")  # ~10, not 20
+
+
+def test_classifier_epoch_table_has_no_colour_codes_off_a_terminal(data, capsys):
+    X, y = data
+    CBERLClassifier(random_state=0, verbose=2, **CLF).fit(X, y)
+    out = capsys.readouterr()
+    assert "valid_waf1" in out.out
+    assert_plain(out.out)
+    assert "\r" not in out.err  # no per-batch bar either
+
+
+def test_history_reports_validation_f1_in_percent(data):
+    X, y = data
+    clf = CBERLClassifier(random_state=0, **{**CLF, "max_epochs": 4})
+    clf.fit(X, y, validation_data=(X, y))
+    # The kept weights are the best epoch's: its recorded score is the model's WAF1 (%).
+    best = clf.net_.history[clf.best_epoch_ - 1, "valid_waf1"]
+    assert best == pytest.approx(100 * weighted_f1(y, clf.predict(X)), abs=1e-6)
+
+
+def test_epoch_cap_warning_only_when_validation_was_still_improving(data):
+    X, y = data
+    # An ever-improving validation score: the cap, not early stopping, ends training.
+    clf = CBERLClassifier(random_state=0, **{**CLF, "max_epochs": 3, "early_stopping": "loss"})
+    with pytest.warns(ConvergenceWarning, match="epoch cap.*max_epochs=3.*raise max_epochs"):
+        clf.fit(X, y, validation_data=(X, y))
+    assert clf.best_epoch_ == clf.n_iter_ == 3
+    # Early stopping that ends training before the cap: no warning.
+    stopped = CBERLClassifier(random_state=0, **{**CLF, "max_epochs": 40, "patience": 2})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        stopped.fit(X, y, validation_data=(X, y))
+    assert stopped.n_iter_ < 40
