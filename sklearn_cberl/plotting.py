@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 from sklearn.manifold import TSNE
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 from sklearn.utils import check_random_state
@@ -36,9 +37,13 @@ def _save(fig: Figure, path) -> Figure:
 
 
 def plot_confusion_matrix(
-    y_true, y_pred, labels=None, *, normalize=None, title=None, path=None
+    y_true, y_pred, labels=None, *, normalize="true", title=None, path=None
 ) -> Figure:
     """Confusion matrix (paper Fig. 6): rows = true emotion, columns = predicted.
+
+    By default each row is normalised to the share of that emotion's utterances predicted as
+    each class (its diagonal is the class's recall), with a colour bar: raw counts colour a
+    rare class's row uniformly dark, whatever its errors.
 
     Parameters
     ----------
@@ -46,7 +51,7 @@ def plot_confusion_matrix(
         True and predicted labels.
     labels : sequence, default=None
         Class order; default all labels, sorted.
-    normalize : {"true", "pred", "all"} or None, default=None
+    normalize : {"true", "pred", "all"} or None, default="true"
         As in :func:`sklearn.metrics.confusion_matrix`; None shows counts.
     title : str, default=None
     path : path-like, default=None
@@ -59,14 +64,23 @@ def plot_confusion_matrix(
     n = min(len(labels), 40)
     fig = Figure(figsize=(1.0 + 0.75 * n, 0.8 + 0.7 * n))
     ax = fig.add_subplot()
-    ConfusionMatrixDisplay(matrix, display_labels=[str(c) for c in labels]).plot(
+    display = ConfusionMatrixDisplay(matrix, display_labels=[str(c) for c in labels]).plot(
         ax=ax,
-        colorbar=False,
+        colorbar=True,
         include_values=len(labels) <= 25,
-        values_format=".2f" if normalize else "d",
+        values_format=".0%" if normalize else "d",
         xticks_rotation=45,
     )
-    ax.set_title(title or "Confusion matrix")
+    if normalize:
+        display.im_.set_clim(0, 1)  # the same colour means the same share in every figure
+        display.figure_.axes[-1].yaxis.set_major_formatter(PercentFormatter(1.0))
+    display.figure_.axes[-1].set_ylabel(
+        {"true": "share of the true class", "pred": "share of the predicted class",
+         "all": "share of all utterances"}.get(normalize, "utterances")
+    )  # fmt: skip
+    ax.set_title(
+        title or ("Confusion matrix (rows normalised)" if normalize else "Confusion matrix")
+    )
     return _save(fig, path)
 
 

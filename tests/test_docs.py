@@ -4,10 +4,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_docs_build_strict(tmp_path):
+    pytest.importorskip("mkdocs", reason="the `docs` extra is not installed")
+    pytest.importorskip("mkdocstrings", reason="the `docs` extra is not installed")
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
         cwd=ROOT,

@@ -499,7 +499,7 @@ def test_bad_input_messages():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_the_cpu_contract(small_conversations):
     X, y = small_conversations
-    sampler = EmoGANSampler(**{**FAST, "device": "cuda"})
+    sampler = EmoGANSampler(**{**FAST, "device": "cuda", "sampling_strategy": "auto"})
     X_res, y_res = sampler.fit_resample(X, y)
     assert sampler.device_.type == "cuda"
     assert np.isfinite(features(X_res)).all() and y_res.value_counts().nunique() == 1
