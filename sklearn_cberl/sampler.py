@@ -8,12 +8,12 @@ conversation metadata. User guide: ``docs/sampler.md``.
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.utils import check_sampling_strategy, check_target_type
 from sklearn.base import BaseEstimator, _fit_context
@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length
 
+from ._emogan import CrossFittedJudges, SourceSampler, nearest_classes, train_emotion_classifier
 from ._progress import progress
 from ._utils import TrainingDivergedError, check_finite_loss, resolve_device, seed_from, torch_seed
 from .conversation import (
@@ -38,63 +39,20 @@ from .conversation import (
 )
 from .nn import gan as _gan
 
-__all__ = ["EmoGANSampler", "ConversationSampler"]
+__all__ = ["EmoGANSampler", "ConversationSampler", "SyntheticRowsWarning"]
 
-#: Candidate rounds drawn per class before the EC_s filter falls back to the best candidates.
+
+class SyntheticRowsWarning(UserWarning):
+    """Fewer synthetic candidates than requested passed the filter (the rest were filled)."""
+
+
+#: Candidate rounds drawn per class before the filter falls back to the best candidates.
 MAX_FILTER_ROUNDS = 10
-#: Probability that a sampling source comes from the target class itself (else a neighbour).
-SELF_SOURCE_PROBABILITY = 0.5
 _NAME = "EmoGANSampler"
 _HINT = (
     "Lower `lr` (currently {lr}) or `lambda_adversarial`, or check the input features for "
     "extreme values."
 )
-
-
-class _SourceSampler:
-    """Draws source utterances for a requested class ``r`` on the training device.
-
-    Half of the sources come from class ``r`` itself (probability
-    :data:`SELF_SOURCE_PROBABILITY`), the rest uniformly from its ``k`` nearest classes by
-    centroid distance in the standardised feature space; inside a class every utterance is
-    equally likely. Everything is a tensor op over the whole request (no per-row loop).
-    """
-
-    def __init__(self, y_codes: np.ndarray, neighbours: np.ndarray, device: torch.device):
-        n_classes = neighbours.shape[0]
-        order = np.argsort(y_codes, kind="stable")
-        counts = np.bincount(y_codes, minlength=n_classes)
-        self.rows = torch.as_tensor(order, device=device)
-        self.offsets = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)[:-1]]), device=device)
-        self.counts = torch.as_tensor(counts, device=device)
-        self.neighbours = torch.as_tensor(neighbours, dtype=torch.long, device=device)
-
-    def draw(self, r: torch.Tensor) -> torch.Tensor:
-        """Row indices of one source utterance per entry of ``r`` (LongTensor of class codes)."""
-        device = r.device
-        cls = r
-        k = self.neighbours.shape[1]
-        if k:
-            pick = torch.randint(k, r.shape, device=device)
-            other = self.neighbours[r, pick]
-            use_self = torch.rand(r.shape, device=device) < SELF_SOURCE_PROBABILITY
-            cls = torch.where(use_self, r, other)
-        counts = self.counts[cls]
-        within = (torch.rand(r.shape, device=device) * counts).long()
-        within = torch.minimum(within, counts - 1)
-        return self.rows[self.offsets[cls] + within]
-
-
-def _nearest_classes(Xs: np.ndarray, y_codes: np.ndarray, n_classes: int, k: int) -> np.ndarray:
-    """For each class, the ``k`` other classes with the closest centroid (Euclidean)."""
-    k = min(k, n_classes - 1)
-    counts = np.bincount(y_codes, minlength=n_classes).astype(np.float64)
-    sums = np.zeros((n_classes, Xs.shape[1]))
-    np.add.at(sums, y_codes, Xs)
-    centroids = sums / counts[:, None]
-    dist = ((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(-1)
-    np.fill_diagonal(dist, np.inf)
-    return np.argsort(dist, axis=1, kind="stable")[:, :k]
 
 
 def _densify_sparse_frame(X):
@@ -282,29 +240,44 @@ class EmoGANSampler(BaseOverSampler):
         ``lambda_2`` of Eq. 5, weight of the generators' adversarial loss (Eq. 3).
     lambda_classification : float, default=0.5
         ``lambda_3`` of Eq. 5, weight of ``L_C + L_RC`` (Eq. 1-2).
+    lambda_diversity : float, default=1.0
+        Weight of a mode-seeking term added to Eq. 5 (not in the paper; Mao et al., CVPR
+        2019): two noise draws for the same source must give different translations.
+        Without it the generator ignores its noise input and emits near-copies of its
+        sources (``docs/sampler.md``). 0 is the paper's loss.
     hidden_size : int, default=128
         Hidden width of the generators' shared trunk, the discriminators and ``EC_s``.
     latent_size : int, default=32
         Size of the Gaussian noise fed to the generators (0: deterministic translations).
     n_epochs : int, default=30
         GAN training epochs (passes over the real utterances).
-    batch_size : int, default=256
-        Minibatch size (utterances) for ``EC_s`` and the GAN.
+    batch_size : int, default=64
+        Minibatch size (utterances) for ``EC_s`` and the GAN. Small batches give the GAN
+        enough steps on small data sets: with 256, MOSI's 800 training utterances made 120
+        steps in 30 epochs and the generator barely left the identity map.
     lr : float, default=1e-3
         Adam learning rate of ``EC_s``, the generators and the discriminators.
     classifier_epochs : int, default=20
         Pre-training epochs of the emotion classifier ``EC_s`` (class-balanced
         cross-entropy on the real data); it is frozen afterwards.
     filter_synthetic : bool, default=True
-        Keep only candidates that ``EC_s`` assigns to the requested class. Candidates are
-        drawn in vectorised rounds (twice the missing count per round, at most
-        ``MAX_FILTER_ROUNDS = 10`` rounds); if too few pass, the rest is filled with the
-        rejected candidates that have the highest ``EC_s`` probability of the class
-        (counted in ``filter_stats_``).
+        Keep only candidates that an independent judge assigns to the requested class. The
+        judges are ``filter_folds`` copies of ``EC_s``, each trained without one fold of the
+        real rows; a candidate is judged by the copy that never saw its source row (``EC_s``
+        itself accepted every candidate: the generator is trained to satisfy it on the same
+        rows). Candidates are drawn in vectorised rounds (twice the missing count per round,
+        at most ``MAX_FILTER_ROUNDS = 10`` rounds); if too few pass, the rest is filled
+        with the rejected candidates the judges rate most likely of the class and a
+        :class:`SyntheticRowsWarning` says so (``filter_stats_``, ``acceptance_rate_``).
+    filter_folds : int, default=3
+        Number of cross-fitted judges of the filter.
     n_neighbor_classes : int, default=1
         Number of nearest classes (centroid distance in the standardised space) whose
-        utterances also serve as translation sources for a class; half of the sources come
-        from the class itself. 0 translates only utterances of the class itself.
+        utterances also serve as translation sources for a class. 0 translates only
+        utterances of the class itself.
+    self_source_fraction : float, default=0.5
+        Share of the translation sources drawn from the requested class itself (the rest
+        from its ``n_neighbor_classes`` nearest classes).
     placement : {"after_source", "standalone"}, default="after_source"
         Metadata of synthetic rows of a conversation frame. ``"after_source"``: same
         ``dialogue_id`` and ``speaker`` as the source utterance and a turn between the
@@ -346,14 +319,19 @@ class EmoGANSampler(BaseOverSampler):
         The per-feature standardisation the networks work in.
     history_ : list of dict
         Per GAN epoch: ``epoch``, ``identity``, ``adversarial``, ``classification`` (L_C),
-        ``target_classification`` (L_RC), ``total`` (Eq. 5) and ``discriminator`` (negated
-        Eq. 3), means over the epoch's minibatches.
+        ``target_classification`` (L_RC), ``diversity`` (mode-seeking term), ``total``
+        (Eq. 5 + the diversity term) and ``discriminator`` (negated Eq. 3), means over the
+        epoch's minibatches.
     classifier_history_ : list of dict
         Per ``EC_s`` pre-training epoch: ``epoch``, ``loss``.
     source_classes_ : dict
         Class label -> labels of the nearest classes used as extra translation sources.
     filter_stats_ : dict
         Class label -> ``{"requested", "candidates", "accepted", "filled"}``.
+    acceptance_rate_ : dict
+        Class label -> share of the candidates the filter accepted: ``"all"``,
+        ``"same_class"`` (translated from the class itself) and ``"neighbour_class"``
+        (translated from a nearest class; NaN when none was drawn).
     device_ : torch.device
         The device the networks were trained on (a pickle holds them on the CPU).
     n_features_in_ : int
@@ -397,6 +375,9 @@ class EmoGANSampler(BaseOverSampler):
         "classifier_epochs": [Interval(Integral, 1, None, closed="left")],
         "filter_synthetic": ["boolean"],
         "n_neighbor_classes": [Interval(Integral, 0, None, closed="left")],
+        "lambda_diversity": [Interval(Real, 0, None, closed="left")],
+        "filter_folds": [Interval(Integral, 2, None, closed="left")],
+        "self_source_fraction": [Interval(Real, 0, 1, closed="both")],
         "placement": [StrOptions({"after_source", "standalone"})],
         "device": [str, torch.device, None],
         "verbose": ["verbose"],
@@ -409,14 +390,17 @@ class EmoGANSampler(BaseOverSampler):
         lambda_identity=1.0,
         lambda_adversarial=0.5,
         lambda_classification=0.5,
+        lambda_diversity=1.0,
         hidden_size=128,
         latent_size=32,
         n_epochs=30,
-        batch_size=256,
+        batch_size=64,
         lr=1e-3,
         classifier_epochs=20,
         filter_synthetic=True,
+        filter_folds=3,
         n_neighbor_classes=1,
+        self_source_fraction=0.5,
         placement="after_source",
         device="auto",
         random_state=None,
@@ -434,6 +418,9 @@ class EmoGANSampler(BaseOverSampler):
         self.classifier_epochs = classifier_epochs
         self.filter_synthetic = filter_synthetic
         self.n_neighbor_classes = n_neighbor_classes
+        self.lambda_diversity = lambda_diversity
+        self.filter_folds = filter_folds
+        self.self_source_fraction = self_source_fraction
         self.placement = placement
         self.device = device
         self.random_state = random_state
@@ -526,7 +513,7 @@ class EmoGANSampler(BaseOverSampler):
         self.sample_indices_ = np.arange(n)
         self.synthetic_mask_ = np.zeros(n, dtype=bool)
         self.history_, self.classifier_history_ = [], []
-        self.filter_stats_, self.source_classes_ = {}, {}
+        self.filter_stats_, self.source_classes_, self.acceptance_rate_ = {}, {}, {}
         self.generator_ = self.gan_ = self.discriminators_ = None
         self.emotion_classifier_ = self.scaler_ = None
         self.device_ = device = resolve_device(self.device)
@@ -536,7 +523,7 @@ class EmoGANSampler(BaseOverSampler):
         seed = seed_from(check_random_state(self.random_state))
         self.scaler_ = StandardScaler().fit(conv.X)
         Xs = self.scaler_.transform(conv.X).astype(np.float32, copy=False)
-        neighbours = _nearest_classes(Xs, y_codes, n_classes, self.n_neighbor_classes)
+        neighbours = nearest_classes(Xs, y_codes, n_classes, self.n_neighbor_classes)
         self.source_classes_ = {
             self.classes_[c]: [self.classes_[o] for o in neighbours[c]] for c in range(n_classes)
         }
@@ -545,10 +532,37 @@ class EmoGANSampler(BaseOverSampler):
         with torch_seed(seed, device):
             X_t = torch.from_numpy(np.ascontiguousarray(Xs)).to(device)
             y_t = torch.from_numpy(y_codes.astype(np.int64)).to(device)
-            sources = _SourceSampler(y_codes, neighbours, device)
-            ec = _gan.EmotionClassifier(Xs.shape[1], n_classes, self.hidden_size).to(device)
-            self._pretrain_classifier(ec, X_t, y_t, n_classes)
-            ec.eval().requires_grad_(False)  # EC_s is frozen while the GAN trains
+            sources = SourceSampler(y_codes, neighbours, device, self.self_source_fraction)
+            bar = progress(range(self.classifier_epochs), desc="EC_s", verbose=self.verbose)
+            steps = iter(bar)
+
+            def on_epoch(epoch, loss):
+                value = check_finite_loss(
+                    loss,
+                    estimator=_NAME,
+                    epoch=epoch,
+                    term="EC_s pre-training loss",
+                    hint=_HINT.format(lr=self.lr),
+                )
+                self.classifier_history_.append({"epoch": epoch, "loss": value})
+                bar.set_postfix(loss=f"{value:.3f}")
+                next(steps, None)
+
+            train = dict(
+                hidden_size=self.hidden_size,
+                epochs=self.classifier_epochs,
+                lr=self.lr,
+                batch_size=self.batch_size,
+            )
+            next(steps, None)
+            # EC_s (all real rows, frozen): the classifier of Eq. 1-2 the generator trains on.
+            ec = train_emotion_classifier(X_t, y_t, n_classes, on_epoch=on_epoch, **train)
+            judges = None
+            if self.filter_synthetic:
+                # The filter's judges never saw the source of the candidate they judge.
+                judges = CrossFittedJudges(
+                    X_t, y_t, n_classes, self.filter_folds, seed % (2**31), **train
+                )
             gan = _gan.EmoGAN(widths, n_classes, self.hidden_size, self.latent_size).to(device)
             targets = torch.as_tensor([c for c, _ in requests], device=device)
             self._train_gan(gan, ec, X_t, y_t, sources, targets)
@@ -556,7 +570,7 @@ class EmoGANSampler(BaseOverSampler):
             new_x, new_src, new_y = [], [], []
             with torch.no_grad():
                 for code, count in requests:
-                    x, src = self._generate(gan, ec, X_t, sources, code, count)
+                    x, src = self._generate(gan, judges, X_t, sources, code, count)
                     new_x.append(x)
                     new_src.append(src)
                     new_y.append(np.full(count, code))
@@ -583,42 +597,12 @@ class EmoGANSampler(BaseOverSampler):
         perm = torch.randperm(n, device=device)
         return torch.split(perm, int(self.batch_size))
 
-    def _pretrain_classifier(self, ec, X_t, y_t, n_classes):
-        """Pre-train ``EC_s`` on the real data with class-balanced cross-entropy.
-
-        Balanced weights (as ``class_weight="balanced"``): an EC_s biased to the majority
-        class would push the rare-class translations of Eq. 2 towards the majority and
-        reject most rare-class candidates in the filter.
-        """
-        counts = torch.bincount(y_t, minlength=n_classes).to(X_t.dtype)
-        weight = counts.sum() / (n_classes * counts.clamp(min=1))
-        optimizer = torch.optim.Adam(ec.parameters(), lr=self.lr, weight_decay=1e-4)
-        ec.train()
-        bar = progress(range(self.classifier_epochs), desc="EC_s", verbose=self.verbose)
-        for epoch in bar:
-            total = X_t.new_zeros(())
-            for idx in self._batches(len(y_t), X_t.device):
-                loss = F.cross_entropy(ec(X_t[idx]), y_t[idx], weight=weight)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total = total + loss.detach() * len(idx)
-            value = check_finite_loss(
-                total / len(y_t),
-                estimator=_NAME,
-                epoch=epoch + 1,
-                term="EC_s pre-training loss",
-                hint=_HINT.format(lr=self.lr),
-            )
-            self.classifier_history_.append({"epoch": epoch + 1, "loss": value})
-            bar.set_postfix(loss=f"{value:.3f}")
-
     def _train_gan(self, gan, ec, X_t, y_t, sources, targets):
         """Alternate generator (Eq. 7, total loss Eq. 5) and discriminator (Eq. 6) steps."""
         # beta1 = 0.5: the usual Adam momentum for GANs (DCGAN); 0.9 oscillates more.
         g_opt = torch.optim.Adam(gan.generator_parameters(), lr=self.lr, betas=(0.5, 0.999))
         d_opt = torch.optim.Adam(gan.discriminators.parameters(), lr=self.lr, betas=(0.5, 0.999))
-        names = ["identity", "adversarial", "classification", "target_classification"]
+        names = ["identity", "adversarial", "classification", "target_classification", "diversity"]
         keys = [*names, "total", "discriminator"]
         n = len(y_t)
         gan.train()
@@ -642,6 +626,7 @@ class EmoGANSampler(BaseOverSampler):
                     lambda_identity=self.lambda_identity,
                     lambda_adversarial=self.lambda_adversarial,
                     lambda_classification=self.lambda_classification,
+                    lambda_diversity=self.lambda_diversity,
                 )
                 g_opt.zero_grad(set_to_none=True)
                 total.backward()
@@ -668,12 +653,14 @@ class EmoGANSampler(BaseOverSampler):
             self.history_.append(record)
             bar.set_postfix(total=f"{record['total']:.3f}", d=f"{record['discriminator']:.3f}")
 
-    def _generate(self, gan, ec, X_t, sources, code: int, count: int):
+    def _generate(self, gan, judges, X_t, sources, code: int, count: int):
         """``count`` synthetic rows of class ``code`` (standardised) and their sources.
 
-        Vectorised rounds of candidates ``G_T->S(x, Z_r)``; with ``filter_synthetic`` only
-        those that EC_s assigns to ``code`` are kept, and after :data:`MAX_FILTER_ROUNDS`
-        the remainder is filled with the rejected candidates of highest EC_s probability.
+        Vectorised rounds of candidates ``G_T->S(x, Z_r)``. With ``filter_synthetic`` a
+        candidate is kept only when the cross-fitted judge that never saw its source row
+        assigns it to ``code``; rounds draw twice the missing count, and after
+        :data:`MAX_FILTER_ROUNDS` the remainder is filled with the rejected candidates of
+        highest judged probability (a :class:`SyntheticRowsWarning` says how many).
         Non-finite candidates are never kept.
         """
         device = X_t.device
@@ -681,46 +668,68 @@ class EmoGANSampler(BaseOverSampler):
         best_x = X_t.new_zeros((0, X_t.shape[1]))
         best_src = torch.zeros(0, dtype=torch.long, device=device)
         best_p = X_t.new_zeros(0)
+        # candidates and accepted ones by source kind: [same class, neighbour class]
+        tried = torch.zeros(2, dtype=torch.long, device=device)
+        passed = torch.zeros(2, dtype=torch.long, device=device)
         remaining, drawn, rounds = count, 0, 0
         while remaining > 0 and rounds < MAX_FILTER_ROUNDS:
             rounds += 1
-            m = max(2 * remaining, 32) if self.filter_synthetic else remaining
+            m = max(2 * remaining, 32) if judges is not None else remaining
             r = torch.full((m,), code, dtype=torch.long, device=device)
             src = sources.draw(r)
             x = gan.translate(X_t[src], r)
             drawn += m
             finite = torch.isfinite(x).all(dim=1)
             x = torch.where(finite[:, None], x, torch.zeros_like(x))
-            proba = torch.softmax(ec(x), dim=1)
             ok = finite
-            if self.filter_synthetic:
+            if judges is not None:
+                proba = judges.proba(x, src)
                 ok = ok & (proba.argmax(dim=1) == code)
+            kind = (sources.labels[src] != code).long()  # 0 same class, 1 neighbour
+            tried += torch.bincount(kind, minlength=2)
+            passed += torch.bincount(kind[ok], minlength=2)
             accepted = torch.nonzero(ok).squeeze(1)[:remaining]
             kept_x.append(x[accepted])
             kept_src.append(src[accepted])
             remaining -= len(accepted)
-            # Keep the best `remaining` rejected candidates for the fallback fill.
-            rejected = torch.nonzero(finite & ~ok).squeeze(1)
-            best_x = torch.cat([best_x, x[rejected]])
-            best_src = torch.cat([best_src, src[rejected]])
-            best_p = torch.cat([best_p, proba[rejected, code]])
-            top = torch.argsort(best_p, descending=True, stable=True)[:count]
-            best_x, best_src, best_p = best_x[top], best_src[top], best_p[top]
+            if judges is not None:
+                # Keep the best `remaining` rejected candidates for the fallback fill.
+                rejected = torch.nonzero(finite & ~ok).squeeze(1)
+                best_x = torch.cat([best_x, x[rejected]])
+                best_src = torch.cat([best_src, src[rejected]])
+                best_p = torch.cat([best_p, proba[rejected, code]])
+                top = torch.argsort(best_p, descending=True, stable=True)[:count]
+                best_x, best_src, best_p = best_x[top], best_src[top], best_p[top]
         filled = 0
+        label = self.classes_[code]
         if remaining > 0:
             if len(best_p) < remaining:
                 raise TrainingDivergedError(
                     f"{_NAME}: the generator produced non-finite rows for class "
-                    f"{self.classes_[code]!r}. " + _HINT.format(lr=self.lr)
+                    f"{label!r}. " + _HINT.format(lr=self.lr)
                 )
             kept_x.append(best_x[:remaining])
             kept_src.append(best_src[:remaining])
             filled = remaining
-        self.filter_stats_[self.classes_[code]] = {
+            warnings.warn(
+                f"{_NAME}: only {count - filled} of {count} synthetic rows of class {label!r} "
+                f"passed the filter in {drawn} candidates; the other {filled} are the "
+                "rejected candidates the judges rated most likely of that class. See "
+                "acceptance_rate_; more GAN epochs or filter_synthetic=False change this.",
+                SyntheticRowsWarning,
+                stacklevel=3,
+            )
+        self.filter_stats_[label] = {
             "requested": count,
             "candidates": drawn,
             "accepted": count - filled,
             "filled": filled,
+        }
+        tried, passed = tried.tolist(), passed.tolist()
+        self.acceptance_rate_[label] = {
+            "all": sum(passed) / max(sum(tried), 1),
+            "same_class": passed[0] / tried[0] if tried[0] else float("nan"),
+            "neighbour_class": passed[1] / tried[1] if tried[1] else float("nan"),
         }
         return torch.cat(kept_x).cpu().numpy(), torch.cat(kept_src).cpu().numpy()
 

@@ -19,7 +19,7 @@ from sklearn_cberl._utils import TrainingDivergedError
 from sklearn_cberl.conversation import METADATA_COLUMNS, check_conversations
 from sklearn_cberl.datasets import make_conversations
 from sklearn_cberl.nn import gan
-from sklearn_cberl.sampler import EmoGANSampler
+from sklearn_cberl.sampler import EmoGANSampler, SyntheticRowsWarning
 
 META = list(METADATA_COLUMNS)
 # Tiny networks and few epochs: enough to exercise every code path quickly.
@@ -190,7 +190,8 @@ def test_alternating_updates_touch_only_their_player():
 @pytest.fixture(scope="module")
 def trained_unfiltered(small_conversations):
     X, y = small_conversations
-    sampler = EmoGANSampler(filter_synthetic=False, **TRAINED)
+    # The paper's loss (no mode-seeking term): its raw translations must carry class r.
+    sampler = EmoGANSampler(filter_synthetic=False, lambda_diversity=0.0, **TRAINED)
     X_res, y_res = sampler.fit_resample(X, y)
     return X, y, sampler, X_res, y_res
 
@@ -229,19 +230,66 @@ def test_synthetic_rows_are_new_and_close_to_their_class(trained_unfiltered):
         assert 0.5 < ratio < 2.0
 
 
-def test_filter_keeps_only_candidates_ec_assigns_to_the_class(small_conversations):
+class _PositiveFirstFeatureJudges:
+    """Judges that call a candidate of the requested class only when its first (standardised)
+    feature is positive, and of the next class otherwise: about half of all candidates are
+    "another class" by construction."""
+
+    def __init__(self, X_t, y_t, n_classes, *args, **kwargs):
+        self.n_classes = n_classes
+        self.requested = None
+
+    def proba(self, x, source_rows):
+        out = torch.zeros(len(x), self.n_classes)
+        keep = x[:, 0] > 0
+        out[keep, self.requested] = 1.0
+        out[~keep, (self.requested + 1) % self.n_classes] = 1.0
+        return out
+
+
+def test_filter_rejects_what_an_independent_judge_calls_another_class(
+    small_conversations, monkeypatch
+):
+    from sklearn_cberl import sampler as sampler_module
+
     X, y = small_conversations
-    sampler = EmoGANSampler(**{**TRAINED, "n_epochs": 3})
+    judges = {}
+
+    def make_judges(*args, **kwargs):
+        judges["j"] = _PositiveFirstFeatureJudges(*args, **kwargs)
+        return judges["j"]
+
+    original = EmoGANSampler._generate
+
+    def generate(self, gan_, judge, X_t, sources, code, count):
+        judge.requested = code
+        return original(self, gan_, judge, X_t, sources, code, count)
+
+    monkeypatch.setattr(sampler_module, "CrossFittedJudges", make_judges)
+    monkeypatch.setattr(EmoGANSampler, "_generate", generate)
+    sampler = EmoGANSampler(**{**FAST, "n_epochs": 3, "sampling_strategy": 0.5})
     X_res, y_res = sampler.fit_resample(X, y)
     mask = sampler.synthetic_mask_
-    with torch.no_grad():
-        logits = sampler.emotion_classifier_(
-            torch.as_tensor(sampler.scaler_.transform(features(X_res[mask])), dtype=torch.float32)
-        )
-    assert_array_equal(sampler.classes_[logits.argmax(1).numpy()], y_res[mask].to_numpy())
-    for stats in sampler.filter_stats_.values():
-        assert stats["filled"] == 0 and stats["accepted"] == stats["requested"]
-        assert stats["candidates"] >= stats["requested"]
+    standardised = sampler.scaler_.transform(features(X_res[mask]))
+    assert (standardised[:, 0] > 0).all()  # every kept row passed the judge
+    for label, rate in sampler.acceptance_rate_.items():
+        assert 0 < rate["all"] < 1  # and about half of the candidates did not
+        stats = sampler.filter_stats_[label]
+        assert stats["candidates"] > stats["requested"] and stats["filled"] == 0
+
+
+def test_the_filter_can_say_no_and_records_why(small_conversations):
+    """The cross-fitted judges reject candidates (the old EC_s filter accepted all of them)
+    and the acceptance rates by source kind are recorded."""
+    X, y = small_conversations
+    sampler = EmoGANSampler(**{**TRAINED, "n_epochs": 3, "sampling_strategy": 0.5})
+    sampler.fit_resample(X, y)
+    rates = sampler.acceptance_rate_
+    assert set(rates) == set(sampler.sampling_strategy_)
+    assert min(r["all"] for r in rates.values()) < 1.0
+    for rate in rates.values():
+        assert set(rate) == {"all", "same_class", "neighbour_class"}
+        assert 0.0 <= rate["all"] <= 1.0
 
 
 class _MajorityOnlyClassifier(gan.EmotionClassifier):
@@ -256,9 +304,12 @@ class _MajorityOnlyClassifier(gan.EmotionClassifier):
 def test_filter_falls_back_to_most_probable_candidates(monkeypatch):
     rng = np.random.RandomState(0)
     X, y = rng.randn(60, 6), np.array([0] * 40 + [1] * 12 + [2] * 8)
-    monkeypatch.setattr(gan, "EmotionClassifier", _MajorityOnlyClassifier)
+    from sklearn_cberl import _emogan
+
+    monkeypatch.setattr(_emogan, "EmotionClassifier", _MajorityOnlyClassifier)
     sampler = EmoGANSampler(**FAST, sampling_strategy="auto")
-    X_res, y_res = sampler.fit_resample(X, y)
+    with pytest.warns(SyntheticRowsWarning, match="only 0 of .* passed the filter"):
+        X_res, y_res = sampler.fit_resample(X, y)
     assert np.bincount(y_res).tolist() == [40, 40, 40]  # still exactly balanced
     assert set(sampler.filter_stats_) == {1, 2}
     for stats in sampler.filter_stats_.values():
@@ -464,7 +515,7 @@ def test_history_and_fitted_attributes(small_conversations):
     sampler.fit_resample(X, y)
     assert len(sampler.history_) == FAST["n_epochs"]
     assert len(sampler.classifier_history_) == FAST["classifier_epochs"]
-    keys = {"identity", "adversarial", "classification", "target_classification"}
+    keys = {"identity", "adversarial", "classification", "target_classification", "diversity"}
     assert keys | {"epoch", "total", "discriminator"} == set(sampler.history_[0])
     assert set(sampler.discriminators_) == {"text", "audio", "visual"}
     assert sampler.generator_ is sampler.gan_.g_ts

@@ -22,7 +22,10 @@ Losses (each a named function, mean over the batch)
 * :func:`identity_loss` - Eq. 4;
 * :func:`classification_loss` - ``L_C``, Eq. 1;
 * :func:`target_classification_loss` - ``L_RC``, Eq. 2;
-* :func:`total_generator_loss` - ``L_EmoGAN``, Eq. 5.
+* :func:`total_generator_loss` - ``L_EmoGAN``, Eq. 5;
+* :func:`mode_seeking_loss` - not in the paper: the mode-seeking term of Mao et al. (CVPR
+  2019) that makes the generator use its noise input (without it the sampled rows were
+  near-copies of their sources; ``docs/sampler.md``).
 
 Updates (Eq. 6-7): the paper's two formulas are garbled (both are written with
 ``grad_theta_D``); we read Eq. 6 (the adversarial term only) as the discriminator update and
@@ -50,6 +53,7 @@ __all__ = [
     "classification_loss",
     "target_classification_loss",
     "total_generator_loss",
+    "mode_seeking_loss",
 ]
 
 
@@ -249,6 +253,20 @@ def total_generator_loss(
     )
 
 
+def mode_seeking_loss(
+    out_1: torch.Tensor, out_2: torch.Tensor, noise_1: torch.Tensor, noise_2: torch.Tensor
+) -> torch.Tensor:
+    """Mode-seeking regulariser (Mao et al., CVPR 2019): ``mean|z1 - z2| / mean|G(z1) - G(z2)|``.
+
+    Two noise draws for the same source and class must give different outputs: minimising
+    the ratio pushes the generator to use its noise, so that repeated translations of one
+    utterance spread over the class region instead of collapsing onto one point next to
+    the source. Not part of the paper's Eq. 5 (``lambda_diversity`` weighs it).
+    """
+    spread = (out_1 - out_2).abs().mean()
+    return (noise_1 - noise_2).abs().mean() / (spread + 1e-5)
+
+
 # --------------------------------------------------------------------------------------------
 # The container
 # --------------------------------------------------------------------------------------------
@@ -331,6 +349,7 @@ class EmoGAN(nn.Module):
         lambda_identity: float,
         lambda_adversarial: float,
         lambda_classification: float,
+        lambda_diversity: float = 0.0,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """Compute Eq. 5 for one minibatch.
 
@@ -349,7 +368,7 @@ class EmoGAN(nn.Module):
             ``L_EmoGAN`` (Eq. 5).
         terms : dict of str -> Tensor
             ``identity``, ``adversarial``, ``classification`` (L_C), ``target_classification``
-            (L_RC), each detached.
+            (L_RC) and ``diversity`` (the mode-seeking term), each detached.
         fake : Tensor
             The generated rows (``G_S->T(S)`` and ``G_T->S(T, Z_r)``), for the discriminator.
         """
@@ -366,14 +385,21 @@ class EmoGAN(nn.Module):
         # ... then one G_T->S pass for the cycle G_T->S(G_S->T(S_k), Z_k), the translation
         # G_T->S(S_k, Z_k), the requested G_T->S(T_i, Z_r) (with noise) and, for Eq. 4,
         # the noise-free translation of S_k to its own class.
+        # A second noise draw of the requested translations feeds the mode-seeking term.
         z_r = self.one_hot(r, t)
-        x_ts = torch.cat([st, s, t, s])
-        z_ts = torch.cat([z_s, z_s, z_r, z_s])
+        x_ts = torch.cat([st, s, t, s, t])
+        z_ts = torch.cat([z_s, z_s, z_r, z_s, z_r])
         noise_ts = self.noise(x_ts)
         if noise_ts is not None:
-            noise_ts[2 * n + m :] = 0.0
+            noise_ts[2 * n + m : 3 * n + m] = 0.0
         ts_all = self.g_ts(x_ts, z_ts, noise_ts)
-        to_r, g_ts_of_s = ts_all[2 * n : 2 * n + m], ts_all[2 * n + m :]
+        to_r, g_ts_of_s = ts_all[2 * n : 2 * n + m], ts_all[2 * n + m : 3 * n + m]
+        if noise_ts is not None and lambda_diversity:
+            diversity = mode_seeking_loss(
+                to_r, ts_all[3 * n + m :], noise_ts[2 * n : 2 * n + m], noise_ts[3 * n + m :]
+            )
+        else:
+            diversity = s.new_zeros(())
 
         # Eq. 4 with zero noise: the noise-free translation of an utterance to its own class
         # (and the unconditional G_S->T) must be the identity; the noise input stays free to
@@ -386,19 +412,23 @@ class EmoGAN(nn.Module):
         logits = classifier(ts_all[: 2 * n + m])
         l_c = classification_loss(logits[:n], logits[n : 2 * n], y_s)
         l_rc = target_classification_loss(logits[2 * n :], r)
-        total = total_generator_loss(
-            identity,
-            adversarial,
-            l_c,
-            l_rc,
-            lambda_identity=lambda_identity,
-            lambda_adversarial=lambda_adversarial,
-            lambda_classification=lambda_classification,
+        total = (
+            total_generator_loss(
+                identity,
+                adversarial,
+                l_c,
+                l_rc,
+                lambda_identity=lambda_identity,
+                lambda_adversarial=lambda_adversarial,
+                lambda_classification=lambda_classification,
+            )
+            + lambda_diversity * diversity
         )
         terms = {
             "identity": identity.detach(),
             "adversarial": adversarial.detach(),
             "classification": l_c.detach(),
             "target_classification": l_rc.detach(),
+            "diversity": diversity.detach(),
         }
         return total, terms, fake
