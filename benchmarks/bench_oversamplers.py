@@ -1,4 +1,4 @@
-"""Over-sampler benchmark: none / ROS / SMOTE / BorderlineSMOTE / ADASYN / EmoGANSampler.
+"""Over-sampler benchmark: none / ROS / smoothed ROS / SMOTE / BorderlineSMOTE / ADASYN / EmoGAN.
 
 Every over-sampler feeds the *same* downstream classifier; only the training rows differ.
 
@@ -9,12 +9,18 @@ Datasets
     * ``meld``: MELD's official text release (train / dev / test) embedded with
       all-MiniLM-L6-v2 (384-d ``text_*`` block; cached under ``benchmarks/results/.cache``).
       Skipped when the CSVs are absent (``--meld-dir`` / ``CBERL_MELD_DIR``).
+    * ``mosi-imbalanced``: CMU-MOSI's real text/audio/video features with the training
+      negatives cut to 1/8 of the positives (``sklearn_cberl.reproduce.load_dataset``; path
+      ``--mosi-dir`` / ``CBERL_MOSI_DIR``).
 
 Over-samplers (all with the same ``sampling_strategy``: ``--strategy auto``, every class up to
-the majority count, or ``--strategy paper``, paper Table VI's MELD additions - sadness +60,
-fear +200, anger +60, disgust +200 - scaled to the training-set size)
-    ``none``, ``RandomOverSampler``, ``SMOTE``, ``BorderlineSMOTE``, ``ADASYN`` (imbalanced-learn
-    defaults, run on the feature columns) and :class:`~sklearn_cberl.sampler.EmoGANSampler`
+the majority count, ``--strategy paper``, paper Table VI's MELD additions - sadness +60,
+fear +200, anger +60, disgust +200 - scaled to the training-set size, or a float ``r``: every
+class raised to ``r`` x the majority, ``UpToRatio(r)``)
+    ``none``, ``RandomOverSampler`` (copies), ``ROS-shrinkage`` (imbalanced-learn's smoothed
+    bootstrap, ``RandomOverSampler(shrinkage=1.0)``: a copy plus Gaussian noise), ``SMOTE``,
+    ``BorderlineSMOTE``, ``ADASYN`` (imbalanced-learn defaults, run on the feature columns)
+    and :class:`~sklearn_cberl.sampler.EmoGANSampler`
     (run on the conversation frame, i.e. with its modality blocks). EmoGAN's ``n_epochs`` and
     ``filter_synthetic`` (and, with ``--classifier cberl``, ``placement``: after the source
     utterance vs standalone dialogues) are chosen on validation macro-F1 (first seed) and
@@ -59,11 +65,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_cberl.conversation import DIALOGUE, METADATA_COLUMNS
+from sklearn_cberl.conversation import DIALOGUE, METADATA_COLUMNS, SYNTHETIC
 from sklearn_cberl.datasets import make_conversations
 from sklearn_cberl.experiments import markdown_table, mean_std
 from sklearn_cberl.metrics import emotion_report
-from sklearn_cberl.pipeline import PAPER_AUGMENTATION, AddPerClass
+from sklearn_cberl.pipeline import PAPER_AUGMENTATION, AddPerClass, UpToRatio
 from sklearn_cberl.sampler import ConversationSampler, EmoGANSampler
 
 HERE = Path(__file__).resolve().parent
@@ -72,7 +78,15 @@ CACHE = RESULTS / ".cache"
 META = list(METADATA_COLUMNS)
 #: Where SMOTE-family rows go in front of the cberl classifier (EmoGAN's own is tuned).
 PLACEMENT = "standalone"
-METHODS = ("none", "RandomOverSampler", "SMOTE", "BorderlineSMOTE", "ADASYN", "EmoGANSampler")
+METHODS = (
+    "none",
+    "RandomOverSampler",
+    "ROS-shrinkage",
+    "SMOTE",
+    "BorderlineSMOTE",
+    "ADASYN",
+    "EmoGANSampler",
+)
 
 #: sampling_strategy of every over-sampler (set from --strategy).
 STRATEGY = {"value": "auto"}
@@ -86,6 +100,8 @@ def make_sampler(method, seed, params=None):
         return EmoGANSampler(
             sampling_strategy=strategy, random_state=seed, device="cpu", **(params or {})
         )
+    if method == "ROS-shrinkage":
+        return RandomOverSampler(sampling_strategy=strategy, shrinkage=1.0, random_state=seed)
     return {
         "RandomOverSampler": RandomOverSampler,
         "SMOTE": SMOTE,
@@ -96,6 +112,10 @@ def make_sampler(method, seed, params=None):
 
 #: CBERLClassifier parameters (set from --cberl-epochs).
 CBERL_PARAMS: dict = {}
+
+
+def _feature_columns(X):
+    return [c for c in X.columns if c not in (*META, SYNTHETIC)]
 
 
 def make_pipeline(method, classifier, seed, params=None):
@@ -110,7 +130,9 @@ def make_pipeline(method, classifier, seed, params=None):
         if method != "EmoGANSampler":
             sampler = ConversationSampler(sampler, placement=PLACEMENT)
         return Pipeline([("aug", sampler), ("clf", clf)])
-    drop = ColumnTransformer([("meta", "drop", META)], remainder="passthrough")
+    # The feature columns by name: the metadata and the samplers' `synthetic` row mark
+    # (present in fit only) are left out.
+    drop = ColumnTransformer([("features", "passthrough", _feature_columns)])
     head = [("scale", StandardScaler()), ("clf", LogisticRegression(max_iter=1000))]
     if sampler is None:
         return Pipeline([("features", drop), *head])
@@ -182,7 +204,7 @@ def fit_score(method, classifier, seed, params, X_fit, y_fit, X_eval, y_eval, ra
     return row
 
 
-def run_dataset(name, data, classifier, seeds, grid, log):
+def run_dataset(name, data, classifier, seeds, grid, log, methods=METHODS):
     counts = data["y_train"].value_counts()
     rare = list(counts.sort_values(kind="stable").index[:2])
     log(f"[{name}] train {len(data['y_train'])} rows, rarest classes {rare}")
@@ -210,7 +232,7 @@ def run_dataset(name, data, classifier, seeds, grid, log):
     log(f"[{name}] chosen on validation: {best}")
 
     runs = []
-    for method, seed in itertools.product(METHODS, seeds):
+    for method, seed in itertools.product(methods, seeds):
         params = best if method == "EmoGANSampler" else None
         try:
             row = fit_score(
@@ -273,11 +295,12 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--datasets", nargs="+", default=["synthetic", "meld"])
     parser.add_argument("--classifier", choices=["logreg", "cberl"], default="logreg")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument(
         "--strategy",
-        choices=["auto", "paper"],
         default="auto",
-        help="sampling_strategy: 'auto' (balance to the majority) or 'paper' (Table VI counts)",
+        help="sampling_strategy: 'auto' (balance to the majority), 'paper' (Table VI counts) "
+        "or a float r (every class raised to r x the majority)",
     )
     parser.add_argument(
         "--epochs", type=int, nargs="+", default=[10, 30], help="EmoGAN n_epochs grid"
@@ -286,6 +309,10 @@ def main(argv=None):
     parser.add_argument(
         "--meld-dir",
         default=os.environ.get("CBERL_MELD_DIR", str(HERE.parent.parent / "shared/data/meld")),
+    )
+    parser.add_argument(
+        "--mosi-dir",
+        default=os.environ.get("CBERL_MOSI_DIR", str(HERE.parent.parent / "shared/data/mosi")),
     )
     parser.add_argument("--out", default=str(RESULTS / "oversamplers"), help="output path stem")
     args = parser.parse_args(argv)
@@ -298,6 +325,8 @@ def main(argv=None):
     if args.strategy == "paper":
         # Table VI counts are for MELD's 9989 training rows: scaled to the data at hand.
         STRATEGY["value"] = AddPerClass(PAPER_AUGMENTATION["meld"], reference_size=9989)
+    elif args.strategy != "auto":
+        STRATEGY["value"] = UpToRatio(float(args.strategy))
     if args.classifier == "cberl":  # placement only matters to a context-aware classifier
         grid["placement"] = ["after_source", "standalone"]
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
@@ -315,7 +344,7 @@ def main(argv=None):
     runs, selections = [], []
     if "synthetic" in args.datasets:
         r, s = run_dataset(
-            "synthetic", synthetic_data(args.quick), args.classifier, seeds, grid, log
+            "synthetic", synthetic_data(args.quick), args.classifier, seeds, grid, log, args.methods
         )
         runs += r
         selections.append(s)
@@ -323,16 +352,39 @@ def main(argv=None):
     if "meld" in args.datasets:
         if (meld_dir / "train_sent_emo.csv").is_file():
             r, s = run_dataset(
-                "meld", meld_data(meld_dir, args.quick), args.classifier, seeds, grid, log
+                "meld",
+                meld_data(meld_dir, args.quick),
+                args.classifier,
+                seeds,
+                grid,
+                log,
+                args.methods,
             )
             runs += r
             selections.append(s)
         else:
             log(f"MELD not found under {meld_dir}: skipping the meld benchmark.")
 
+    mosi_dir = Path(args.mosi_dir)
+    if "mosi-imbalanced" in args.datasets:
+        if (mosi_dir / "transcripts.csv").is_file():
+            from sklearn_cberl.reproduce import load_dataset
+
+            data = dict(load_dataset("mosi-imbalanced", mosi_dir))
+            r, s = run_dataset(
+                "mosi-imbalanced", data, args.classifier, seeds, grid, log, args.methods
+            )
+            runs += r
+            selections.append(s)
+        else:
+            log(f"MOSI not found under {mosi_dir}: skipping mosi-imbalanced.")
+
     tables = summarise(runs, {s["dataset"]: s["rare"] for s in selections})
     suffix = f"_{args.classifier}" if args.classifier != "logreg" else ""
-    suffix += "_paper" if args.strategy == "paper" else ""
+    if args.strategy != "auto":  # "paper", or a ratio: 0.5 -> "_ratio05" (no dot in a stem)
+        suffix += (
+            "_paper" if args.strategy == "paper" else f"_ratio{args.strategy}".replace(".", "")
+        )
     stem = Path(args.out + suffix)
     stem = Path(str(stem) + ("_quick" if args.quick else ""))
     stem.parent.mkdir(parents=True, exist_ok=True)
