@@ -20,7 +20,7 @@ class raised to ``r`` x the majority, ``UpToRatio(r)``)
     ``none``, ``RandomOverSampler`` (copies), ``ROS-shrinkage`` (imbalanced-learn's smoothed
     bootstrap, ``RandomOverSampler(shrinkage=1.0)``: a copy plus Gaussian noise), ``SMOTE``,
     ``BorderlineSMOTE``, ``ADASYN`` (imbalanced-learn defaults, run on the feature columns)
-    and :class:`~sklearn_cberl.sampler.EmoGANSampler`
+    and :class:`~sklearn_cberl.over_sampling.EmoGANSampler`
     (run on the conversation frame, i.e. with its modality blocks). EmoGAN's ``n_epochs`` and
     ``filter_synthetic`` (and, with ``--classifier cberl``, ``placement``: after the source
     utterance vs standalone dialogues) are chosen on validation macro-F1 (first seed) and
@@ -70,7 +70,7 @@ from sklearn_cberl.datasets import make_conversations
 from sklearn_cberl.experiments import markdown_table, mean_std
 from sklearn_cberl.metrics import emotion_report
 from sklearn_cberl.pipeline import PAPER_AUGMENTATION, AddPerClass, UpToRatio
-from sklearn_cberl.sampler import ConversationSampler, EmoGANSampler
+from sklearn_cberl.over_sampling import ConversationSampler, EmoGANSampler
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

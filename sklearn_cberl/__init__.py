@@ -16,8 +16,9 @@ __version__ = "0.1.0"
 
 #: Public name -> the submodule that defines it.
 _EXPORTS = {
-    "EmoGANSampler": "sampler",
-    "ConversationSampler": "sampler",
+    "EmoGANSampler": "over_sampling",
+    "ConversationSampler": "over_sampling",
+    "SyntheticRowsWarning": "over_sampling",
     "DJVAE": "fusion",
     "CBERLClassifier": "classifier",
     "CBERLPipeline": "pipeline",

@@ -11,7 +11,7 @@ Two ways to persist a fitted estimator or pipeline:
   parameters and fitted attributes as JSON plus the arrays and network weights as tensors,
   read back with ``torch.load(weights_only=True)`` - no pickle code runs on load, and only
   the classes in :data:`SAFE_CLASSES` can be instantiated. Covers the three estimators,
-  :class:`~sklearn_cberl.sampler.ConversationSampler` and imbalanced-learn /
+  :class:`~sklearn_cberl.over_sampling.ConversationSampler` and imbalanced-learn /
   scikit-learn pipelines of them.
 
 Why not skops: skops (on PyPI) has no support for torch tensors; ``skops.io.dump`` of a
@@ -48,8 +48,8 @@ FORMAT = "sklearn-cberl"
 FORMAT_VERSION = 1
 #: Classes (and callables) a :func:`save` file may name; :func:`load` instantiates nothing else.
 SAFE_CLASSES = (
-    "sklearn_cberl.sampler.EmoGANSampler",
-    "sklearn_cberl.sampler.ConversationSampler",
+    "sklearn_cberl.over_sampling.EmoGANSampler",
+    "sklearn_cberl.over_sampling.ConversationSampler",
     "sklearn_cberl.fusion.DJVAE",
     "sklearn_cberl.classifier.CBERLClassifier",
     "sklearn_cberl.pipeline.AddPerClass",
@@ -67,6 +67,13 @@ SAFE_CLASSES = (
     "imblearn.over_sampling.KMeansSMOTE",
     "imblearn.over_sampling.ADASYN",
 )
+
+
+#: Class names of earlier releases -> their current name (files keep loading across moves).
+RENAMED_CLASSES = {
+    "sklearn_cberl.sampler.EmoGANSampler": "sklearn_cberl.over_sampling.EmoGANSampler",
+    "sklearn_cberl.sampler.ConversationSampler": "sklearn_cberl.over_sampling.ConversationSampler",
+}
 
 
 class _InvalidFile(ValueError):
@@ -148,7 +155,7 @@ def _registry() -> dict:
     from .nn.losses import CBERLLoss
     from .nn.mgnn import MGNN
     from .pipeline import AddPerClass, CBERLPipeline, UpToRatio
-    from .sampler import ConversationSampler, EmoGANSampler
+    from .over_sampling import ConversationSampler, EmoGANSampler
 
     public = [EmoGANSampler, ConversationSampler, DJVAE, CBERLClassifier, AddPerClass]
     public += [UpToRatio, CBERLPipeline]
@@ -212,7 +219,7 @@ class _Encoder:
         if isinstance(value, torch.device):
             return {"__device__": str(value)}
         if isinstance(value, slice):
-            return {"__slice__": [value.start, value.stop, value.step]}
+            return {"__slice__": [self(v, where) for v in (value.start, value.stop, value.step)]}
         if isinstance(value, tuple):
             return {"__tuple__": [self(v, f"{where}[{i}]") for i, v in enumerate(value)]}
         if isinstance(value, list):
@@ -280,6 +287,7 @@ class _Decoder:
         return {name: self.tensors[key] for name, key in keys.items()}
 
     def lookup(self, name, allowed=SAFE_CLASSES):
+        name = RENAMED_CLASSES.get(name, name) if isinstance(name, str) else name
         if not isinstance(name, str) or name not in allowed:
             raise _InvalidFile(
                 f"The file names {name!r}, which is not among the classes "
@@ -311,7 +319,7 @@ class _Decoder:
         if "__device__" in value:
             return torch.device(value["__device__"])
         if "__slice__" in value:
-            return slice(*value["__slice__"])
+            return slice(*self(value["__slice__"]))
         if "__tuple__" in value:
             return tuple(self(v) for v in value["__tuple__"])
         if "__dict__" in value:
@@ -333,8 +341,8 @@ class _Decoder:
         raise _InvalidFile(f"Unknown entry in the file: keys {sorted(value)}.")
 
     def estimator(self, value):
-        name = value["__estimator__"]
-        cls = self.lookup(name)
+        cls = self.lookup(value["__estimator__"])
+        name = RENAMED_CLASSES.get(value["__estimator__"], value["__estimator__"])
         params, attrs = self(value["params"]), self(value["attrs"])
         if not isinstance(params, dict) or not isinstance(attrs, dict):
             raise _InvalidFile(f"The entry of {name!r} is malformed.")
@@ -530,14 +538,14 @@ def _load_classifier(est, info, dec):
 
 _DUMPERS = {
     "sklearn_cberl.fusion.DJVAE": _dump_djvae,
-    "sklearn_cberl.sampler.EmoGANSampler": _dump_gan,
-    "sklearn_cberl.sampler.ConversationSampler": _dump_conversation_sampler,
+    "sklearn_cberl.over_sampling.EmoGANSampler": _dump_gan,
+    "sklearn_cberl.over_sampling.ConversationSampler": _dump_conversation_sampler,
     "sklearn_cberl.classifier.CBERLClassifier": _dump_classifier,
 }
 _LOADERS = {
     "sklearn_cberl.fusion.DJVAE": _load_djvae,
-    "sklearn_cberl.sampler.EmoGANSampler": _load_gan,
-    "sklearn_cberl.sampler.ConversationSampler": _load_conversation_sampler,
+    "sklearn_cberl.over_sampling.EmoGANSampler": _load_gan,
+    "sklearn_cberl.over_sampling.ConversationSampler": _load_conversation_sampler,
     "sklearn_cberl.classifier.CBERLClassifier": _load_classifier,
 }
 

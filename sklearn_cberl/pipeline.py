@@ -248,7 +248,7 @@ def make_cberl_pipeline(
     """
     from .classifier import CBERLClassifier
     from .fusion import DJVAE
-    from .sampler import EmoGANSampler
+    from .over_sampling import EmoGANSampler
 
     common = {"device": device, "verbose": verbose}
     strategy = {} if sampling_strategy is None else {"sampling_strategy": sampling_strategy}

@@ -17,7 +17,7 @@ from tiny import conversations
 from sklearn_cberl import make_cberl_pipeline
 from sklearn_cberl.classifier import CBERLClassifier
 from sklearn_cberl.fusion import DJVAE
-from sklearn_cberl.sampler import ConversationSampler, EmoGANSampler
+from sklearn_cberl.over_sampling import ConversationSampler, EmoGANSampler
 
 NAMES = ["gan", "smote", "vae", "clf", "pipe"]
 SAMPLERS = {"gan", "smote"}

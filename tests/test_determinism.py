@@ -26,7 +26,7 @@ from sklearn_cberl.classifier import CBERLClassifier, _CBERLNet
 from sklearn_cberl.fusion import DJVAE
 from sklearn_cberl.nn.gan import EmoGAN
 from sklearn_cberl.nn.losses import CBERLLoss
-from sklearn_cberl.sampler import ConversationSampler, EmoGANSampler
+from sklearn_cberl.over_sampling import ConversationSampler, EmoGANSampler
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from sklearn_cberl.features import (
     write_features,
 )
 from sklearn_cberl.fusion import DJVAE
-from sklearn_cberl.sampler import EmoGANSampler
+from sklearn_cberl.over_sampling import EmoGANSampler
 
 SR = 16000
 

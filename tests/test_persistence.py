@@ -23,7 +23,7 @@ from sklearn_cberl.classifier import CBERLClassifier
 from sklearn_cberl.datasets import make_conversations
 from sklearn_cberl.fusion import DJVAE
 from sklearn_cberl.persistence import FORMAT, load, save
-from sklearn_cberl.sampler import ConversationSampler, EmoGANSampler
+from sklearn_cberl.over_sampling import ConversationSampler, EmoGANSampler
 
 
 @pytest.fixture(scope="module")

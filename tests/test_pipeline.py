@@ -81,7 +81,7 @@ def test_grid_search_group_kfold_over_ablations(small_conversations):
 
 
 def test_smote_family_in_the_pipeline_via_conversation_sampler(data):
-    from sklearn_cberl.sampler import ConversationSampler
+    from sklearn_cberl.over_sampling import ConversationSampler
 
     X_train, y_train, X_test, _ = data
     pipe = make_cberl_pipeline(random_state=0, device="cpu", **FAST)

@@ -19,7 +19,7 @@ from sklearn_cberl.classifier import CBERLClassifier
 from sklearn_cberl.conversation import check_conversations
 from sklearn_cberl.datasets import make_conversations
 from sklearn_cberl.fusion import DJVAE
-from sklearn_cberl.sampler import ConversationSampler, EmoGANSampler
+from sklearn_cberl.over_sampling import ConversationSampler, EmoGANSampler
 
 WIDTHS = {"text": 3, "audio": 2}
 META = ["dialogue_id", "speaker", "turn"]

@@ -19,7 +19,7 @@ from sklearn_cberl._utils import TrainingDivergedError
 from sklearn_cberl.conversation import METADATA_COLUMNS, check_conversations
 from sklearn_cberl.datasets import make_conversations
 from sklearn_cberl.nn import gan
-from sklearn_cberl.sampler import EmoGANSampler, SyntheticRowsWarning
+from sklearn_cberl.over_sampling import EmoGANSampler, SyntheticRowsWarning
 
 META = list(METADATA_COLUMNS)
 # Tiny networks and few epochs: enough to exercise every code path quickly.
@@ -250,7 +250,7 @@ class _PositiveFirstFeatureJudges:
 def test_filter_rejects_what_an_independent_judge_calls_another_class(
     small_conversations, monkeypatch
 ):
-    from sklearn_cberl import sampler as sampler_module
+    from sklearn_cberl.over_sampling import _emogan
 
     X, y = small_conversations
     judges = {}
@@ -259,14 +259,14 @@ def test_filter_rejects_what_an_independent_judge_calls_another_class(
         judges["j"] = _PositiveFirstFeatureJudges(*args, **kwargs)
         return judges["j"]
 
-    original = EmoGANSampler._generate
+    original = _emogan.generate
 
-    def generate(self, gan_, judge, X_t, sources, code, count):
+    def generate(gan_, judge, X_t, sources, code, count, **kwargs):
         judge.requested = code
-        return original(self, gan_, judge, X_t, sources, code, count)
+        return original(gan_, judge, X_t, sources, code, count, **kwargs)
 
-    monkeypatch.setattr(sampler_module, "CrossFittedJudges", make_judges)
-    monkeypatch.setattr(EmoGANSampler, "_generate", generate)
+    monkeypatch.setattr(_emogan, "CrossFittedJudges", make_judges)
+    monkeypatch.setattr(_emogan, "generate", generate)
     sampler = EmoGANSampler(**{**FAST, "n_epochs": 3, "sampling_strategy": 0.5})
     X_res, y_res = sampler.fit_resample(X, y)
     mask = sampler.synthetic_mask_
@@ -304,9 +304,9 @@ class _MajorityOnlyClassifier(gan.EmotionClassifier):
 def test_filter_falls_back_to_most_probable_candidates(monkeypatch):
     rng = np.random.RandomState(0)
     X, y = rng.randn(60, 6), np.array([0] * 40 + [1] * 12 + [2] * 8)
-    from sklearn_cberl import _emogan
+    from sklearn_cberl.over_sampling import _sources
 
-    monkeypatch.setattr(_emogan, "EmotionClassifier", _MajorityOnlyClassifier)
+    monkeypatch.setattr(_sources, "EmotionClassifier", _MajorityOnlyClassifier)
     sampler = EmoGANSampler(**FAST, sampling_strategy="auto")
     with pytest.warns(SyntheticRowsWarning, match="only 0 of .* passed the filter"):
         X_res, y_res = sampler.fit_resample(X, y)

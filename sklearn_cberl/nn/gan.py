@@ -2,7 +2,7 @@
 
 Paper Sec. IV-A-1, Fig. 3, Eq. 1-7; project spec ``paper/cberl.md`` section 1. The estimator
 that trains these modules and turns them into an imbalanced-learn sampler is
-:class:`sklearn_cberl.sampler.EmoGANSampler`; this module holds only torch code.
+:class:`sklearn_cberl.over_sampling.EmoGANSampler`; this module holds only torch code.
 
 Networks
 --------

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from .nn.gan import EmotionClassifier
+from ..nn.gan import EmotionClassifier
 
 __all__ = ["SourceSampler", "nearest_classes", "train_emotion_classifier", "CrossFittedJudges"]
 

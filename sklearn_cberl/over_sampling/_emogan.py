@@ -1,0 +1,463 @@
+"""``EmoGANSampler``: CBERL's multimodal emotion cycle-GAN as an imbalanced-learn over-sampler.
+
+Paper Sec. IV-A-1, Fig. 3, Eq. 1-7; project spec ``paper/cberl.md`` section 1. The torch
+modules and loss terms live in :mod:`sklearn_cberl.nn.gan`, the training and generation loops
+in :mod:`._gan_training`, the source policy and the filter's judges in :mod:`._sources`, and
+the placement of synthetic rows in :mod:`sklearn_cberl.placement`. This module validates the
+data and ties them together. User guide: ``docs/sampler.md``.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import torch
+from imblearn.over_sampling.base import BaseOverSampler
+from imblearn.utils import check_sampling_strategy, check_target_type
+from sklearn.base import _fit_context
+from sklearn.preprocessing import StandardScaler, label_binarize
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length
+
+from .._progress import progress
+from .._utils import TrainingDivergedError, check_finite_loss, resolve_device, seed_from, torch_seed
+from ..conversation import check_conversations, check_labels
+from ..nn import gan as _gan
+from ..placement import PLACEMENTS, assemble_resampled, densify_sparse_frame, wrap_like
+from ._gan_training import HINT, NAME, generate, train_gan
+from ._sources import CrossFittedJudges, SourceSampler, nearest_classes, train_emotion_classifier
+
+__all__ = ["EmoGANSampler"]
+
+_LAMBDAS = ("lambda_identity", "lambda_adversarial", "lambda_classification", "lambda_diversity")
+
+
+class EmoGANSampler(BaseOverSampler):
+    """Over-sample emotions with CBERL's multimodal emotion cycle-GAN (paper Sec. IV-A-1).
+
+    Two generators (``G_S->T`` and ``G_T->S``, the latter conditioned on an emotion one-hot
+    ``Z``), one discriminator per modality ``D_T,F`` and a frozen emotion classifier ``EC_s``
+    are trained with the EmoGAN loss (Eq. 5 = ``lambda_identity`` x identity Eq. 4 +
+    ``lambda_adversarial`` x adversarial Eq. 3 + ``lambda_classification`` x (``L_C`` Eq. 1 +
+    ``L_RC`` Eq. 2)), alternating Adam updates of the discriminators and generators
+    (Eq. 6-7). To add ``n`` utterances of class ``r``, real utterances of ``r`` and of its
+    nearest classes are translated with ``G_T->S(x, Z_r)``; with ``filter_synthetic`` only
+    candidates that ``EC_s`` assigns to ``r`` are kept.
+
+    All modalities of an utterance come out of one generator pass, in a per-feature
+    standardised space learned in ``fit_resample``; generated rows are mapped back to the
+    input scale. Original rows come first and unchanged; synthetic rows are appended. On a
+    conversation frame the metadata columns are carried (see ``placement``); on a plain array
+    or a frame without metadata every row is a standalone utterance.
+
+    Read more in ``docs/sampler.md``.
+
+    Parameters
+    ----------
+    sampling_strategy : float, str, dict or callable, default=0.1
+        How many utterances to add per class. A float ``r`` in (0, 1] raises every class
+        smaller than ``r`` x the majority count to that count, for any number of classes
+        (:class:`~sklearn_cberl.pipeline.UpToRatio`; for two classes imbalanced-learn's
+        float semantics). The default 0.1 was chosen on validation data for the full
+        pipeline (``docs/sampler.md``): on MELD it adds about Table VI's fear and disgust
+        counts; balancing floods training with synthetic rows. Also imbalanced-learn's
+        forms: ``"auto"`` / ``"not majority"``, ``"minority"``, ``"not minority"``,
+        ``"all"`` (equalise those classes with the majority), a dict of *target* counts per
+        class, or a callable ``y -> dict`` such as
+        :class:`~sklearn_cberl.pipeline.AddPerClass` (the paper's Table VI additions).
+
+    lambda_identity : float, default=1.0
+        ``lambda_1`` of Eq. 5, weight of the identity loss (Eq. 4).
+    lambda_adversarial : float, default=0.5
+        ``lambda_2`` of Eq. 5, weight of the generators' adversarial loss (Eq. 3).
+    lambda_classification : float, default=0.5
+        ``lambda_3`` of Eq. 5, weight of ``L_C + L_RC`` (Eq. 1-2).
+    lambda_diversity : float, default=0.0
+        Weight of a mode-seeking term added to Eq. 5 (not in the paper; Mao et al., CVPR
+        2019): two noise draws for the same source must give different translations. It
+        moves synthetic rows away from their sources, but at weight 1 it cost 3 (MOSI-
+        imbalanced) and 15 (demo data) points of validation WAF1 behind the classifier, so
+        the default is the paper's loss (``docs/sampler.md``).
+    hidden_size : int, default=128
+        Hidden width of the generators' shared trunk, the discriminators and ``EC_s``.
+    latent_size : int, default=32
+        Size of the Gaussian noise fed to the generators (0: deterministic translations).
+    n_epochs : int, default=30
+        GAN training epochs (passes over the real utterances).
+    batch_size : int, default=64
+        Minibatch size (utterances) for ``EC_s`` and the GAN. Small batches give the GAN
+        enough steps on small data sets: with 256, MOSI's 800 training utterances made 120
+        steps in 30 epochs and the generator barely left the identity map.
+    lr : float, default=1e-3
+        Adam learning rate of ``EC_s``, the generators and the discriminators.
+    classifier_epochs : int, default=20
+        Pre-training epochs of the emotion classifier ``EC_s`` (class-balanced
+        cross-entropy on the real data); it is frozen afterwards.
+    filter_synthetic : bool, default=True
+        Keep only candidates that an independent judge assigns to the requested class. The
+        judges are ``filter_folds`` copies of ``EC_s``, each trained without one fold of the
+        real rows; a candidate is judged by the copy that never saw its source row (``EC_s``
+        itself accepted every candidate: the generator is trained to satisfy it on the same
+        rows). Candidates are drawn in vectorised rounds (twice the missing count per round,
+        at most ``MAX_FILTER_ROUNDS = 10`` rounds); if too few pass, the rest is filled
+        with the rejected candidates the judges rate most likely of the class and a
+        :class:`SyntheticRowsWarning` says so (``filter_stats_``, ``acceptance_rate_``).
+    filter_folds : int, default=3
+        Number of cross-fitted judges of the filter.
+    n_neighbor_classes : int, default=1
+        Number of nearest classes (centroid distance in the standardised space) whose
+        utterances also serve as translation sources for a class. 0 translates only
+        utterances of the class itself.
+    self_source_fraction : float, default=0.5
+        Share of the translation sources drawn from the requested class itself (the rest
+        from its ``n_neighbor_classes`` nearest classes).
+    placement : {"after_source", "standalone"}, default="after_source"
+        Metadata of synthetic rows of a conversation frame. ``"after_source"``: same
+        ``dialogue_id`` and ``speaker`` as the source utterance and a turn between the
+        source and the next utterance of that dialogue (source turn + gap * k / (m + 1) for
+        the k-th of m rows from that source; gap = distance to the next turn, 1 after the
+        last), so ``turn`` becomes float. ``"standalone"``: a new one-utterance dialogue per
+        row with an id that collides with no existing id (same kind: ints stay ints) and
+        turn 0; the speaker is the source's.
+    device : str or torch.device, default="auto"
+        Torch device; ``"auto"`` picks CUDA when available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the GAN, the emotion classifier and the sampling; the user's global RNGs
+        are left untouched.
+
+    verbose : int, default=0
+        Progress of the ``EC_s`` and GAN epochs when > 0: a tqdm bar in a terminal, plain
+        lines on stderr otherwise.
+
+    Attributes
+    ----------
+    sampling_strategy_ : dict
+        Class label -> number of synthetic rows to add.
+    classes_ : ndarray
+        Class labels, in the order of ``EC_s``'s outputs and the one-hot ``Z``.
+    sample_indices_ : ndarray of shape (n_samples_out,)
+        For each output row, the index of the real input row it comes from: real rows map
+        to themselves, a synthetic row to its translated source utterance.
+    synthetic_mask_ : ndarray of bool, shape (n_samples_out,)
+        True for the synthetic output rows.
+    generator_ : ResidualGenerator or None
+        ``G_T->S``, the conditional generator that produces the synthetic rows.
+    gan_ : EmoGAN or None
+        All GAN networks (both generators and the discriminators).
+    discriminators_ : dict of str -> ModalityDiscriminator, or None
+        The discriminator of each modality block.
+    emotion_classifier_ : EmotionClassifier or None
+        ``EC_s`` (frozen), on standardised features.
+    scaler_ : StandardScaler or None
+        The per-feature standardisation the networks work in.
+    history_ : list of dict
+        Per GAN epoch: ``epoch``, ``identity``, ``adversarial``, ``classification`` (L_C),
+        ``target_classification`` (L_RC), ``diversity`` (mode-seeking term), ``total``
+        (Eq. 5 + the diversity term) and ``discriminator`` (negated Eq. 3), means over the
+        epoch's minibatches.
+    classifier_history_ : list of dict
+        Per ``EC_s`` pre-training epoch: ``epoch``, ``loss``.
+    source_classes_ : dict
+        Class label -> labels of the nearest classes used as extra translation sources.
+    filter_stats_ : dict
+        Class label -> ``{"requested", "candidates", "accepted", "filled"}``.
+    acceptance_rate_ : dict
+        Class label -> share of the candidates the filter accepted: ``"all"``,
+        ``"same_class"`` (translated from the class itself) and ``"neighbour_class"``
+        (translated from a nearest class; NaN when none was drawn).
+    feature_blocks_ : dict of str -> slice
+        The columns of each modality block in the feature matrix the networks see
+        (metadata columns excluded); one discriminator per block.
+    device_ : torch.device
+        The device the networks were trained on (a pickle holds them on the CPU).
+    n_features_in_ : int
+        Number of columns of ``X`` seen in ``fit_resample`` (metadata columns included).
+    feature_names_in_ : ndarray of str
+        Their names, for DataFrame input.
+
+    Notes
+    -----
+    When ``sampling_strategy`` asks for no new rows, nothing is trained: the input comes
+    back unchanged and the network attributes are None (``history_`` empty).
+
+    Output dtype: float32 / float64 feature columns keep their dtype; integer or boolean
+    feature columns become float64 when synthetic rows are added (generated values are
+    continuous). The output frame has a fresh ``RangeIndex``, as imbalanced-learn's samplers.
+
+    Examples
+    --------
+    >>> from sklearn_cberl.datasets import make_conversations
+    >>> from sklearn_cberl import EmoGANSampler
+    >>> X, y = make_conversations(n_dialogues=20, modalities={"text": 8, "audio": 4},
+    ...                           random_state=0)
+    >>> sampler = EmoGANSampler(n_epochs=2, classifier_epochs=2, random_state=0)
+    >>> X_res, y_res = sampler.fit_resample(X, y)
+    >>> bool(y_res.value_counts().nunique() == 1)
+    True
+    >>> bool(sampler.synthetic_mask_[: len(X)].any())
+    False
+    """
+
+    _parameter_constraints: dict = {
+        **BaseOverSampler._parameter_constraints,
+        "lambda_identity": [Interval(Real, 0, None, closed="left")],
+        "lambda_adversarial": [Interval(Real, 0, None, closed="left")],
+        "lambda_classification": [Interval(Real, 0, None, closed="left")],
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "latent_size": [Interval(Integral, 0, None, closed="left")],
+        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "classifier_epochs": [Interval(Integral, 1, None, closed="left")],
+        "filter_synthetic": ["boolean"],
+        "n_neighbor_classes": [Interval(Integral, 0, None, closed="left")],
+        "lambda_diversity": [Interval(Real, 0, None, closed="left")],
+        "filter_folds": [Interval(Integral, 2, None, closed="left")],
+        "self_source_fraction": [Interval(Real, 0, 1, closed="both")],
+        "placement": [StrOptions(set(PLACEMENTS))],
+        "device": [str, torch.device, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        sampling_strategy=0.1,
+        lambda_identity=1.0,
+        lambda_adversarial=0.5,
+        lambda_classification=0.5,
+        lambda_diversity=0.0,
+        hidden_size=128,
+        latent_size=32,
+        n_epochs=30,
+        batch_size=64,
+        lr=1e-3,
+        classifier_epochs=20,
+        filter_synthetic=True,
+        filter_folds=3,
+        n_neighbor_classes=1,
+        self_source_fraction=0.5,
+        placement="after_source",
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(sampling_strategy=sampling_strategy)
+        self.lambda_identity = lambda_identity
+        self.lambda_adversarial = lambda_adversarial
+        self.lambda_classification = lambda_classification
+        self.hidden_size = hidden_size
+        self.latent_size = latent_size
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.classifier_epochs = classifier_epochs
+        self.filter_synthetic = filter_synthetic
+        self.n_neighbor_classes = n_neighbor_classes
+        self.lambda_diversity = lambda_diversity
+        self.filter_folds = filter_folds
+        self.self_source_fraction = self_source_fraction
+        self.placement = placement
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ---------------------------------------------------------------------------------
+    # validation and the public entry point
+    # ---------------------------------------------------------------------------------
+    def _check_X_y(self, X, y):
+        # imblearn's default coerces X to numbers, which fails on string dialogue ids and
+        # speakers; validate through the data model instead (as RandomOverSampler skips
+        # the numeric check with dtype=None).
+        check_labels(y)
+        y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
+        conv = check_conversations(densify_sparse_frame(X), estimator=self, reset=True)
+        check_consistent_length(conv.X, y)
+        return conv, y, binarize_y
+
+    def _counts(self, y) -> dict:
+        """Rows to add per class; a float is :class:`~sklearn_cberl.pipeline.UpToRatio` for
+        any number of classes (imbalanced-learn reads floats for binary targets only)."""
+        strategy = self.sampling_strategy
+        if isinstance(strategy, Real) and not isinstance(strategy, bool):
+            from ..pipeline import UpToRatio
+
+            strategy = UpToRatio(strategy)
+        return check_sampling_strategy(strategy, y, self._sampling_type)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, **params):
+        """Check the inputs and set ``sampling_strategy_``; use :meth:`fit_resample`."""
+        _, y, _ = self._check_X_y(X, y)
+        self.sampling_strategy_ = self._counts(y)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_resample(self, X, y, **params):
+        """Train the EmoGAN on ``(X, y)`` and return the data with synthetic rows appended.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            A conversation frame (``dialogue_id``, ``speaker``, ``turn`` + modality
+            columns), a frame without metadata columns, or a numeric array.
+        y : array-like of shape (n_samples,)
+            Emotion labels.
+
+        Returns
+        -------
+        X_resampled : same container as X, shape (n_samples + n_new, n_features)
+            The input rows first (unchanged), then the synthetic rows.
+        y_resampled : same container as y
+            Their labels.
+        """
+        # Same steps as imblearn's SamplerMixin.fit_resample, except that the output is
+        # assembled here: imblearn casts a resampled frame back to the input dtypes, which
+        # would truncate the fractional turns of synthetic utterances.
+        check_labels(y)
+        check_classification_targets(y)
+        conv, y_checked, binarize_y = self._check_X_y(X, y)
+        self.sampling_strategy_ = self._counts(y_checked)
+        self.feature_blocks_ = conv.blocks
+        features, y_res = self._fit_resample(conv.X, y_checked, **params)
+        if binarize_y:
+            y_res = label_binarize(y_res, classes=np.unique(y_checked))
+        X_out = assemble_resampled(X, conv, features, self.sample_indices_, self.placement)
+        index = X_out.index if isinstance(X_out, pd.DataFrame) else None
+        return X_out, wrap_like(y_res, y, index=index)
+
+    # ---------------------------------------------------------------------------------
+    # training and generation
+    # ---------------------------------------------------------------------------------
+    def _fit_resample(self, X, y):
+        """Train the networks and generate (imbalanced-learn's contract: arrays in and out).
+
+        ``X`` is the numeric feature matrix of the validated conversations, laid out in
+        ``feature_blocks_``. Returns the resampled features (real rows first) and labels;
+        :meth:`fit_resample` derives the synthetic rows' metadata from ``sample_indices_``.
+        """
+        n = len(X)
+        self.classes_, y_codes = np.unique(y, return_inverse=True)
+        n_classes = len(self.classes_)
+        code_of = {label: i for i, label in enumerate(self.classes_)}
+        requests = [(code_of[c], int(m)) for c, m in self.sampling_strategy_.items() if m > 0]
+
+        self.sample_indices_ = np.arange(n)
+        self.synthetic_mask_ = np.zeros(n, dtype=bool)
+        self.history_, self.classifier_history_ = [], []
+        self.filter_stats_, self.source_classes_, self.acceptance_rate_ = {}, {}, {}
+        self.generator_ = self.gan_ = self.discriminators_ = None
+        self.emotion_classifier_ = self.scaler_ = None
+        self.device_ = device = resolve_device(self.device)
+        if not requests:
+            return X, y
+
+        seed = seed_from(check_random_state(self.random_state))
+        self.scaler_ = StandardScaler().fit(X)
+        Xs = self.scaler_.transform(X).astype(np.float32, copy=False)
+        neighbours = nearest_classes(Xs, y_codes, n_classes, self.n_neighbor_classes)
+        self.source_classes_ = {
+            self.classes_[c]: [self.classes_[o] for o in neighbours[c]] for c in range(n_classes)
+        }
+        widths = [b.stop - b.start for b in self.feature_blocks_.values()]
+
+        with torch_seed(seed, device):
+            X_t = torch.from_numpy(np.ascontiguousarray(Xs)).to(device)
+            y_t = torch.from_numpy(y_codes.astype(np.int64)).to(device)
+            sources = SourceSampler(y_codes, neighbours, device, self.self_source_fraction)
+            bar = progress(range(self.classifier_epochs), desc="EC_s", verbose=self.verbose)
+            steps = iter(bar)
+
+            def on_epoch(epoch, loss):
+                value = check_finite_loss(
+                    loss,
+                    estimator=NAME,
+                    epoch=epoch,
+                    term="EC_s pre-training loss",
+                    hint=HINT.format(lr=self.lr),
+                )
+                self.classifier_history_.append({"epoch": epoch, "loss": value})
+                bar.set_postfix(loss=f"{value:.3f}")
+                next(steps, None)
+
+            train = dict(
+                hidden_size=self.hidden_size,
+                epochs=self.classifier_epochs,
+                lr=self.lr,
+                batch_size=self.batch_size,
+            )
+            next(steps, None)
+            # EC_s (all real rows, frozen): the classifier of Eq. 1-2 the generator trains on.
+            ec = train_emotion_classifier(X_t, y_t, n_classes, on_epoch=on_epoch, **train)
+            judges = None
+            if self.filter_synthetic:
+                # The filter's judges never saw the source of the candidate they judge.
+                judges = CrossFittedJudges(
+                    X_t, y_t, n_classes, self.filter_folds, seed % (2**31), **train
+                )
+            gan = _gan.EmoGAN(widths, n_classes, self.hidden_size, self.latent_size).to(device)
+            targets = torch.as_tensor([c for c, _ in requests], device=device)
+            lambdas = {k: getattr(self, k) for k in _LAMBDAS}
+            train_gan(
+                gan,
+                ec,
+                X_t,
+                y_t,
+                sources,
+                targets,
+                history=self.history_,
+                max_epochs=self.n_epochs,
+                batch_size=self.batch_size,
+                lr=self.lr,
+                lambdas=lambdas,
+                verbose=self.verbose,
+            )
+            gan.eval()
+            new_x, new_src, new_y = [], [], []
+            with torch.no_grad():
+                for code, count in requests:
+                    label = self.classes_[code]
+                    x, src, stats, acceptance = generate(
+                        gan, judges, X_t, sources, code, count, label=label, lr=self.lr
+                    )
+                    self.filter_stats_[label], self.acceptance_rate_[label] = stats, acceptance
+                    new_x.append(x)
+                    new_src.append(src)
+                    new_y.append(np.full(count, code))
+
+        self.emotion_classifier_ = ec
+        self.gan_ = gan
+        self.generator_ = gan.g_ts
+        self.discriminators_ = dict(zip(self.feature_blocks_, gan.discriminators))
+
+        synthetic = self.scaler_.inverse_transform(np.concatenate(new_x).astype(np.float64))
+        if not np.isfinite(synthetic).all():  # cannot happen with finite standardised rows
+            raise TrainingDivergedError(
+                f"{NAME}: generated rows are not finite after un-standardisation. "
+                + HINT.format(lr=self.lr)
+            )
+        src = np.concatenate(new_src)
+        self.sample_indices_ = np.concatenate([np.arange(n), src])
+        self.synthetic_mask_ = np.concatenate([np.zeros(n, bool), np.ones(len(src), bool)])
+        features = np.concatenate([X, synthetic.astype(X.dtype)])
+        y_new = self.classes_[np.concatenate(new_y)].astype(y.dtype, copy=False)
+        return features, np.concatenate([y, y_new])
+
+    # ---------------------------------------------------------------------------------
+    # output
+    # ---------------------------------------------------------------------------------
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.sampler_tags.sample_indices = True
+        return tags
+
+    def __getstate__(self):
+        # Pickle the networks on the CPU: a CUDA-fitted sampler must load on any machine.
+        from ..persistence import cpu_state
+
+        return cpu_state(super().__getstate__())
