@@ -208,7 +208,7 @@ def meld_views(meld_dir, quick, width_tfidf=100):
 
 # ----------------------------------------------------------------------------- protocol
 def run_dataset(
-    name, data_for_seed, seeds, grid, width, window, n_epochs, log, paper_encoders=None
+    name, data_for_seed, seeds, grid, width, window, max_epochs, log, paper_encoders=None
 ):
     """Return per-seed test results of every (fusion, head) pair and the DJVAE validation log."""
     rows, validation = [], []
@@ -216,7 +216,7 @@ def run_dataset(
         data = data_for_seed(seed)
         labels = sorted(pd.unique(data["y_train"]))
         candidates = [("concat", {}), ("pca", {})] + [
-            ("djvae", {"n_epochs": n_epochs, **p}) for p in ParameterGrid(grid)
+            ("djvae", {"max_epochs": max_epochs, **p}) for p in ParameterGrid(grid)
         ]
         best = {}
         for method, params in candidates:
@@ -254,7 +254,7 @@ def run_dataset(
                     "fusion": method,
                     "head": head,
                     "seed": seed,
-                    "params": {k: v for k, v in params.items() if k != "n_epochs"},
+                    "params": {k: v for k, v in params.items() if k != "max_epochs"},
                     "valid_waf1": waf1,
                     "test_waf1": float(report.loc["weighted", "f1"]),
                     "test_macro_f1": float(report.loc["macro", "f1"]),
@@ -282,7 +282,7 @@ def summarise(rows, validation):
     design = None
     if len(val):
         keys = [c for c in val.columns if c not in ("dataset", "seed", "head", "valid_waf1")]
-        keys = [k for k in keys if k != "n_epochs"]
+        keys = [k for k in keys if k != "max_epochs"]
         design = (
             val.groupby(["dataset", "head", *keys], sort=False)["valid_waf1"]
             .agg(mean_std)

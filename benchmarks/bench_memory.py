@@ -75,9 +75,9 @@ def child(n_utterances: int, seed: int, epochs: int) -> dict:
     pipe = make_cberl_pipeline(
         device="cpu",
         random_state=seed,
-        aug__n_epochs=epochs,
-        aug__classifier_epochs=epochs,
-        fuse__n_epochs=epochs,
+        aug__max_epochs=epochs,
+        aug__classifier_max_epochs=epochs,
+        fuse__max_epochs=epochs,
         clf__max_epochs=epochs,
     )
     with PeakRSS() as memory:

@@ -21,7 +21,7 @@ class raised to ``r`` x the majority, ``UpToRatio(r)``)
     bootstrap, ``RandomOverSampler(shrinkage=1.0)``: a copy plus Gaussian noise), ``SMOTE``,
     ``BorderlineSMOTE``, ``ADASYN`` (imbalanced-learn defaults, run on the feature columns)
     and :class:`~sklearn_cberl.over_sampling.EmoGANSampler`
-    (run on the conversation frame, i.e. with its modality blocks). EmoGAN's ``n_epochs`` and
+    (run on the conversation frame, i.e. with its modality blocks). EmoGAN's ``max_epochs`` and
     ``filter_synthetic`` (and, with ``--classifier cberl``, ``placement``: after the source
     utterance vs standalone dialogues) are chosen on validation macro-F1 (first seed) and
     only then is the test set touched; the baselines have no tuned parameters.
@@ -69,8 +69,8 @@ from sklearn_cberl.conversation import DIALOGUE, METADATA_COLUMNS, SYNTHETIC
 from sklearn_cberl.datasets import make_conversations
 from sklearn_cberl.experiments import markdown_table, mean_std
 from sklearn_cberl.metrics import emotion_report
-from sklearn_cberl.pipeline import PAPER_AUGMENTATION, AddPerClass, UpToRatio
 from sklearn_cberl.over_sampling import ConversationSampler, EmoGANSampler
+from sklearn_cberl.pipeline import PAPER_AUGMENTATION, AddPerClass, UpToRatio
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -303,7 +303,7 @@ def main(argv=None):
         "or a float r (every class raised to r x the majority)",
     )
     parser.add_argument(
-        "--epochs", type=int, nargs="+", default=[10, 30], help="EmoGAN n_epochs grid"
+        "--epochs", type=int, nargs="+", default=[10, 30], help="EmoGAN max_epochs grid"
     )
     parser.add_argument("--cberl-epochs", type=int, default=None, help="CBERLClassifier max_epochs")
     parser.add_argument(
@@ -319,7 +319,7 @@ def main(argv=None):
 
     seeds = args.seeds[:1] if args.quick else args.seeds
     grid = {
-        "n_epochs": [2] if args.quick else args.epochs,
+        "max_epochs": [2] if args.quick else args.epochs,
         "filter_synthetic": [True, False],
     }
     if args.strategy == "paper":

@@ -44,7 +44,7 @@ def run(seed: int, quick: bool, device: str) -> dict:
         sampling_strategy=AddPerClass(ADDITIONS), device=device, random_state=seed
     )
     if quick:
-        pipe.set_params(aug__n_epochs=2, fuse__n_epochs=2, clf__max_epochs=2)
+        pipe.set_params(aug__max_epochs=2, fuse__max_epochs=2, clf__max_epochs=2)
     row = {"seed": seed, "utterances": len(X), "train_utterances": len(data.X_train)}
     Xt, yt = data.X_train, data.y_train
     total = 0.0

@@ -44,7 +44,7 @@ def main(argv=None):
         torch.set_num_threads(threads)
         sampler = EmoGANSampler(random_state=0, device=args.device)
         if args.quick:
-            sampler.set_params(n_epochs=2, classifier_epochs=2)
+            sampler.set_params(max_epochs=2, classifier_max_epochs=2)
         with PeakRSS() as rss:
             start = time.perf_counter()
             X_res, _ = sampler.fit_resample(X, y)

@@ -137,7 +137,7 @@ def build(rung: str, seed: int, quick: bool, ratio: float | None = None):
     if quick:
         for key in model.get_params(deep=True):
             leaf = key.split("__")[-1]
-            if leaf in ("max_epochs", "n_epochs", "classifier_epochs"):
+            if leaf in ("max_epochs", "max_epochs", "classifier_max_epochs"):
                 params[key] = 3
     return model.set_params(**params)
 

@@ -12,12 +12,12 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_array, check_is_fitted
 
-from ._progress import progress
-from ._utils import check_finite_loss, resolve_device, seed_from, torch_seed
+from ._utils import resolve_device, seed_from, torch_seed
 from .conversation import METADATA_COLUMNS, PLAIN_BLOCK, check_conversations
 from .nn.vae import (
     ENCODERS,
@@ -26,6 +26,7 @@ from .nn.vae import (
     gaussian_kl,
     reconstruction_loss,
     reparameterize,
+    train_djvae,
 )
 
 __all__ = ["DJVAE"]
@@ -81,14 +82,14 @@ class DJVAE(TransformerMixin, BaseEstimator):
         Gaussian experts, one per available modality, times the N(0, I) prior expert
         (missing modalities simply drop out); ``"concat"`` concatenates the encodings and
         maps them linearly to ``(mu, log sigma^2)``.
-    hidden_sizes : sequence of int, default=(128,)
+    hidden_layer_sizes : sequence of int, default=(128,)
         Hidden widths of each encoder; the decoder mirrors them.
     beta : float, default=1.0
         Weight of the KL term in Eq. 12 (``beta=1``: the ELBO; smaller keeps more detail).
     beta_warmup : int, default=0
         KL warm-up: the KL weight grows linearly from ``beta / beta_warmup`` to ``beta``
         over the first ``beta_warmup`` epochs (0: no warm-up).
-    n_epochs : int, default=50
+    max_epochs : int, default=50
         Training epochs (full passes over the utterances).
     batch_size : int, default=128
         Utterances per Adam step.
@@ -144,10 +145,28 @@ class DJVAE(TransformerMixin, BaseEstimator):
     >>> from sklearn_cberl.fusion import DJVAE
     >>> X, y = make_conversations(n_dialogues=10, modalities={"text": 8, "audio": 4},
     ...                           random_state=0)
-    >>> Z = DJVAE(n_components=3, n_epochs=2, random_state=0).fit_transform(X)
+    >>> Z = DJVAE(n_components=3, max_epochs=2, random_state=0).fit_transform(X)
     >>> list(Z.columns)
     ['dialogue_id', 'speaker', 'turn', 'fused_0', 'fused_1', 'fused_2']
     """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "modalities": [None, str, list, tuple],
+        "encoder": [StrOptions({"paper", *ENCODERS}), Mapping],
+        "fusion": [StrOptions(set(_FUSIONS))],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "beta_warmup": [Interval(Integral, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "mask_missing": ["boolean"],
+        "passthrough": [StrOptions({"auto"}), "boolean"],
+        "device": [str, torch.device, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
 
     def __init__(
         self,
@@ -156,10 +175,10 @@ class DJVAE(TransformerMixin, BaseEstimator):
         modalities=None,
         encoder="mlp",
         fusion="poe",
-        hidden_sizes=(128,),
+        hidden_layer_sizes=(128,),
         beta=1.0,
         beta_warmup=0,
-        n_epochs=50,
+        max_epochs=50,
         batch_size=128,
         lr=1e-3,
         mask_missing=True,
@@ -172,10 +191,10 @@ class DJVAE(TransformerMixin, BaseEstimator):
         self.modalities = modalities
         self.encoder = encoder
         self.fusion = fusion
-        self.hidden_sizes = hidden_sizes
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.beta = beta
         self.beta_warmup = beta_warmup
-        self.n_epochs = n_epochs
+        self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
         self.mask_missing = mask_missing
@@ -212,42 +231,16 @@ class DJVAE(TransformerMixin, BaseEstimator):
             self.device_ = device
 
     # ------------------------------------------------------------------ validation
-    def _check_params(self):
-        def positive_int(name, minimum=1):
-            value = getattr(self, name)
-            if not isinstance(value, Integral) or isinstance(value, bool) or value < minimum:
-                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-
-        positive_int("n_components")
-        positive_int("n_epochs")
-        positive_int("batch_size")
-        positive_int("beta_warmup", minimum=0)
-        for name, strict in (("beta", False), ("lr", True)):
-            value = getattr(self, name)
-            if (
-                not isinstance(value, Real)
-                or isinstance(value, bool)
-                or not np.isfinite(value)
-                or value < 0
-                or (strict and value == 0)
-            ):
-                bound = "> 0" if strict else ">= 0"
-                raise ValueError(f"{name} must be a finite number {bound}, got {value!r}.")
-        if self.fusion not in _FUSIONS:
-            raise ValueError(f"fusion must be one of {list(_FUSIONS)}, got {self.fusion!r}.")
-        sizes = self.hidden_sizes
-        if isinstance(sizes, Integral) and not isinstance(sizes, bool):
-            sizes = (sizes,)
-        try:
-            sizes = tuple(sizes)
-        except TypeError:
-            sizes = ()
+    def _hidden_layer_sizes(self) -> tuple[int, ...]:
+        """``hidden_layer_sizes`` as a tuple of ints (an int is one layer)."""
+        sizes = self.hidden_layer_sizes
+        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
         if not sizes or any(
             not isinstance(s, Integral) or isinstance(s, bool) or s < 1 for s in sizes
         ):
             raise ValueError(
-                f"hidden_sizes must be a non-empty sequence of integers >= 1, got "
-                f"{self.hidden_sizes!r}."
+                "hidden_layer_sizes must be a non-empty sequence of integers >= 1, got "
+                f"{self.hidden_layer_sizes!r}."
             )
         return tuple(int(s) for s in sizes)
 
@@ -353,6 +346,7 @@ class DJVAE(TransformerMixin, BaseEstimator):
         )
 
     # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Train the encoders, joint posterior and decoder on the negative ELBO (Eq. 12).
 
@@ -367,7 +361,7 @@ class DJVAE(TransformerMixin, BaseEstimator):
         -------
         self : DJVAE
         """
-        hidden_sizes = self._check_params()
+        hidden_sizes = self._hidden_layer_sizes()
         # A refit that fails or is interrupted must not leave the previous module next to
         # the new scalers: without module_ the estimator is plainly unfitted.
         self.__dict__.pop("module_", None)
@@ -378,10 +372,6 @@ class DJVAE(TransformerMixin, BaseEstimator):
         names = np.asarray([str(n) for n in conv.feature_names], dtype=object)
         self.modalities_ = list(columns)
         self.block_features_ = {m: names[idx] for m, idx in columns.items()}
-        if self.passthrough not in (True, False, "auto"):
-            raise ValueError(
-                f"passthrough must be True, False or 'auto', got {self.passthrough!r}."
-            )
         auto = self.passthrough == "auto"
         self.passthrough_ = len(columns) == 1 if auto else bool(self.passthrough)
         if self.passthrough_:
@@ -397,7 +387,6 @@ class DJVAE(TransformerMixin, BaseEstimator):
         self._columns = columns
         self.device_ = resolve_device(self.device)
         self._seed = seed_from(self.random_state)
-        n = values.shape[0]
         # Equal share per modality, summing to the full likelihood scale (class docstring).
         share = values.shape[1] / len(columns)
 
@@ -411,47 +400,20 @@ class DJVAE(TransformerMixin, BaseEstimator):
             ).to(self.device_)
             x_all, p_all = self._tensors(values, present)
             weights = torch.full((len(columns),), share, device=self.device_)
-            optimizer = torch.optim.Adam(module.parameters(), lr=self.lr)
             self.history_ = []
-            epochs = progress(range(1, self.n_epochs + 1), desc="DJVAE", verbose=self.verbose)
-            module.train()
-            for epoch in epochs:
-                ramp = min(1.0, epoch / self.beta_warmup) if self.beta_warmup else 1.0
-                beta = float(self.beta) * ramp
-                total_rec = torch.zeros((), device=self.device_)
-                total_kl = torch.zeros((), device=self.device_)
-                perm = torch.randperm(n, device=self.device_)
-                for start in range(0, n, self.batch_size):
-                    idx = perm[start : start + self.batch_size]
-                    xb, pb = x_all[idx], p_all[:, idx]
-                    x_hat, mu, logvar = module(xb, pb)
-                    rec = reconstruction_loss(x_hat, xb, module.blocks, pb, weights)
-                    kl = gaussian_kl(mu, logvar)
-                    loss = rec.mean() + beta * kl.mean()
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    total_rec += rec.detach().sum()
-                    total_kl += kl.detach().sum()
-                hint = f"Try a lower lr (now {self.lr!r})."
-                rec_e = check_finite_loss(
-                    total_rec / n, estimator="DJVAE", epoch=epoch, term="reconstruction loss",
-                    hint=hint,
-                )  # fmt: skip
-                kl_e = check_finite_loss(
-                    total_kl / n, estimator="DJVAE", epoch=epoch, term="KL term", hint=hint
-                )
-                self.history_.append(
-                    {
-                        "epoch": epoch,
-                        "reconstruction": rec_e,
-                        "kl": kl_e,
-                        "beta": beta,
-                        "loss": rec_e + beta * kl_e,
-                    }
-                )
-                epochs.set_postfix(reconstruction=f"{rec_e:.4g}", kl=f"{kl_e:.4g}")
-            module.eval()
+            train_djvae(
+                module,
+                x_all,
+                p_all,
+                weights,
+                history=self.history_,
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                lr=self.lr,
+                beta=self.beta,
+                beta_warmup=self.beta_warmup,
+                verbose=self.verbose,
+            )
         self.module_ = module
         return self
 

@@ -44,8 +44,9 @@ __all__ = [
 
 #: The ``format`` marker of a :func:`save` file.
 FORMAT = "sklearn-cberl"
-#: Version of the file layout; :func:`load` refuses newer files.
-FORMAT_VERSION = 1
+#: Version of the file layout; :func:`load` refuses newer files. Version 2: the estimators'
+#: parameter names of the redesign (version-1 names are renamed on load, RENAMED_PARAMS).
+FORMAT_VERSION = 2
 #: Classes (and callables) a :func:`save` file may name; :func:`load` instantiates nothing else.
 SAFE_CLASSES = (
     "sklearn_cberl.over_sampling.EmoGANSampler",
@@ -73,6 +74,16 @@ SAFE_CLASSES = (
 RENAMED_CLASSES = {
     "sklearn_cberl.sampler.EmoGANSampler": "sklearn_cberl.over_sampling.EmoGANSampler",
     "sklearn_cberl.sampler.ConversationSampler": "sklearn_cberl.over_sampling.ConversationSampler",
+}
+
+
+#: Parameter names of version-1 files -> their current name, per class (CHANGELOG.md).
+RENAMED_PARAMS = {
+    "sklearn_cberl.fusion.DJVAE": {"n_epochs": "max_epochs", "hidden_sizes": "hidden_layer_sizes"},
+    "sklearn_cberl.over_sampling.EmoGANSampler": {
+        "n_epochs": "max_epochs",
+        "classifier_epochs": "classifier_max_epochs",
+    },
 }
 
 
@@ -154,8 +165,8 @@ def _registry() -> dict:
     from .fusion import DJVAE
     from .nn.losses import CBERLLoss
     from .nn.mgnn import MGNN
-    from .pipeline import AddPerClass, CBERLPipeline, UpToRatio
     from .over_sampling import ConversationSampler, EmoGANSampler
+    from .pipeline import AddPerClass, CBERLPipeline, UpToRatio
 
     public = [EmoGANSampler, ConversationSampler, DJVAE, CBERLClassifier, AddPerClass]
     public += [UpToRatio, CBERLPipeline]
@@ -351,6 +362,8 @@ class _Decoder:
             # the few the estimators use are never written by save().
             if not isinstance(key, str) or (key.startswith("_") and key not in _PRIVATE_ATTRS):
                 raise _InvalidFile(f"The entry of {name!r} has a forbidden attribute {key!r}.")
+        renamed = RENAMED_PARAMS.get(name, {})  # a version-1 file: the old parameter names
+        params = {renamed.get(k, k): v for k, v in params.items()}
         est = cls(**params)
         for key, attr in attrs.items():
             setattr(est, key, attr)
@@ -401,7 +414,7 @@ def _dump_djvae(est, enc, where):
         "block_sizes": [len(idx) for idx in est._columns.values()],
         "encoders": [est.encoders_[m] for m in est.modalities_],
         "n_components": int(est.module_.n_components),
-        "hidden_sizes": list(est._check_params()),
+        "hidden_sizes": list(est._hidden_layer_sizes()),
         "fusion": est.module_.fusion,
         "state": enc.state_dict(est.module_),
     }

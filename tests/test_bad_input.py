@@ -28,15 +28,15 @@ def make(name, modalities=None):
     """Tiny, seeded versions of each estimator (one or two epochs)."""
     if name == "gan":
         return EmoGANSampler(
-            n_epochs=1, classifier_epochs=1, hidden_size=8, latent_size=2, device="cpu",
+            max_epochs=1, classifier_max_epochs=1, hidden_size=8, latent_size=2, device="cpu",
             random_state=0,
         )  # fmt: skip
     if name == "smote":
         return ConversationSampler(SMOTE(random_state=0))
     if name == "vae":
         return DJVAE(
-            n_components=2, hidden_sizes=(8,), n_epochs=1, modalities=modalities, device="cpu",
-            random_state=0,
+            n_components=2, hidden_layer_sizes=(8,), max_epochs=1, modalities=modalities,
+            device="cpu", random_state=0,
         )  # fmt: skip
     if name == "clf":
         return CBERLClassifier(
@@ -44,8 +44,8 @@ def make(name, modalities=None):
             validation_fraction=None, modalities=modalities, device="cpu", random_state=0,
         )  # fmt: skip
     return make_cberl_pipeline(
-        random_state=0, device="cpu", aug__n_epochs=1, aug__classifier_epochs=1,
-        aug__hidden_size=8, fuse__n_epochs=1, fuse__n_components=2, fuse__hidden_sizes=(8,),
+        random_state=0, device="cpu", aug__max_epochs=1, aug__classifier_max_epochs=1,
+        aug__hidden_size=8, fuse__max_epochs=1, fuse__n_components=2, fuse__hidden_layer_sizes=(8,),
         fuse__modalities=modalities, clf__max_epochs=1, clf__hidden_size=8,
         clf__n_estimators=2, clf__attention_hidden=(8,), clf__validation_fraction=None,
     )  # fmt: skip

@@ -5,11 +5,11 @@ from sklearn_cberl.cli import main
 
 FAST = [
     "--param",
-    "aug__n_epochs=2",
+    "aug__max_epochs=2",
     "--param",
-    "aug__classifier_epochs=2",
+    "aug__classifier_max_epochs=2",
     "--param",
-    "fuse__n_epochs=2",
+    "fuse__max_epochs=2",
     "--param",
     "fuse__n_components=4",
     "--param",
@@ -89,7 +89,7 @@ def test_fit_predict_evaluate_round_trip(tables, capsys):
         (["fit", "{train}", "-m", "{txt}/m.cberl"], "{txt} is a file, not a directory"),
         # a parameter of a dropped step
         (
-            ["fit", "{train}", "-m", "m.cberl", "--no-augment", "--param", "aug__n_epochs=2"],
+            ["fit", "{train}", "-m", "m.cberl", "--no-augment", "--param", "aug__max_epochs=2"],
             "the 'aug' step is dropped (--no-augment)",
         ),  # fmt: skip
         # inputs are never overwritten

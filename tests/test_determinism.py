@@ -19,11 +19,11 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.utils.validation import check_is_fitted
 from tiny import CLF, GAN, PIPE, VAE
 
-from sklearn_cberl import fusion as fusion_module
 from sklearn_cberl import make_cberl_pipeline
 from sklearn_cberl._utils import TrainingDivergedError
 from sklearn_cberl.classifier import CBERLClassifier, _CBERLNet
 from sklearn_cberl.fusion import DJVAE
+from sklearn_cberl.nn import vae as fusion_module  # where the DJVAE training loop lives
 from sklearn_cberl.nn.gan import EmoGAN
 from sklearn_cberl.nn.losses import CBERLLoss
 from sklearn_cberl.over_sampling import ConversationSampler, EmoGANSampler
@@ -134,7 +134,7 @@ def _nan_from_epoch(epoch, counter):
 
 def test_nan_loss_in_gan_reports_exact_epoch(data, monkeypatch):
     X, y = data
-    sampler = EmoGANSampler(random_state=0, **{**GAN, "n_epochs": 4})
+    sampler = EmoGANSampler(random_state=0, **{**GAN, "max_epochs": 4})
     original = EmoGAN.generator_loss
     poison = _nan_from_epoch(3, lambda: len(sampler.history_) + 1)
 

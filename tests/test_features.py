@@ -85,7 +85,7 @@ def small_video(**kw):
     params = dict(
         clip_shape=(4, 8, 8),
         channels=(4, 8, 8),
-        epochs=20,
+        max_epochs=20,
         batch_size=6,
         lr=1e-2,
         random_state=0,
@@ -96,7 +96,9 @@ def small_video(**kw):
 
 
 def small_audio(**kw):
-    params = dict(hidden_layer_sizes=(64,), epochs=60, batch_size=8, random_state=0, device="cpu")
+    params = dict(
+        hidden_layer_sizes=(64,), max_epochs=60, batch_size=8, random_state=0, device="cpu"
+    )
     params.update(kw)
     return AudioFeatures(**params)
 
@@ -465,8 +467,8 @@ def test_end_to_end_manifest_to_cberl_predictions(tmp_path):
     is_train = manifest["dialogue_id"].isin([f"d{d}" for d in range(7)])
     extractors = {
         "text": TextEncoder(16, random_state=0, device="cpu"),
-        "audio": small_audio(n_components=8, epochs=20),
-        "visual": small_video(n_components=16, epochs=10),
+        "audio": small_audio(n_components=8, max_epochs=20),
+        "visual": small_video(n_components=16, max_epochs=10),
     }
     X_train, y_train = build_conversation_frame(manifest[is_train], **extractors, base_dir=tmp_path)
     X_test, y_test = build_conversation_frame(manifest[~is_train], **extractors, base_dir=tmp_path)
@@ -476,10 +478,14 @@ def test_end_to_end_manifest_to_cberl_predictions(tmp_path):
             (
                 "aug",
                 EmoGANSampler(
-                    n_epochs=3, classifier_epochs=3, hidden_size=32, random_state=0, device="cpu"
+                    max_epochs=3,
+                    classifier_max_epochs=3,
+                    hidden_size=32,
+                    random_state=0,
+                    device="cpu",
                 ),
             ),
-            ("fuse", DJVAE(n_components=8, n_epochs=10, random_state=0, device="cpu")),
+            ("fuse", DJVAE(n_components=8, max_epochs=10, random_state=0, device="cpu")),
             (
                 "clf",
                 CBERLClassifier(

@@ -22,7 +22,7 @@ from sklearn_cberl.nn.vae import (
     reconstruction_loss,
 )
 
-FAST = dict(n_components=3, hidden_sizes=(16,), n_epochs=4, batch_size=64, device="cpu")
+FAST = dict(n_components=3, hidden_layer_sizes=(16,), max_epochs=4, batch_size=64, device="cpu")
 
 
 def _low_rank(n=300, d=12, rank=2, noise=0.05, seed=0):
@@ -138,7 +138,7 @@ def test_latent_shape_and_transform_is_deterministic():
 
 def test_reconstruction_error_falls_and_history_records_both_terms():
     X = _low_rank()
-    model = DJVAE(n_components=2, n_epochs=30, batch_size=32, random_state=0, device="cpu")
+    model = DJVAE(n_components=2, max_epochs=30, batch_size=32, random_state=0, device="cpu")
     model.fit(X)
     history = pd.DataFrame(model.history_)
     assert list(history.columns) == ["epoch", "reconstruction", "kl", "beta", "loss"]
@@ -151,11 +151,11 @@ def test_reconstruction_error_falls_and_history_records_both_terms():
     X_hat = model.inverse_transform(model.transform(X))
     assert np.mean((X_hat - X) ** 2) < 0.2 * np.mean((X - X.mean(0)) ** 2)
     # ... and has a higher ELBO than a barely trained one.
-    assert model.score(X) > DJVAE(n_components=2, n_epochs=1, random_state=0).fit(X).score(X)
+    assert model.score(X) > DJVAE(n_components=2, max_epochs=1, random_state=0).fit(X).score(X)
 
 
 def test_kl_warmup_ramps_beta():
-    model = DJVAE(**{**FAST, "beta": 0.5, "beta_warmup": 2, "n_epochs": 4}, random_state=0)
+    model = DJVAE(**{**FAST, "beta": 0.5, "beta_warmup": 2, "max_epochs": 4}, random_state=0)
     model.fit(_low_rank(n=50))
     assert [h["beta"] for h in model.history_] == [0.25, 0.5, 0.5, 0.5]
 
@@ -277,7 +277,7 @@ def test_single_modality_keeps_its_input_next_to_the_latent():
     ]
     squeezed = DJVAE(**FAST, passthrough=False, random_state=0).fit(one)
     assert squeezed.transform(one).shape[1] == 3 + 3
-    with pytest.raises(ValueError, match="passthrough must be True, False or 'auto'"):
+    with pytest.raises(ValueError, match="'passthrough' parameter of DJVAE must be"):
         DJVAE(**FAST, passthrough="yes").fit(one)
 
 
@@ -319,14 +319,15 @@ def test_modality_missing_in_every_training_row_is_an_error():
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"n_components": 0}, "n_components must be an integer >= 1"),
-        ({"beta": -1.0}, "beta must be a finite number >= 0"),
-        ({"lr": 0.0}, "lr must be a finite number > 0"),
-        ({"fusion": "sum"}, "fusion must be one of"),
-        ({"encoder": "transformer"}, "encoder must be 'paper'"),
+        # sklearn's parameter validation: names the parameter, the expectation, the value
+        ({"n_components": 0}, "'n_components' parameter of DJVAE must be an int in the range"),
+        ({"beta": -1.0}, "'beta' parameter of DJVAE must be a float in the range"),
+        ({"lr": 0.0}, "'lr' parameter of DJVAE must be a float in the range"),
+        ({"fusion": "sum"}, "'fusion' parameter of DJVAE must be a str among"),
+        ({"encoder": "transformer"}, "'encoder' parameter of DJVAE must be a str among"),
         ({"encoder": {"video": "cnn"}}, r"not among the fitted blocks"),
         ({"encoder": {"text": "gru"}}, "encoder kinds must be among"),
-        ({"hidden_sizes": (16, 0)}, "hidden_sizes must be a non-empty sequence"),
+        ({"hidden_layer_sizes": (16, 0)}, "hidden_layer_sizes must be a non-empty sequence"),
     ],
 )
 def test_bad_parameters_raise_clear_errors(params, match):

@@ -22,8 +22,8 @@ from sklearn_cberl._utils import torch_seed
 from sklearn_cberl.classifier import CBERLClassifier
 from sklearn_cberl.datasets import make_conversations
 from sklearn_cberl.fusion import DJVAE
-from sklearn_cberl.persistence import FORMAT, load, save
 from sklearn_cberl.over_sampling import ConversationSampler, EmoGANSampler
+from sklearn_cberl.persistence import FORMAT, load, save
 
 
 @pytest.fixture(scope="module")
@@ -256,3 +256,31 @@ def test_pickle_size_stays_small(fitted):
     buffer = io.BytesIO()
     pickle.dump(fitted["pipe"], buffer)
     assert buffer.tell() < 2_000_000
+
+
+def test_file_saved_before_the_redesign_loads_under_the_new_names():
+    """``data/pipeline_format1.cberl`` was saved by the format-1 code (old module paths
+    ``sklearn_cberl.sampler.*`` and parameter names ``n_epochs`` / ``classifier_epochs`` /
+    ``hidden_sizes``): it loads under the current names and predicts exactly as it did."""
+    from pathlib import Path
+
+    from tiny import conversations
+
+    here = Path(__file__).parent / "data"
+    model = load(here / "pipeline_format1.cberl")
+    assert isinstance(model.named_steps["aug"], EmoGANSampler)
+    assert model.named_steps["aug"].max_epochs == 1
+    assert model.named_steps["aug"].classifier_max_epochs == 1
+    assert model.named_steps["fuse"].get_params()["hidden_layer_sizes"] == (8,)
+    expected = json.loads((here / "pipeline_format1.json").read_text())["predictions"]
+    X, _ = conversations()
+    assert model.predict(X).tolist() == expected
+
+
+def test_newer_format_version_is_a_clear_versioned_error(tmp_path):
+    path = save(DJVAE(**VAE), tmp_path / "model.cberl")
+    payload = torch.load(path, weights_only=True)
+    payload["version"] = persistence.FORMAT_VERSION + 1
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match=r"format version \d+; this sklearn-cberl reads"):
+        load(path)

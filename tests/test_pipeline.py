@@ -20,9 +20,9 @@ from sklearn_cberl import (
 from sklearn_cberl.experiments import fit_with_validation
 
 FAST = dict(
-    aug__n_epochs=2,
-    aug__classifier_epochs=2,
-    fuse__n_epochs=2,
+    aug__max_epochs=2,
+    aug__classifier_max_epochs=2,
+    fuse__max_epochs=2,
     fuse__n_components=6,
     clf__max_epochs=2,
     clf__hidden_size=16,
@@ -170,7 +170,7 @@ def test_paper_counts_find_short_label_spellings_and_reject_absent_classes():
     y = np.array(["fear"] * 10 + ["neutral"] * 90)
     with pytest.raises(ValueError, match="'disgust', which is not in y.*fear"):
         AddPerClass({"fear": 5, "disgust": 7})(y)
-    sampler = EmoGANSampler(sampling_strategy=AddPerClass({"disgust": 5}), n_epochs=1)
+    sampler = EmoGANSampler(sampling_strategy=AddPerClass({"disgust": 5}), max_epochs=1)
     with pytest.raises(ValueError, match="disgust"):
         sampler.fit_resample(np.random.default_rng(0).normal(size=(100, 3)), y)
 
@@ -183,7 +183,9 @@ def test_up_to_ratio_raises_small_classes_only():
     with pytest.raises(ValueError, match="ratio"):
         UpToRatio(1.5)(y)
     # EmoGANSampler reads a float as this policy for any number of classes.
-    sampler = EmoGANSampler(sampling_strategy=0.5, n_epochs=1, classifier_epochs=1, device="cpu")
+    sampler = EmoGANSampler(
+        sampling_strategy=0.5, max_epochs=1, classifier_max_epochs=1, device="cpu"
+    )
     X = np.random.default_rng(0).normal(size=(170, 4))
     _, y_res = sampler.fit_resample(X, y)
     assert sampler.sampling_strategy_ == {"c": 40}

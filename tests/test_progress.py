@@ -24,7 +24,7 @@ def assert_plain(text):
 def test_sampler_and_fusion_progress_is_plain_lines_off_a_terminal(data, capsys):
     X, y = data
     EmoGANSampler(random_state=0, verbose=1, **GAN).fit_resample(X, y)
-    DJVAE(random_state=0, verbose=1, **{**VAE, "n_epochs": 20}).fit(X)
+    DJVAE(random_state=0, verbose=1, **{**VAE, "max_epochs": 20}).fit(X)
     err = capsys.readouterr().err
     assert_plain(err)
     lines = err.strip().splitlines()

@@ -74,14 +74,14 @@ def models():
         modalities=WIDTHS,
         random_state=0,
     )
-    vae = DJVAE(n_components=2, hidden_sizes=(8,), n_epochs=2, device="cpu", random_state=0)
+    vae = DJVAE(n_components=2, hidden_layer_sizes=(8,), max_epochs=2, device="cpu", random_state=0)
     clf = CBERLClassifier(
         hidden_size=8, n_estimators=2, attention_hidden=(8,), max_epochs=2, window_past=2,
         window_future=1, device="cpu", random_state=0,
     )  # fmt: skip
     pipe = make_cberl_pipeline(
-        random_state=0, device="cpu", aug__n_epochs=1, aug__classifier_epochs=1,
-        aug__hidden_size=8, fuse__n_epochs=1, fuse__n_components=2, fuse__hidden_sizes=(8,),
+        random_state=0, device="cpu", aug__max_epochs=1, aug__classifier_max_epochs=1,
+        aug__hidden_size=8, fuse__max_epochs=1, fuse__n_components=2, fuse__hidden_layer_sizes=(8,),
         clf__max_epochs=1, clf__hidden_size=8, clf__n_estimators=2, clf__attention_hidden=(8,),
     )  # fmt: skip
     return {"vae": vae.fit(X), "clf": clf.fit(X, y), "pipe": pipe.fit(X, y)}
@@ -126,8 +126,8 @@ def test_outputs_align_with_input_rows(models, name, data, seed):
 def make_sampler(kind, placement):
     if kind == "emogan":
         return EmoGANSampler(
-            n_epochs=1, classifier_epochs=1, hidden_size=4, latent_size=1, placement=placement,
-            sampling_strategy="auto", device="cpu", random_state=0,
+            max_epochs=1, classifier_max_epochs=1, hidden_size=4, latent_size=1,
+            placement=placement, sampling_strategy="auto", device="cpu", random_state=0,
         )  # fmt: skip
     base = RandomOverSampler(random_state=0) if kind == "random" else SMOTE(k_neighbors=1)
     return ConversationSampler(base, placement=placement)
@@ -178,12 +178,14 @@ def test_resampling_keeps_every_original_row_first_and_unchanged(data, kind, pla
 def _fit_all(X, y):
     """The three estimators' fits, tiny; the sampler's output goes on through the rest."""
     sampler = EmoGANSampler(
-        n_epochs=1, classifier_epochs=1, hidden_size=4, latent_size=1, sampling_strategy="auto",
-        placement="standalone", device="cpu", random_state=0,
+        max_epochs=1, classifier_max_epochs=1, hidden_size=4, latent_size=1,
+        sampling_strategy="auto", placement="standalone", device="cpu", random_state=0,
     )  # fmt: skip
     X_res, y_res = sampler.fit_resample(X, y)
     check_conversations(X_res)  # the output is a valid conversation frame
-    DJVAE(n_components=2, hidden_sizes=(4,), n_epochs=1, device="cpu", random_state=0).fit(X_res)
+    DJVAE(n_components=2, hidden_layer_sizes=(4,), max_epochs=1, device="cpu", random_state=0).fit(
+        X_res
+    )
     CBERLClassifier(
         hidden_size=4, n_estimators=2, attention_hidden=(4,), max_epochs=1, device="cpu",
         random_state=0,
@@ -198,7 +200,7 @@ def test_missing_labels_are_named_for_every_estimator(data, where, missing):
     y = y.astype(object)
     y.iloc[where % len(y)] = missing
     for fit in (
-        lambda: EmoGANSampler(n_epochs=1, device="cpu").fit_resample(X, y),
+        lambda: EmoGANSampler(max_epochs=1, device="cpu").fit_resample(X, y),
         lambda: ConversationSampler(RandomOverSampler()).fit_resample(X, y),
         lambda: CBERLClassifier(max_epochs=1, device="cpu").fit(X, y),
     ):

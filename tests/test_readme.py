@@ -9,8 +9,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 SHRINK = {
     "n_dialogues=200": "n_dialogues=24",
     '"dlg0150"': '"dlg0018"',
-    "EmoGANSampler()": "EmoGANSampler(n_epochs=2, classifier_epochs=2, random_state=0)",
-    "DJVAE()": "DJVAE(n_components=8, n_epochs=2, random_state=0)",
+    "EmoGANSampler()": "EmoGANSampler(max_epochs=2, classifier_max_epochs=2, random_state=0)",
+    "DJVAE()": "DJVAE(n_components=8, max_epochs=2, random_state=0)",
     "CBERLClassifier()": "CBERLClassifier(max_epochs=2, n_estimators=2, random_state=0, "
     "device='cpu', verbose=0)",
 }

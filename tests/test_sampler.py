@@ -23,10 +23,15 @@ from sklearn_cberl.over_sampling import EmoGANSampler, SyntheticRowsWarning
 
 META = list(METADATA_COLUMNS)
 # Tiny networks and few epochs: enough to exercise every code path quickly.
-FAST = dict(n_epochs=2, classifier_epochs=2, hidden_size=16, latent_size=4, random_state=0)
+FAST = dict(max_epochs=2, classifier_max_epochs=2, hidden_size=16, latent_size=4, random_state=0)
 # Enough optimisation steps on ~600 utterances for the generator to learn class r (~3 s).
 TRAINED = dict(
-    n_epochs=30, classifier_epochs=20, hidden_size=64, batch_size=64, device="cpu", random_state=0
+    max_epochs=30,
+    classifier_max_epochs=20,
+    hidden_size=64,
+    batch_size=64,
+    device="cpu",
+    random_state=0,
 )
 
 
@@ -267,7 +272,7 @@ def test_filter_rejects_what_an_independent_judge_calls_another_class(
 
     monkeypatch.setattr(_emogan, "CrossFittedJudges", make_judges)
     monkeypatch.setattr(_emogan, "generate", generate)
-    sampler = EmoGANSampler(**{**FAST, "n_epochs": 3, "sampling_strategy": 0.5})
+    sampler = EmoGANSampler(**{**FAST, "max_epochs": 3, "sampling_strategy": 0.5})
     X_res, y_res = sampler.fit_resample(X, y)
     mask = sampler.synthetic_mask_
     standardised = sampler.scaler_.transform(features(X_res[mask]))
@@ -282,7 +287,7 @@ def test_the_filter_can_say_no_and_records_why(small_conversations):
     """The cross-fitted judges reject candidates (the old EC_s filter accepted all of them)
     and the acceptance rates by source kind are recorded."""
     X, y = small_conversations
-    sampler = EmoGANSampler(**{**TRAINED, "n_epochs": 3, "sampling_strategy": 0.5})
+    sampler = EmoGANSampler(**{**TRAINED, "max_epochs": 3, "sampling_strategy": 0.5})
     sampler.fit_resample(X, y)
     rates = sampler.acceptance_rate_
     assert set(rates) == set(sampler.sampling_strategy_)
@@ -513,8 +518,8 @@ def test_history_and_fitted_attributes(small_conversations):
     X, y = small_conversations
     sampler = EmoGANSampler(**{**FAST, "verbose": 1})
     sampler.fit_resample(X, y)
-    assert len(sampler.history_) == FAST["n_epochs"]
-    assert len(sampler.classifier_history_) == FAST["classifier_epochs"]
+    assert len(sampler.history_) == FAST["max_epochs"]
+    assert len(sampler.classifier_history_) == FAST["classifier_max_epochs"]
     keys = {"identity", "adversarial", "classification", "target_classification", "diversity"}
     assert keys | {"epoch", "total", "discriminator"} == set(sampler.history_[0])
     assert set(sampler.discriminators_) == {"text", "audio", "visual"}

@@ -4,23 +4,23 @@ one to three epochs and 8 units."""
 # sampling_strategy="auto": the default (0.1) adds nothing to these small class counts, and
 # the unit tests need the GAN trained.
 GAN = dict(
-    n_epochs=2,
-    classifier_epochs=2,
+    max_epochs=2,
+    classifier_max_epochs=2,
     hidden_size=8,
     latent_size=2,
     sampling_strategy="auto",
     device="cpu",
 )
-VAE = dict(n_components=3, hidden_sizes=(8,), n_epochs=3, device="cpu")
+VAE = dict(n_components=3, hidden_layer_sizes=(8,), max_epochs=3, device="cpu")
 CLF = dict(hidden_size=8, n_estimators=2, max_epochs=3, device="cpu", attention_hidden=(8,))
 PIPE = dict(
     aug__sampling_strategy="auto",
-    aug__n_epochs=1,
-    aug__classifier_epochs=1,
+    aug__max_epochs=1,
+    aug__classifier_max_epochs=1,
     aug__hidden_size=8,
-    fuse__n_epochs=2,
+    fuse__max_epochs=2,
     fuse__n_components=3,
-    fuse__hidden_sizes=(8,),
+    fuse__hidden_layer_sizes=(8,),
     clf__max_epochs=2,
     clf__hidden_size=8,
     clf__n_estimators=2,

@@ -104,7 +104,7 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         Only functionals (one vector per utterance) are supported.
     hidden_layer_sizes : tuple of int, default=(512,)
         Encoder hidden layers (mirrored by the decoder).
-    epochs : int, default=50
+    max_epochs : int, default=50
         Auto-encoder training epochs (mean-squared reconstruction error, Adam).
     batch_size : int, default=64
     lr : float, default=1e-3
@@ -148,7 +148,7 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         feature_set="ComParE_2016",
         feature_level="Functionals",
         hidden_layer_sizes=(512,),
-        epochs=50,
+        max_epochs=50,
         batch_size=64,
         lr=1e-3,
         weight_decay=0.0,
@@ -163,7 +163,7 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         self.feature_set = feature_set
         self.feature_level = feature_level
         self.hidden_layer_sizes = hidden_layer_sizes
-        self.epochs = epochs
+        self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
@@ -244,7 +244,7 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
             or self.n_components < 1
         ):
             raise ValueError(f"n_components={self.n_components!r}: expected None or an int >= 1.")
-        for name in ("epochs", "batch_size"):
+        for name in ("max_epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name}={value!r}: expected an int >= 1.")
@@ -301,7 +301,7 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
             opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             data = torch.from_numpy(Z).to(device)
             n = data.shape[0]
-            epochs = range(int(self.epochs))
+            epochs = range(int(self.max_epochs))
             if self.verbose:
                 from tqdm.auto import tqdm
 

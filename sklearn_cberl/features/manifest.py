@@ -325,7 +325,7 @@ def cli_extract(argv=None) -> int:
         if args.no_video
         else VideoC3D(
             args.video_components,
-            epochs=args.video_epochs,
+            max_epochs=args.video_epochs,
             clip_shape=tuple(args.video_clip_shape),
             **common,
         ),

@@ -119,7 +119,7 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         length and resolution batch together.
     channels : tuple of int, default=(32, 64, 128)
         Output channels of the three convolution blocks.
-    epochs : int, default=20
+    max_epochs : int, default=20
     batch_size : int, default=16
     lr : float, default=1e-3
     weight_decay : float, default=1e-5
@@ -158,7 +158,7 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         *,
         clip_shape=(16, 64, 64),
         channels=(32, 64, 128),
-        epochs=20,
+        max_epochs=20,
         batch_size=16,
         lr=1e-3,
         weight_decay=1e-5,
@@ -172,7 +172,7 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         self.n_components = n_components
         self.clip_shape = clip_shape
         self.channels = channels
-        self.epochs = epochs
+        self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
@@ -185,7 +185,7 @@ class VideoC3D(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ input
     def _check_params(self):
-        for name in ("n_components", "epochs", "batch_size"):
+        for name in ("n_components", "max_epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name}={value!r}: expected an int >= 1.")
@@ -291,7 +291,7 @@ class VideoC3D(TransformerMixin, BaseEstimator):
                 float(self.dropout),
             ).to(device)
             opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-            epochs = range(int(self.epochs))
+            epochs = range(int(self.max_epochs))
             if self.verbose:
                 from tqdm.auto import tqdm
 

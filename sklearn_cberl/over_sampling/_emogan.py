@@ -86,7 +86,7 @@ class EmoGANSampler(BaseOverSampler):
         Hidden width of the generators' shared trunk, the discriminators and ``EC_s``.
     latent_size : int, default=32
         Size of the Gaussian noise fed to the generators (0: deterministic translations).
-    n_epochs : int, default=30
+    max_epochs : int, default=30
         GAN training epochs (passes over the real utterances).
     batch_size : int, default=64
         Minibatch size (utterances) for ``EC_s`` and the GAN. Small batches give the GAN
@@ -94,7 +94,7 @@ class EmoGANSampler(BaseOverSampler):
         steps in 30 epochs and the generator barely left the identity map.
     lr : float, default=1e-3
         Adam learning rate of ``EC_s``, the generators and the discriminators.
-    classifier_epochs : int, default=20
+    classifier_max_epochs : int, default=20
         Pre-training epochs of the emotion classifier ``EC_s`` (class-balanced
         cross-entropy on the real data); it is frozen afterwards.
     filter_synthetic : bool, default=True
@@ -194,7 +194,7 @@ class EmoGANSampler(BaseOverSampler):
     >>> from sklearn_cberl import EmoGANSampler
     >>> X, y = make_conversations(n_dialogues=20, modalities={"text": 8, "audio": 4},
     ...                           random_state=0)
-    >>> sampler = EmoGANSampler(n_epochs=2, classifier_epochs=2, random_state=0)
+    >>> sampler = EmoGANSampler(max_epochs=2, classifier_max_epochs=2, random_state=0)
     >>> X_res, y_res = sampler.fit_resample(X, y)
     >>> bool(y_res.value_counts().nunique() == 1)
     True
@@ -209,10 +209,10 @@ class EmoGANSampler(BaseOverSampler):
         "lambda_classification": [Interval(Real, 0, None, closed="left")],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "latent_size": [Interval(Integral, 0, None, closed="left")],
-        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "classifier_epochs": [Interval(Integral, 1, None, closed="left")],
+        "classifier_max_epochs": [Interval(Integral, 1, None, closed="left")],
         "filter_synthetic": ["boolean"],
         "n_neighbor_classes": [Interval(Integral, 0, None, closed="left")],
         "lambda_diversity": [Interval(Real, 0, None, closed="left")],
@@ -233,10 +233,10 @@ class EmoGANSampler(BaseOverSampler):
         lambda_diversity=0.0,
         hidden_size=128,
         latent_size=32,
-        n_epochs=30,
+        max_epochs=30,
         batch_size=64,
         lr=1e-3,
-        classifier_epochs=20,
+        classifier_max_epochs=20,
         filter_synthetic=True,
         filter_folds=3,
         n_neighbor_classes=1,
@@ -252,10 +252,10 @@ class EmoGANSampler(BaseOverSampler):
         self.lambda_classification = lambda_classification
         self.hidden_size = hidden_size
         self.latent_size = latent_size
-        self.n_epochs = n_epochs
+        self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
-        self.classifier_epochs = classifier_epochs
+        self.classifier_max_epochs = classifier_max_epochs
         self.filter_synthetic = filter_synthetic
         self.n_neighbor_classes = n_neighbor_classes
         self.lambda_diversity = lambda_diversity
@@ -369,7 +369,7 @@ class EmoGANSampler(BaseOverSampler):
             X_t = torch.from_numpy(np.ascontiguousarray(Xs)).to(device)
             y_t = torch.from_numpy(y_codes.astype(np.int64)).to(device)
             sources = SourceSampler(y_codes, neighbours, device, self.self_source_fraction)
-            bar = progress(range(self.classifier_epochs), desc="EC_s", verbose=self.verbose)
+            bar = progress(range(self.classifier_max_epochs), desc="EC_s", verbose=self.verbose)
             steps = iter(bar)
 
             def on_epoch(epoch, loss):
@@ -386,7 +386,7 @@ class EmoGANSampler(BaseOverSampler):
 
             train = dict(
                 hidden_size=self.hidden_size,
-                epochs=self.classifier_epochs,
+                epochs=self.classifier_max_epochs,
                 lr=self.lr,
                 batch_size=self.batch_size,
             )
@@ -410,7 +410,7 @@ class EmoGANSampler(BaseOverSampler):
                 sources,
                 targets,
                 history=self.history_,
-                max_epochs=self.n_epochs,
+                max_epochs=self.max_epochs,
                 batch_size=self.batch_size,
                 lr=self.lr,
                 lambdas=lambdas,
