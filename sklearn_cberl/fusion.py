@@ -13,26 +13,22 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_array, check_is_fitted
 
-from ._utils import resolve_device, seed_from, torch_seed
-from .conversation import METADATA_COLUMNS, PLAIN_BLOCK, check_conversations
-from .nn.vae import (
-    ENCODERS,
-    PAPER_ENCODERS,
-    DJVAEModule,
-    gaussian_kl,
-    reconstruction_loss,
-    reparameterize,
-    train_djvae,
+from ._modality_blocks import (
+    block_columns,
+    is_conversation_frame,
+    resolve_encoders,
+    standardise_blocks,
 )
+from ._utils import resolve_device, seed_from, torch_seed
+from .conversation import METADATA_COLUMNS, check_conversations
+from .nn.vae import ENCODERS, DJVAEModule
+from .nn.vae_loops import decode_latent, encode_mean, negative_elbo_sum, train_djvae
 
 __all__ = ["DJVAE"]
 
-#: Rows encoded/decoded per chunk at inference: bounds memory, independent of batch_size.
-_INFERENCE_CHUNK = 8192
 _FUSIONS = ("poe", "concat")
 
 
@@ -244,38 +240,9 @@ class DJVAE(TransformerMixin, BaseEstimator):
             )
         return tuple(int(s) for s in sizes)
 
-    def _resolve_encoders(self, modalities):
-        kinds = sorted(ENCODERS)
-        spec = self.encoder
-        if isinstance(spec, str):
-            if spec == "paper":
-                return {m: PAPER_ENCODERS.get(m, "mlp") for m in modalities}
-            if spec not in ENCODERS:
-                raise ValueError(
-                    f"encoder must be 'paper', one of {kinds} or a dict modality -> kind, "
-                    f"got {spec!r}."
-                )
-            return dict.fromkeys(modalities, spec)
-        if isinstance(spec, Mapping):
-            unknown = [m for m in spec if m not in modalities]
-            if unknown:
-                raise ValueError(
-                    f"encoder names modalities {unknown} that are not among the fitted "
-                    f"blocks {list(modalities)}."
-                )
-            bad = {m: k for m, k in spec.items() if k not in ENCODERS}
-            if bad:
-                raise ValueError(f"encoder kinds must be among {kinds}, got {bad}.")
-            return {m: spec.get(m, "mlp") for m in modalities}
-        raise TypeError(
-            f"encoder must be a str or a dict modality -> kind, got {type(spec).__name__}."
-        )
-
     def _validate(self, X, reset):
         """Validate X; return the Conversations and the column indices of each block."""
-        conversational = isinstance(X, pd.DataFrame) and any(
-            c in X.columns for c in METADATA_COLUMNS
-        )
+        conversational = is_conversation_frame(X)
         if not reset and conversational != self.conversational_:
             kind = "a conversation frame" if self.conversational_ else "a plain feature table"
             raise ValueError(
@@ -283,33 +250,9 @@ class DJVAE(TransformerMixin, BaseEstimator):
                 "input (with or without the metadata columns "
                 f"{list(METADATA_COLUMNS)})."
             )
-        conv = check_conversations(
-            X,
-            estimator=self,
-            reset=reset,
-            modalities=self.modalities if conversational else None,
-        )
-        names = [str(n) for n in conv.feature_names]
-        if conversational:
-            columns = {m: np.arange(s.start, s.stop) for m, s in conv.blocks.items()}
-        elif self.modalities is None:
-            columns = {PLAIN_BLOCK: np.arange(len(names))}
-        else:
-            if not isinstance(X, pd.DataFrame):
-                raise ValueError(
-                    f"modalities={self.modalities!r} needs named columns: pass a DataFrame "
-                    "whose columns are named '<modality>_<i>', or modalities=None."
-                )
-            wanted = [self.modalities] if isinstance(self.modalities, str) else self.modalities
-            columns = {}
-            for m in wanted:
-                idx = np.array([i for i, n in enumerate(names) if n.startswith(f"{m}_")])
-                if idx.size == 0:
-                    raise ValueError(
-                        f"Modality block {m!r} has no columns: expected at least one column "
-                        f"named '{m}_<i>' in X."
-                    )
-                columns[m] = idx
+        modalities = self.modalities if conversational else None
+        conv = check_conversations(X, estimator=self, reset=reset, modalities=modalities)
+        columns = block_columns(X, conv, self.modalities, conversational)
         if not reset and list(columns) != self.modalities_:
             raise ValueError(
                 f"X has modality blocks {list(columns)}, but DJVAE was fitted on "
@@ -319,25 +262,7 @@ class DJVAE(TransformerMixin, BaseEstimator):
 
     def _standardise(self, conv, columns, fit):
         """Standardised float32 features (blocks side by side) and the (M, n) presence mask."""
-        parts, present = [], []
-        for m, idx in columns.items():
-            block = conv.X[:, idx]
-            if self.mask_missing:
-                here = np.any(block != 0, axis=1)
-            else:
-                here = np.ones(block.shape[0], dtype=bool)
-            if fit:
-                if not here.any():
-                    raise ValueError(
-                        f"Modality {m!r} is all zeros (missing) in every training row: "
-                        "drop it with modalities=..., or set mask_missing=False."
-                    )
-                self.scalers_[m] = StandardScaler().fit(block[here])
-            scaled = self.scalers_[m].transform(block).astype(np.float32)
-            scaled[~here] = 0.0
-            parts.append(scaled)
-            present.append(here)
-        return np.hstack(parts), np.stack(present).astype(np.float32)
+        return standardise_blocks(conv, columns, self.scalers_, self.mask_missing, fit=fit)
 
     def _tensors(self, values, present):
         return (
@@ -365,9 +290,7 @@ class DJVAE(TransformerMixin, BaseEstimator):
         # A refit that fails or is interrupted must not leave the previous module next to
         # the new scalers: without module_ the estimator is plainly unfitted.
         self.__dict__.pop("module_", None)
-        self.conversational_ = isinstance(X, pd.DataFrame) and any(
-            c in X.columns for c in METADATA_COLUMNS
-        )
+        self.conversational_ = is_conversation_frame(X)
         conv, columns = self._validate(X, reset=True)
         names = np.asarray([str(n) for n in conv.feature_names], dtype=object)
         self.modalities_ = list(columns)
@@ -381,7 +304,7 @@ class DJVAE(TransformerMixin, BaseEstimator):
                     f"passthrough=True would duplicate the column(s) {clash[:3]}: rename "
                     "the input's fused_* columns or leave them out with modalities=..."
                 )
-        self.encoders_ = self._resolve_encoders(self.modalities_)
+        self.encoders_ = resolve_encoders(self.encoder, self.modalities_)
         self.scalers_ = {}
         values, present = self._standardise(conv, columns, fit=True)
         self._columns = columns
@@ -421,18 +344,6 @@ class DJVAE(TransformerMixin, BaseEstimator):
     def _fused_names(self):
         return [f"fused_{i}" for i in range(self.n_components)]
 
-    def _encode(self, values, present):
-        out = []
-        with torch.no_grad():
-            for start in range(0, values.shape[0], _INFERENCE_CHUNK):
-                xb, pb = self._tensors(
-                    values[start : start + _INFERENCE_CHUNK],
-                    present[:, start : start + _INFERENCE_CHUNK],
-                )
-                mu, _ = self.module_.encode(xb, pb)
-                out.append(mu.cpu().numpy())
-        return np.concatenate(out) if out else np.empty((0, self.n_components), np.float32)
-
     def transform(self, X):
         """Posterior mean ``mu`` of the fused latent (Eq. 8 ``f``), deterministic.
 
@@ -454,7 +365,7 @@ class DJVAE(TransformerMixin, BaseEstimator):
         conv, columns = self._validate(X, reset=False)
         values, present = self._standardise(conv, columns, fit=False)
         dtype = conv.X.dtype
-        latent = self._encode(values, present).astype(dtype)
+        latent = encode_mean(self.module_, values, present, self.device_).astype(dtype)
         order = np.concatenate(list(columns.values()))
         if not self.conversational_:
             return np.hstack([latent, conv.X[:, order]]) if self.passthrough_ else latent
@@ -522,15 +433,7 @@ class DJVAE(TransformerMixin, BaseEstimator):
                     f"X has {Z.shape[1]} columns: expected the latent ({k} columns, or a "
                     f"frame with columns {fused[0]}..{fused[-1]})."
                 )
-        out = []
-        with torch.no_grad():
-            for start in range(0, Z.shape[0], _INFERENCE_CHUNK):
-                # torch.tensor copies: Z may be a read-only view of the caller's frame.
-                z = torch.tensor(
-                    Z[start : start + _INFERENCE_CHUNK], dtype=torch.float32, device=self.device_
-                )
-                out.append(self.module_.decode(z).cpu().numpy())
-        decoded = np.concatenate(out) if out else np.empty((0, self.module_.blocks[-1].stop))
+        decoded = decode_latent(self.module_, Z, self.device_)
         blocks = [
             self.scalers_[m].inverse_transform(decoded[:, b].astype(np.float64))
             for m, b in zip(self.modalities_, self.module_.blocks)
@@ -565,16 +468,6 @@ class DJVAE(TransformerMixin, BaseEstimator):
         values, present = self._standardise(conv, columns, fit=False)
         share = values.shape[1] / len(columns)
         generator = torch.Generator(device=self.device_).manual_seed(self._seed)
-        total = 0.0
-        with torch.no_grad():
-            weights = torch.full((len(columns),), share, device=self.device_)
-            for start in range(0, values.shape[0], _INFERENCE_CHUNK):
-                xb, pb = self._tensors(
-                    values[start : start + _INFERENCE_CHUNK],
-                    present[:, start : start + _INFERENCE_CHUNK],
-                )
-                mu, logvar = self.module_.encode(xb, pb)
-                x_hat = self.module_.decode(reparameterize(mu, logvar, generator))
-                rec = reconstruction_loss(x_hat, xb, self.module_.blocks, pb, weights)
-                total += float((rec + float(self.beta) * gaussian_kl(mu, logvar)).sum())
+        weights = torch.full((len(columns),), share, device=self.device_)
+        total = negative_elbo_sum(self.module_, values, present, weights, self.beta, generator)
         return -total / values.shape[0]

@@ -23,7 +23,7 @@ from sklearn_cberl import make_cberl_pipeline
 from sklearn_cberl._utils import TrainingDivergedError
 from sklearn_cberl.classifier import CBERLClassifier, _CBERLNet
 from sklearn_cberl.fusion import DJVAE
-from sklearn_cberl.nn import vae as fusion_module  # where the DJVAE training loop lives
+from sklearn_cberl.nn import vae_loops as fusion_module  # where the DJVAE loop lives
 from sklearn_cberl.nn.gan import EmoGAN
 from sklearn_cberl.nn.losses import CBERLLoss
 from sklearn_cberl.over_sampling import ConversationSampler, EmoGANSampler

@@ -32,7 +32,6 @@ import torch
 from torch import nn
 
 __all__ = [
-    "train_djvae",
     "ENCODERS",
     "PAPER_ENCODERS",
     "MLPEncoder",
@@ -295,69 +294,3 @@ class DJVAEModule(nn.Module):
         mu, logvar = self.encode(x, present)
         z = reparameterize(mu, logvar, generator) if self.training else mu
         return self.decode(z), mu, logvar
-
-
-def train_djvae(
-    module: DJVAEModule,
-    x_all: torch.Tensor,
-    p_all: torch.Tensor,
-    weights: torch.Tensor,
-    *,
-    history: list,
-    max_epochs: int,
-    batch_size: int,
-    lr: float,
-    beta: float,
-    beta_warmup: int,
-    verbose=0,
-) -> None:
-    """Minimise the Eq. 12 loss (reconstruction + ``beta`` x KL) with Adam, in place.
-
-    ``history`` receives one record per finished epoch (``epoch``, ``reconstruction``,
-    ``kl``, ``beta``, ``loss``: means per utterance), so a diverged fit keeps the epochs that
-    completed. The KL weight ramps up linearly over the first ``beta_warmup`` epochs.
-    """
-    from .._progress import progress
-    from .._utils import check_finite_loss
-
-    n = x_all.shape[0]
-    device = x_all.device
-    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
-    epochs = progress(range(1, max_epochs + 1), desc="DJVAE", verbose=verbose)
-    module.train()
-    for epoch in epochs:
-        ramp = min(1.0, epoch / beta_warmup) if beta_warmup else 1.0
-        beta_e = float(beta) * ramp
-        total_rec = torch.zeros((), device=device)
-        total_kl = torch.zeros((), device=device)
-        perm = torch.randperm(n, device=device)
-        for start in range(0, n, batch_size):
-            idx = perm[start : start + batch_size]
-            xb, pb = x_all[idx], p_all[:, idx]
-            x_hat, mu, logvar = module(xb, pb)
-            rec = reconstruction_loss(x_hat, xb, module.blocks, pb, weights)
-            kl = gaussian_kl(mu, logvar)
-            loss = rec.mean() + beta_e * kl.mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total_rec += rec.detach().sum()
-            total_kl += kl.detach().sum()
-        hint = f"Try a lower lr (now {lr!r})."
-        rec_e = check_finite_loss(
-            total_rec / n, estimator="DJVAE", epoch=epoch, term="reconstruction loss", hint=hint
-        )
-        kl_e = check_finite_loss(
-            total_kl / n, estimator="DJVAE", epoch=epoch, term="KL term", hint=hint
-        )
-        history.append(
-            {
-                "epoch": epoch,
-                "reconstruction": rec_e,
-                "kl": kl_e,
-                "beta": beta_e,
-                "loss": rec_e + beta_e * kl_e,
-            }
-        )
-        epochs.set_postfix(reconstruction=f"{rec_e:.4g}", kl=f"{kl_e:.4g}")
-    module.eval()

@@ -1,0 +1,100 @@
+"""Modality blocks of DJVAE's input: which columns, which encoder, standardised how.
+
+Kept apart from the estimator (:mod:`sklearn_cberl.fusion`): these are plain functions of the
+validated :class:`~sklearn_cberl.conversation.Conversations` and the estimator's parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.preprocessing import StandardScaler
+
+from .conversation import METADATA_COLUMNS, PLAIN_BLOCK
+from .nn.vae import ENCODERS, PAPER_ENCODERS
+
+__all__ = ["block_columns", "is_conversation_frame", "resolve_encoders", "standardise_blocks"]
+
+
+def is_conversation_frame(X) -> bool:
+    """Whether X carries metadata columns (a conversation frame, not a plain table)."""
+    return isinstance(X, pd.DataFrame) and any(c in X.columns for c in METADATA_COLUMNS)
+
+
+def block_columns(X, conv, modalities, conversational: bool) -> dict[str, np.ndarray]:
+    """Column indices (into ``conv.X``) of each modality block.
+
+    A conversation frame has its blocks already; a plain table is one block, unless
+    ``modalities`` names column prefixes (then X must be a DataFrame).
+    """
+    names = [str(n) for n in conv.feature_names]
+    if conversational:
+        return {m: np.arange(s.start, s.stop) for m, s in conv.blocks.items()}
+    if modalities is None:
+        return {PLAIN_BLOCK: np.arange(len(names))}
+    if not isinstance(X, pd.DataFrame):
+        raise ValueError(
+            f"modalities={modalities!r} needs named columns: pass a DataFrame whose columns "
+            "are named '<modality>_<i>', or modalities=None."
+        )
+    columns = {}
+    for m in [modalities] if isinstance(modalities, str) else modalities:
+        idx = np.array([i for i, n in enumerate(names) if n.startswith(f"{m}_")])
+        if idx.size == 0:
+            raise ValueError(
+                f"Modality block {m!r} has no columns: expected at least one column "
+                f"named '{m}_<i>' in X."
+            )
+        columns[m] = idx
+    return columns
+
+
+def resolve_encoders(spec, modalities) -> dict[str, str]:
+    """The encoder kind of each modality from DJVAE's ``encoder`` parameter (Fig. 4)."""
+    kinds = sorted(ENCODERS)
+    if isinstance(spec, str):
+        if spec == "paper":
+            return {m: PAPER_ENCODERS.get(m, "mlp") for m in modalities}
+        if spec not in ENCODERS:
+            raise ValueError(
+                f"encoder must be 'paper', one of {kinds} or a dict modality -> kind, got {spec!r}."
+            )
+        return dict.fromkeys(modalities, spec)
+    if isinstance(spec, Mapping):
+        unknown = [m for m in spec if m not in modalities]
+        if unknown:
+            raise ValueError(
+                f"encoder names modalities {unknown} that are not among the fitted "
+                f"blocks {list(modalities)}."
+            )
+        bad = {m: k for m, k in spec.items() if k not in ENCODERS}
+        if bad:
+            raise ValueError(f"encoder kinds must be among {kinds}, got {bad}.")
+        return {m: spec.get(m, "mlp") for m in modalities}
+    raise TypeError(f"encoder must be a str or a dict modality -> kind, got {type(spec).__name__}.")
+
+
+def standardise_blocks(conv, columns, scalers: dict, mask_missing: bool, *, fit: bool):
+    """Standardised float32 features (blocks side by side) and the (M, n) presence mask.
+
+    With ``mask_missing`` an all-zero block is a missing modality: it is left out of the
+    scaler's statistics and set to 0 after scaling. ``fit=True`` fits ``scalers[m]``.
+    """
+    parts, present = [], []
+    for m, idx in columns.items():
+        block = conv.X[:, idx]
+        here = np.any(block != 0, axis=1) if mask_missing else np.ones(len(block), dtype=bool)
+        if fit:
+            if not here.any():
+                raise ValueError(
+                    f"Modality {m!r} is all zeros (missing) in every training row: "
+                    "drop it with modalities=..., or set mask_missing=False."
+                )
+            scalers[m] = StandardScaler().fit(block[here])
+        scaled = scalers[m].transform(block).astype(np.float32)
+        scaled[~here] = 0.0
+        parts.append(scaled)
+        present.append(here)
+    return np.hstack(parts), np.stack(present).astype(np.float32)
