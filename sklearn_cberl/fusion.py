@@ -22,6 +22,7 @@ from ._modality_blocks import (
     resolve_encoders,
     standardise_blocks,
 )
+from ._torch_base import TorchEstimatorMixin
 from ._utils import resolve_device, seed_from, torch_seed
 from .conversation import METADATA_COLUMNS, check_conversations
 from .nn.vae import ENCODERS, DJVAEModule
@@ -32,7 +33,7 @@ __all__ = ["DJVAE"]
 _FUSIONS = ("poe", "concat")
 
 
-class DJVAE(TransformerMixin, BaseEstimator):
+class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
     """Deep joint variational auto-encoder: fuse modality blocks into one Gaussian latent.
 
     Each modality block gets its own encoder (Eq. 8 ``f``, Fig. 4); the encodings form a joint
@@ -146,6 +147,7 @@ class DJVAE(TransformerMixin, BaseEstimator):
     ['dialogue_id', 'speaker', 'turn', 'fused_0', 'fused_1', 'fused_2']
     """
 
+    _device_attr = "device_"  # the pickle holds the module on the CPU
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "modalities": [None, str, list, tuple],
@@ -203,12 +205,6 @@ class DJVAE(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-    def __getstate__(self):
-        # Pickle the module on the CPU: a CUDA-fitted DJVAE must load on any machine.
-        from .persistence import cpu_state
-
-        return cpu_state(super().__getstate__(), device_key="device_")
 
     def __sklearn_is_fitted__(self):
         # The module is set last in fit: an interrupted or failed (re)fit leaves scalers

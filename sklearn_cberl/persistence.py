@@ -22,7 +22,6 @@ Read more in ``docs/reliability.md``.
 
 from __future__ import annotations
 
-import copy
 import json
 import pickle
 import warnings
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from ._torch_base import cpu_state
 
 __all__ = [
     "SAFE_CLASSES",
@@ -53,8 +54,8 @@ SAFE_CLASSES = (
     "sklearn_cberl.over_sampling.ConversationSampler",
     "sklearn_cberl.fusion.DJVAE",
     "sklearn_cberl.classifier.CBERLClassifier",
-    "sklearn_cberl.pipeline.AddPerClass",
-    "sklearn_cberl.pipeline.UpToRatio",
+    "sklearn_cberl.strategies.AddPerClass",
+    "sklearn_cberl.strategies.UpToRatio",
     "sklearn_cberl.pipeline.CBERLPipeline",
     "imblearn.pipeline.Pipeline",
     "sklearn.pipeline.Pipeline",
@@ -74,6 +75,9 @@ SAFE_CLASSES = (
 RENAMED_CLASSES = {
     "sklearn_cberl.sampler.EmoGANSampler": "sklearn_cberl.over_sampling.EmoGANSampler",
     "sklearn_cberl.sampler.ConversationSampler": "sklearn_cberl.over_sampling.ConversationSampler",
+    "sklearn_cberl.pipeline.AddPerClass": "sklearn_cberl.strategies.AddPerClass",
+    "sklearn_cberl.pipeline.UpToRatio": "sklearn_cberl.strategies.UpToRatio",
+    "sklearn_cberl.classifier.collate_dialogues": "sklearn_cberl.nn.data.collate_dialogues",
 }
 
 
@@ -91,63 +95,6 @@ class _InvalidFile(ValueError):
     """A reason :func:`load` refuses a file (its message is shown as is)."""
 
 
-# --------------------------------------------------------------------------- pickling
-def _off_cpu(value) -> bool:
-    """True when ``value`` holds a torch tensor that is not on the CPU."""
-    if isinstance(value, torch.Tensor):
-        return value.device.type != "cpu"
-    if isinstance(value, torch.nn.Module):
-        tensors = [*value.parameters(), *value.buffers()]
-        return any(t.device.type != "cpu" for t in tensors)
-    if isinstance(value, dict):
-        return any(_off_cpu(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_off_cpu(v) for v in value)
-    return False
-
-
-def _to_cpu(value):
-    if isinstance(value, torch.Tensor):
-        return value.cpu()
-    if isinstance(value, torch.nn.Module):
-        return value.cpu()  # in place: keeps aliases (gan_.g_ts is generator_) shared
-    if isinstance(value, dict):
-        return {k: _to_cpu(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_to_cpu(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_to_cpu(v) for v in value)
-    return value
-
-
-def cpu_state(state: dict, *, device_key: str | None = None) -> dict:
-    """Copy of an estimator's pickle state with every torch module and tensor on the CPU.
-
-    Used by ``__getstate__`` so that a model fitted on CUDA unpickles on a CPU-only
-    machine. The estimator itself is not touched: the attributes that hold torch state off
-    the CPU are deep-copied together (one ``deepcopy`` memo, so attributes that alias each
-    other stay aliases) and the copies are moved. CPU-only state is returned as is.
-
-    Parameters
-    ----------
-    state : dict
-        The ``__dict__``-like state (``BaseEstimator.__getstate__()``).
-    device_key : str, default=None
-        Attribute naming the device the torch state lives on; set to ``cpu`` in the copy
-        when something was moved.
-    """
-    keys = [k for k, v in state.items() if _off_cpu(v)]
-    if not keys:
-        return state
-    moved = copy.deepcopy({k: state[k] for k in keys})
-    state = dict(state)
-    for key, value in moved.items():
-        state[key] = _to_cpu(value)
-    if device_key is not None and device_key in state:
-        state[device_key] = torch.device("cpu")
-    return state
-
-
 # --------------------------------------------------------------------------- safe format
 def _name(obj) -> str:
     return f"{obj.__module__}.{obj.__qualname__}"
@@ -161,12 +108,14 @@ def _registry() -> dict:
     from sklearn.preprocessing import StandardScaler
     from skorch.dataset import Dataset
 
-    from .classifier import CBERLClassifier, collate_dialogues
+    from .classifier import CBERLClassifier
     from .fusion import DJVAE
+    from .nn.data import collate_dialogues
     from .nn.losses import CBERLLoss
     from .nn.mgnn import MGNN
     from .over_sampling import ConversationSampler, EmoGANSampler
-    from .pipeline import AddPerClass, CBERLPipeline, UpToRatio
+    from .pipeline import CBERLPipeline
+    from .strategies import AddPerClass, UpToRatio
 
     public = [EmoGANSampler, ConversationSampler, DJVAE, CBERLClassifier, AddPerClass]
     public += [UpToRatio, CBERLPipeline]
@@ -185,7 +134,7 @@ def _registry() -> dict:
 #: Callables a file may *refer to* (never called by the decoder): the skorch net's data
 #: loader class and collate function.
 SAFE_CALLABLES = (
-    "sklearn_cberl.classifier.collate_dialogues",
+    "sklearn_cberl.nn.data.collate_dialogues",
     "torch.utils.data.dataloader.DataLoader",
 )
 #: Private attribute names an estimator may carry in a file (dunder names never).
@@ -194,8 +143,8 @@ _PRIVATE_ATTRS = frozenset({"_columns", "_seed", "_sklearn_output_config"})
 
 #: Sampling-strategy callables a file may hold, with their ``__init__`` arguments.
 _STRATEGY_INIT = {
-    "sklearn_cberl.pipeline.AddPerClass": ("additions", "reference_size"),
-    "sklearn_cberl.pipeline.UpToRatio": ("ratio",),
+    "sklearn_cberl.strategies.AddPerClass": ("additions", "reference_size"),
+    "sklearn_cberl.strategies.UpToRatio": ("ratio",),
 }
 
 
@@ -343,9 +292,10 @@ class _Decoder:
             return self.lookup(value["__callable__"], SAFE_CALLABLES)
         if "__object__" in value:
             cls = self.lookup(value["__object__"], tuple(_STRATEGY_INIT))
+            name = RENAMED_CLASSES.get(value["__object__"], value["__object__"])
             init = self(value["init"])
-            if not isinstance(init, dict) or set(init) - set(_STRATEGY_INIT[value["__object__"]]):
-                raise _InvalidFile(f"The entry of {value['__object__']!r} is malformed.")
+            if not isinstance(init, dict) or set(init) - set(_STRATEGY_INIT[name]):
+                raise _InvalidFile(f"The entry of {name!r} is malformed.")
             return cls(**init)
         if "__estimator__" in value:
             return self.estimator(value)

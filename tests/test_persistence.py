@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from skorch.exceptions import DeviceWarning
 from tiny import CLF, GAN, PIPE, VAE
 
-from sklearn_cberl import AddPerClass, make_cberl_pipeline, persistence
+from sklearn_cberl import AddPerClass, _torch_base, make_cberl_pipeline, persistence
 from sklearn_cberl._utils import torch_seed
 from sklearn_cberl.classifier import CBERLClassifier
 from sklearn_cberl.datasets import make_conversations
@@ -209,9 +209,9 @@ def test_cuda_device_parameter_without_cuda_is_a_clear_error(fitted, data, monke
 def test_pickles_hold_torch_state_on_cpu_without_touching_the_model(fitted, data, monkeypatch):
     """The CUDA -> CPU pickling path, exercised on CPU by treating modules as off-CPU."""
     X, y = data
-    original = persistence._off_cpu
+    original = _torch_base._off_cpu
     monkeypatch.setattr(
-        persistence, "_off_cpu", lambda v: isinstance(v, torch.nn.Module) or original(v)
+        _torch_base, "_off_cpu", lambda v: isinstance(v, torch.nn.Module) or original(v)
     )
     gan, vae = fitted["gan"], fitted["vae"]
     gan_modules = (gan.gan_, gan.generator_, gan.emotion_classifier_)

@@ -24,6 +24,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length
 
 from .._progress import progress
+from .._torch_base import TorchEstimatorMixin
 from .._utils import TrainingDivergedError, check_finite_loss, resolve_device, seed_from, torch_seed
 from ..conversation import check_conversations, check_labels
 from ..nn import gan as _gan
@@ -36,7 +37,7 @@ __all__ = ["EmoGANSampler"]
 _LAMBDAS = ("lambda_identity", "lambda_adversarial", "lambda_classification", "lambda_diversity")
 
 
-class EmoGANSampler(BaseOverSampler):
+class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     """Over-sample emotions with CBERL's multimodal emotion cycle-GAN (paper Sec. IV-A-1).
 
     Two generators (``G_S->T`` and ``G_T->S``, the latter conditioned on an emotion one-hot
@@ -284,7 +285,7 @@ class EmoGANSampler(BaseOverSampler):
         any number of classes (imbalanced-learn reads floats for binary targets only)."""
         strategy = self.sampling_strategy
         if isinstance(strategy, Real) and not isinstance(strategy, bool):
-            from ..pipeline import UpToRatio
+            from ..strategies import UpToRatio
 
             strategy = UpToRatio(strategy)
         return check_sampling_strategy(strategy, y, self._sampling_type)
@@ -455,9 +456,3 @@ class EmoGANSampler(BaseOverSampler):
         tags.input_tags.sparse = False
         tags.sampler_tags.sample_indices = True
         return tags
-
-    def __getstate__(self):
-        # Pickle the networks on the CPU: a CUDA-fitted sampler must load on any machine.
-        from ..persistence import cpu_state
-
-        return cpu_state(super().__getstate__())

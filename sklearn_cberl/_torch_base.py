@@ -1,0 +1,83 @@
+"""What the torch-backed estimators share: CPU pickles (no import of any estimator).
+
+:func:`cpu_state` lives here rather than in :mod:`sklearn_cberl.persistence` so that the
+estimators' ``__getstate__`` does not import the module that imports the estimators.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+__all__ = ["TorchEstimatorMixin", "cpu_state"]
+
+
+def _off_cpu(value) -> bool:
+    """True when ``value`` holds a torch tensor that is not on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.device.type != "cpu"
+    if isinstance(value, torch.nn.Module):
+        tensors = [*value.parameters(), *value.buffers()]
+        return any(t.device.type != "cpu" for t in tensors)
+    if isinstance(value, dict):
+        return any(_off_cpu(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_off_cpu(v) for v in value)
+    return False
+
+
+def _to_cpu(value):
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, torch.nn.Module):
+        return value.cpu()  # in place: keeps aliases (gan_.g_ts is generator_) shared
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_cpu(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_to_cpu(v) for v in value)
+    return value
+
+
+def cpu_state(state: dict, *, device_key: str | None = None) -> dict:
+    """Copy of an estimator's pickle state with every torch module and tensor on the CPU.
+
+    Used by ``__getstate__`` so that a model fitted on CUDA unpickles on a CPU-only
+    machine. The estimator itself is not touched: the attributes that hold torch state off
+    the CPU are deep-copied together (one ``deepcopy`` memo, so attributes that alias each
+    other stay aliases) and the copies are moved. CPU-only state is returned as is.
+
+    Parameters
+    ----------
+    state : dict
+        The ``__dict__``-like state (``BaseEstimator.__getstate__()``).
+    device_key : str, default=None
+        Attribute naming the device the torch state lives on; set to ``cpu`` in the copy
+        when something was moved.
+    """
+    keys = [k for k, v in state.items() if _off_cpu(v)]
+    if not keys:
+        return state
+    moved = copy.deepcopy({k: state[k] for k in keys})
+    state = dict(state)
+    for key, value in moved.items():
+        state[key] = _to_cpu(value)
+    if device_key is not None and device_key in state:
+        state[device_key] = torch.device("cpu")
+    return state
+
+
+class TorchEstimatorMixin:
+    """CPU pickles for an estimator holding torch modules or tensors in fitted attributes.
+
+    A model fitted on CUDA must unpickle on a CPU-only machine; the estimator itself is
+    not touched (:func:`cpu_state`). ``_device_attr`` names the fitted attribute that
+    records the device (set to CPU in the pickled copy), or None.
+    """
+
+    _device_attr: str | None = None
+
+    def __getstate__(self):
+        return cpu_state(super().__getstate__(), device_key=self._device_attr)
