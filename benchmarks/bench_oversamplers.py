@@ -208,9 +208,10 @@ def run_dataset(name, data, classifier, seeds, grid, log, methods=METHODS):
     counts = data["y_train"].value_counts()
     rare = list(counts.sort_values(kind="stable").index[:2])
     log(f"[{name}] train {len(data['y_train'])} rows, rarest classes {rare}")
-    # Validation-only choice of EmoGAN's parameters (seed 0 of the requested seeds).
+    # Validation-only choice of EmoGAN's parameters (seed 0 of the requested seeds); with
+    # an empty grid (--grid defaults) the sampler's defaults, themselves chosen on validation.
     selection = []
-    for values in itertools.product(*grid.values()):
+    for values in itertools.product(*grid.values()) if grid else ():
         params = dict(zip(grid, values))
         row = fit_score(
             "EmoGANSampler",
@@ -228,7 +229,7 @@ def run_dataset(name, data, classifier, seeds, grid, log, methods=METHODS):
             f"[{name}] valid EmoGAN {params}: macro-F1 {row['macro_f1']:.2f} "
             f"({row['fit_time_s']:.0f} s)"
         )
-    best = max(selection, key=lambda r: r["valid_macro_f1"])["params"]
+    best = max(selection, key=lambda r: r["valid_macro_f1"])["params"] if selection else {}
     log(f"[{name}] chosen on validation: {best}")
 
     runs = []
@@ -307,6 +308,13 @@ def main(argv=None):
     )
     parser.add_argument("--cberl-epochs", type=int, default=None, help="CBERLClassifier max_epochs")
     parser.add_argument(
+        "--grid",
+        choices=["full", "defaults"],
+        default="full",
+        help="EmoGAN parameters: chosen on validation over epochs x filter (x placement for "
+        "cberl), or the sampler's defaults (no selection fits; for time)",
+    )
+    parser.add_argument(
         "--meld-dir",
         default=os.environ.get("CBERL_MELD_DIR", str(HERE.parent.parent / "shared/data/meld")),
     )
@@ -329,6 +337,8 @@ def main(argv=None):
         STRATEGY["value"] = UpToRatio(float(args.strategy))
     if args.classifier == "cberl":  # placement only matters to a context-aware classifier
         grid["placement"] = ["after_source", "standalone"]
+    if args.grid == "defaults":
+        grid = {}
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     if args.cberl_epochs or args.quick:
         CBERL_PARAMS["max_epochs"] = 2 if args.quick else args.cberl_epochs
@@ -400,7 +410,7 @@ def main(argv=None):
     stem.with_suffix(".json").write_text(json.dumps(payload, indent=2, default=str))
     command = "python benchmarks/bench_oversamplers.py" + (" --quick" if args.quick else "")
     command += f" --seeds {' '.join(map(str, seeds))} --classifier {args.classifier}"
-    command += f" --strategy {args.strategy}"
+    command += f" --strategy {args.strategy} --grid {args.grid}"
     chosen = "; ".join(f"{s['dataset']}: {s['chosen']}" for s in selections)
     md = [
         "# Over-sampler benchmark",
