@@ -10,216 +10,38 @@ the optimiser, validation, early stopping (best weights restored in memory, so p
 Batches are whole dialogues (``batch_size`` dialogues each); :func:`collate_dialogues` builds
 the PyG-style node layout (features, ``batch``, ``position``, ``speaker``) and the graph is
 built on the training device inside the module, vectorised (:mod:`sklearn_cberl.nn.graph`).
+
+Batching: :mod:`sklearn_cberl.nn.data`; the net, its loss and SAMME: ``_cberl_net``; its
+configuration: ``_net_config``; input checks and the validation split: ``_classifier_data``.
 """
 
 from __future__ import annotations
 
-import warnings
-from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import f1_score
-from sklearn.model_selection import GroupShuffleSplit
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_consistent_length,
-    check_is_fitted,
-    column_or_1d,
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+
+from ._cberl_net import _CBERLNet  # noqa: F401
+from ._classifier_data import (
+    check_attention_hidden,
+    check_targets,
+    class_alpha,
+    encode_targets,
+    training_datasets,
 )
-from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
-from skorch.helper import predefined_split
-from skorch.utils import to_tensor
+from ._net_config import _valid_f1, build_net, training_summary  # noqa: F401
+from ._utils import resolve_device, seed_from, torch_seed
+from .conversation import check_conversations
+from .nn.data import DialogueDataset, collate_dialogues, dialogue_dataset, inference_batch_size
 
-from ._progress import PlainPrintLog, is_terminal
-from ._utils import check_finite_loss, resolve_device, seed_from, torch_seed
-from .conversation import check_conversations, check_labels
-from .nn.boosting import samme_alpha, samme_weights
-from .nn.losses import CBERLLoss
-from .nn.mgnn import MGNN
-
+# DialogueDataset, collate_dialogues, _CBERLNet and _valid_f1 were defined here before the
+# split: tests and persistence import them from here, and pickles of fitted models name them.
 __all__ = ["CBERLClassifier", "DialogueDataset", "collate_dialogues"]
-
-#: Utterances per inference batch: prediction batch size does not change the results (each
-#: dialogue is computed independently) and large batches amortise per-batch overhead.
-_INFERENCE_UTTERANCES = 4096
-
-
-# --------------------------------------------------------------------------- data layout
-def _layout(conv):
-    """Dialogue-major arrays of a validated batch: features, position, local speaker codes."""
-    order = conv.order
-    lengths = conv.lengths
-    offsets = conv.offsets
-    n = conv.n_samples
-    position = np.arange(n) - np.repeat(offsets[:-1], lengths)
-    dialogue = conv.dialogue[order]
-    speaker = conv.speaker[order]
-    # Speakers numbered 0, 1, ... by first appearance inside each dialogue: factorising
-    # (dialogue, speaker) pairs in dialogue-major order numbers a dialogue's speakers
-    # consecutively, so subtracting the code of the dialogue's first row localises them.
-    pair = dialogue.astype(np.int64) * (int(speaker.max(initial=0)) + 1) + speaker
-    codes = pd.factorize(pair, sort=False)[0]
-    first = codes[offsets[:-1]] if n else codes
-    local = codes - np.repeat(first, lengths)
-    # Frames are usually already in dialogue/turn order: skip the copy of the fancy index.
-    rows = conv.X if np.array_equal(order, np.arange(n)) else conv.X[order]
-    x = np.ascontiguousarray(rows, dtype=np.float32)
-    return x, position.astype(np.int64), local.astype(np.int64), offsets
-
-
-class DialogueDataset(torch.utils.data.Dataset):
-    """Whole dialogues of a batch of utterances; item ``d`` is dialogue ``d``'s rows.
-
-    Parameters
-    ----------
-    x : ndarray of shape (n, d), float32
-        Features in dialogue-major order.
-    position, speaker : ndarray of shape (n,)
-        Rank inside the dialogue and dialogue-local speaker code of each row.
-    offsets : ndarray of shape (n_dialogues + 1,)
-        Row range of each dialogue.
-    y, sample_weight : ndarray of shape (n,), default=None
-        Label codes and weights (zeros / ones when None).
-    """
-
-    def __init__(self, x, position, speaker, offsets, y=None, sample_weight=None):
-        n = x.shape[0]
-        self.x = torch.from_numpy(x)
-        self.position = torch.from_numpy(position)
-        self.speaker = torch.from_numpy(speaker)
-        self.y = torch.from_numpy(
-            np.zeros(n, dtype=np.int64) if y is None else np.asarray(y, dtype=np.int64)
-        )
-        weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight)
-        self.sample_weight = torch.from_numpy(weight.astype(np.float32))
-        self.offsets = np.asarray(offsets, dtype=np.int64)
-
-    def __len__(self):
-        return len(self.offsets) - 1
-
-    def __getitem__(self, d):
-        a, b = int(self.offsets[d]), int(self.offsets[d + 1])
-        return (
-            self.x[a:b],
-            self.position[a:b],
-            self.speaker[a:b],
-            self.sample_weight[a:b],
-            self.y[a:b],
-        )
-
-
-def collate_dialogues(items):
-    """Stack dialogues into one node batch: ``({x, batch, position, speaker, sample_weight}, y)``.
-
-    The dict is the PyG ``Batch`` layout (nodes concatenated dialogue by dialogue plus a
-    ``batch`` vector); skorch moves it to the device and passes it to ``MGNN.forward``.
-    """
-    x, position, speaker, weight, y = zip(*items)
-    lengths = torch.tensor([len(p) for p in position])
-    batch = torch.repeat_interleave(torch.arange(len(items)), lengths)
-    features = {
-        "x": torch.cat(x),
-        "batch": batch,
-        "position": torch.cat(position),
-        "speaker": torch.cat(speaker),
-        "sample_weight": torch.cat(weight),
-    }
-    return features, torch.cat(y)
-
-
-def _valid_f1(net, X, y, average="weighted"):
-    """F1 (%) of the ensemble on the validation dialogues (skorch scorer): ``"weighted"`` is
-    WAF1, ``"macro"`` weighs every emotion equally. Percent, as in every report."""
-    logits = net.forward(X, device=net.device)[0]
-    pred = net.module_.decision(logits).argmax(-1).cpu().numpy()
-    weight = X.sample_weight.numpy()
-    if not weight.sum() > 0:  # an all-zero-weight validation split: score it unweighted
-        weight = None
-    return 100 * f1_score(y, pred, average=average, sample_weight=weight, zero_division=0)
-
-
-_valid_waf1 = partial(_valid_f1, average="weighted")
-_valid_macro_f1 = partial(_valid_f1, average="macro")
-
-
-# --------------------------------------------------------------------------- skorch net
-class _CBERLNet(NeuralNet):
-    """skorch net with CBERL's loss (Eq. 20) and the SAMME weighting of the heads.
-
-    ``get_loss`` receives the module's per-node outputs. In training it re-weights the
-    utterances for every head from the current mini-batch predictions of the heads before it
-    (:func:`samme_weights`) and accumulates each head's weighted error over the epoch; after
-    the training pass of every epoch the heads' votes (``module_.estimator_weights``) are set
-    from those errors (:func:`samme_alpha`), so the validation pass and the saved best
-    weights use the votes of the same epoch.
-    """
-
-    def __init__(self, *args, boosting=True, boosting_rate=1.0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.boosting = boosting
-        self.boosting_rate = boosting_rate
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        logits, _, error, mask, elbo = y_pred
-        y_true = to_tensor(y_true, device=self.device)
-        weight = X["sample_weight"]
-        n_classes = logits.shape[-1]
-        epoch = len(self.history)
-        if not training:
-            # Validation loss of the ensemble that is actually used for prediction.
-            decision = self.module_.decision(logits) / max(n_classes - 1, 1)
-            _, focal, _ = self.criterion_(decision, y_true, weight=weight)
-            check_finite_loss(focal, estimator="CBERLClassifier", epoch=epoch, term="valid loss")
-            return focal
-        head_weight = None
-        if self.boosting and logits.shape[1] > 1:
-            miss = logits.detach().argmax(-1) != y_true.unsqueeze(-1)
-            head_weight, errors, _ = samme_weights(miss, weight, n_classes, self.boosting_rate)
-            batch_weight = weight.sum().detach()
-            self.samme_error_sum_ = self.samme_error_sum_ + errors.detach() * batch_weight
-            self.samme_weight_sum_ = self.samme_weight_sum_ + batch_weight
-        total, focal, recon = self.criterion_(
-            logits,
-            y_true,
-            error=error,
-            mask=mask.bool(),
-            weight=weight,
-            head_weight=head_weight,
-            elbo=elbo if self.module_.fusion is not None else None,
-        )
-        check_finite_loss(
-            total,
-            estimator="CBERLClassifier",
-            epoch=epoch,
-            term="training loss (Eq. 20)",
-            hint="Try a lower lr, a smaller gamma, or standardised features.",
-        )
-        self.history.record_batch("train_focal", float(focal.detach()))
-        self.history.record_batch("train_recon", float(recon.detach()))
-        return total
-
-    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        if training:
-            self.samme_error_sum_ = 0.0
-            self.samme_weight_sum_ = 0.0
-        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-        if training and self.boosting and self.module_.estimator_weights.numel() > 1:
-            if float(self.samme_weight_sum_) > 0:
-                error = self.samme_error_sum_ / self.samme_weight_sum_
-                alpha = samme_alpha(error, self.module_.n_classes, self.boosting_rate)
-                self.module_.estimator_weights.copy_(alpha)
-                self.history.record("samme_error", error.cpu().tolist())
-                self.history.record("samme_alpha", alpha.cpu().tolist())
 
 
 # --------------------------------------------------------------------------- estimator
@@ -452,64 +274,9 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     # ----------------------------------------------------------------------- helpers
-    def _check_attention_hidden(self):
-        hidden = tuple(self.attention_hidden)
-        if not hidden or not all(isinstance(h, Integral) and h >= 1 for h in hidden):
-            raise ValueError(
-                "attention_hidden must be a non-empty tuple of positive ints (the Eq. 15 MLP "
-                f"widths, e.g. (200, 110)); got {self.attention_hidden!r}."
-            )
-        return tuple(int(h) for h in hidden)
-
-    def _check_y(self, X, y):
-        if y is None:
-            raise ValueError("CBERLClassifier requires y to be passed, but the target y is None.")
-        check_labels(y)
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(X, y)
-        check_classification_targets(y)
-        return y
-
-    def _check_validation_data(self, validation_data, X, modalities):
-        """Validate ``(X_val, y_val)``; return its real (not synthetic) rows and labels."""
-        if not (isinstance(validation_data, tuple) and len(validation_data) == 2):
-            raise TypeError("validation_data must be a tuple (X_val, y_val).")
-        X_val, y_val = validation_data
-        try:
-            conv_val = check_conversations(
-                X_val, estimator=self, reset=False, modalities=modalities, dtype=np.float32
-            )
-        except ValueError as error:
-            fitted = getattr(self, "feature_names_in_", None)
-            given = getattr(X_val, "columns", None)
-            if fitted is None or given is None or set(map(str, given)) == set(fitted):
-                raise
-            raise ValueError(
-                "validation_data does not have the columns the classifier is trained on "
-                f"(training: {list(fitted[:4])}..., validation: {list(given[:4])}...). "
-                "Inside a Pipeline the validation set must first go through the earlier "
-                "steps: fit a sklearn_cberl.CBERLPipeline (make_cberl_pipeline returns one) "
-                "with fit(X, y, validation_data=(X_val, y_val))."
-            ) from error
-        y_val = self._check_y(X_val, y_val)
-        unknown = np.setdiff1d(np.unique(y_val), self.classes_)
-        if unknown.size:
-            raise ValueError(f"validation_data has labels {unknown.tolist()} not present in y.")
-        if conv_val.synthetic is not None:  # validate on real utterances only
-            conv_val, y_val = conv_val.take(conv_val.real), y_val[conv_val.real]
-        return conv_val, y_val
-
     def _dataset(self, conv, y=None, sample_weight=None):
-        x, position, speaker, offsets = _layout(conv)
-        order = conv.order
-        return DialogueDataset(
-            x,
-            position,
-            speaker,
-            offsets,
-            y=None if y is None else y[order],
-            sample_weight=None if sample_weight is None else sample_weight[order],
-        )
+        # The one place fit and inference build datasets (tests watch it).
+        return dialogue_dataset(conv, y, sample_weight)
 
     # ----------------------------------------------------------------------- fit
     def fit(self, X, y, sample_weight=None, validation_data=None):
@@ -536,153 +303,22 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         # A refit that fails (bad input, divergence) must not leave the previous network
         # behind: without net_ the estimator is plainly unfitted (__sklearn_is_fitted__).
         self.__dict__.pop("net_", None)
-        attention_hidden = self._check_attention_hidden()
-        modalities = self.modalities
+        attention_hidden = check_attention_hidden(self.attention_hidden)
         conv = check_conversations(
-            X, estimator=self, reset=True, modalities=modalities, dtype=np.float32
+            X, estimator=self, reset=True, modalities=self.modalities, dtype=np.float32
         )
-        y = self._check_y(X, y)
+        y = check_targets(X, y)
         sample_weight = _check_sample_weight(sample_weight, conv.X, ensure_non_negative=True)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
-        n_classes = len(self.classes_)
-        if n_classes < 2:
-            raise ValueError(
-                "CBERLClassifier needs samples of at least 2 classes in y; got 1 class: "
-                f"{self.classes_.tolist()}."
-            )
-        y_codes = encoder.transform(y)
-        weighted_classes = np.unique(y_codes[sample_weight > 0])
-        if len(weighted_classes) < 2:
-            raise ValueError(
-                "CBERLClassifier needs samples of at least 2 classes with a positive "
-                f"sample_weight; got {len(weighted_classes)} class(es) after weighting."
-            )
+        y_codes = encode_targets(encoder, y, sample_weight)
         device = resolve_device(self.device)
         seed = seed_from(self.random_state)
-
-        # Class weights (focal alpha) from the full training labels.
-        alpha = None
-        if self.class_weight is not None:
-            alpha = compute_class_weight(
-                self.class_weight, classes=self.classes_, y=y, sample_weight=sample_weight
-            ).astype(np.float32)
-
-        valid_dataset = None
-        self.validation_dialogues_ = conv.dialogue_ids[:0]
-        if validation_data is not None:
-            conv_val, y_val = self._check_validation_data(validation_data, X, modalities)
-            valid_dataset = self._dataset(conv_val, encoder.transform(y_val))
-        elif self.validation_fraction is not None:
-            # Validate on real utterances only: synthetic rows (marked by the samplers) are
-            # near-copies of their sources, and those in a validation dialogue were made from
-            # validation utterances, so they are dropped from both sides.
-            real_dialogues = np.unique(conv.dialogue[conv.real])
-            if len(real_dialogues) >= 2:
-                splitter = GroupShuffleSplit(
-                    n_splits=1, test_size=self.validation_fraction, random_state=seed % (2**31)
-                )
-                _, held = next(splitter.split(real_dialogues, groups=real_dialogues))
-                in_valid = np.isin(conv.dialogue, real_dialogues[held])
-                self.validation_dialogues_ = conv.dialogue_ids[np.sort(real_dialogues[held])]
-                valid_rows = np.flatnonzero(in_valid & conv.real)
-                valid_dataset = self._dataset(
-                    conv.take(valid_rows), y_codes[valid_rows], sample_weight[valid_rows]
-                )
-                train_rows = np.flatnonzero(~in_valid)
-                conv = conv.take(train_rows)
-                y_codes, sample_weight = y_codes[train_rows], sample_weight[train_rows]
-        dataset = self._dataset(conv, y_codes, sample_weight)
-
-        # Standardise with the training rows' statistics (the module keeps them as buffers).
-        # float64 statistics: float32 squares overflow for features of scale ~1e20.
-        train_x = dataset.x.numpy().astype(np.float64)
-        mean = train_x.mean(0)
-        scale = train_x.std(0)
-        scale[~np.isfinite(scale) | (scale < 1e-8 * np.maximum(1.0, np.abs(mean)))] = 1.0
-        mean, scale = mean.astype(np.float32), scale.astype(np.float32)
-
-        n_heads = self.n_estimators if self.ensemble == "adaboost" else 1
-        blocks = [s.stop - s.start for s in conv.blocks.values()]
-        mean_length = max(1.0, conv.n_samples / max(conv.n_dialogues, 1))
-        infer_batch = max(self.batch_size, int(_INFERENCE_UTTERANCES // mean_length))
-        callbacks = []
-        if valid_dataset is not None:
-            callbacks.append(
-                (
-                    "valid_waf1",
-                    EpochScoring(_valid_waf1, lower_is_better=False, name="valid_waf1"),
-                )
-            )
-            if self.early_stopping == "macro_f1":
-                callbacks.append(
-                    (
-                        "valid_macro_f1",
-                        EpochScoring(_valid_macro_f1, lower_is_better=False, name="valid_macro_f1"),
-                    )
-                )
-            if self.early_stopping is not None:
-                monitor = {"waf1": "valid_waf1", "macro_f1": "valid_macro_f1"}.get(
-                    self.early_stopping, "valid_loss"
-                )
-                callbacks.append(
-                    (
-                        "early_stopping",
-                        EarlyStopping(
-                            monitor=monitor,
-                            lower_is_better=monitor == "valid_loss",
-                            patience=self.patience,
-                            load_best=True,
-                        ),
-                    )
-                )
-        if self.verbose and self.verbose > 1 and is_terminal():
-            callbacks.append(("progress_bar", ProgressBar()))
-
-        self.net_ = _CBERLNet(
-            module=MGNN,
-            module__n_features=conv.X.shape[1],
-            module__n_classes=n_classes,
-            module__hidden_size=self.hidden_size,
-            module__window_past=self.window_past,
-            module__window_future=self.window_future,
-            module__relations=self.relations,
-            module__max_speakers=self.max_speakers,
-            module__attention_hidden=attention_hidden,
-            module__n_layers=self.n_layers,
-            module__mask_rate=self.mask_rate,
-            module__dropout=self.dropout,
-            module__n_heads=n_heads,
-            module__voting=self.voting,
-            module__feature_mean=torch.from_numpy(mean),
-            module__feature_scale=torch.from_numpy(scale),
-            module__fusion_blocks=None if self.fusion is None else blocks,
-            module__fusion_components=self.fusion_components,
-            criterion=CBERLLoss,
-            criterion__gamma=self.gamma,
-            criterion__alpha=None if alpha is None else torch.from_numpy(alpha),
-            criterion__xi_recon=self.xi_recon,
-            criterion__xi_focal=self.xi_focal,
-            criterion__xi_fusion=self.xi_fusion,
-            optimizer=torch.optim.Adam,
-            optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            iterator_train__shuffle=True,
-            iterator_train__collate_fn=collate_dialogues,
-            iterator_valid__collate_fn=collate_dialogues,
-            iterator_valid__batch_size=infer_batch,
-            train_split=None if valid_dataset is None else predefined_split(valid_dataset),
-            callbacks=callbacks,
-            # Boosting diagnostics stay in the history but out of the epoch table, and the
-            # table has no colour codes when it goes to a file.
-            callbacks__print_log=PlainPrintLog(keys_ignored=["samme_error", "samme_alpha"]),
-            device=str(device),
-            verbose=self.verbose,
-            boosting=self.ensemble == "adaboost",
-            boosting_rate=self.boosting_rate,
+        alpha = class_alpha(self.class_weight, self.classes_, y, sample_weight)
+        conv, dataset, valid_dataset, self.validation_dialogues_ = training_datasets(
+            self, X, conv, y_codes, sample_weight, encoder, validation_data, seed
         )
+        self.net_ = build_net(self, conv, dataset, valid_dataset, attention_hidden, alpha, device)
         with torch_seed(seed, device):
             try:
                 # skorch ends training on KeyboardInterrupt and returns normally (the
@@ -693,80 +329,26 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
                 raise
         # Keep no reference to the training data in the fitted estimator (pickle size).
         self.net_.train_split = None
-        # The per-epoch SAMME accumulators are tensors on the training device, outside the
-        # attributes skorch maps to the CPU when a CUDA pickle is loaded without CUDA.
-        for name in ("samme_error_sum_", "samme_weight_sum_"):
-            vars(self.net_).pop(name, None)
-
-        history = self.net_.history
-        self.n_iter_ = len(history)
-        stopper = dict(self.net_.callbacks_).get("early_stopping")
-        best = int(stopper.best_epoch_) if stopper is not None else 0
-        # No validated epoch (e.g. interrupted in the first): the last weights are kept.
-        self.best_epoch_ = best if best >= 1 else self.n_iter_
-        last = self.max_epochs - max(1, self.max_epochs // 10)
-        if best >= 1 and self.n_iter_ == self.max_epochs and self.best_epoch_ > last:
-            warnings.warn(
-                f"CBERLClassifier: training ended at the epoch cap (max_epochs="
-                f"{self.max_epochs}) while the validation {stopper.monitor} was still "
-                f"improving (best epoch {self.best_epoch_}); raise max_epochs.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        self.estimator_weights_ = self.net_.module_.estimator_weights.detach().cpu().numpy()
-        errors = np.full(n_heads, np.nan)
-        if n_heads > 1 and "samme_error" in history[self.best_epoch_ - 1]:
-            errors = np.asarray(history[self.best_epoch_ - 1, "samme_error"])
-        self.estimator_errors_ = errors
+        for name, value in training_summary(self.net_, self.max_epochs).items():
+            setattr(self, name, value)
         return self
 
     # ----------------------------------------------------------------------- inference
     def _infer(self, X, output):
         """Run the network over X; ``output`` in {"decision", "embedding"}; input row order."""
         check_is_fitted(self)
-        self._sync_device()
+        # Inference runs on the device the `device` parameter names now (set_params after a
+        # CUDA fit); skorch already maps a CUDA pickle to the CPU when CUDA is missing.
+        self.net_.set_device(resolve_device(self.device))
         conv = check_conversations(
             X, estimator=self, reset=False, modalities=self.modalities, dtype=np.float32
         )
-        dataset = self._dataset(conv)
-        mean_length = max(1.0, conv.n_samples / max(conv.n_dialogues, 1))
-        size = max(self.batch_size, int(_INFERENCE_UTTERANCES // mean_length))
-        # A private generator: iterating a DataLoader draws a base seed from the global
-        # torch RNG otherwise, and predict must leave the user's RNG state alone.
-        loader = torch.utils.data.DataLoader(
-            dataset,
-            batch_size=size,
-            shuffle=False,
-            collate_fn=collate_dialogues,
-            generator=torch.Generator(),
-        )
-        module = self.net_.module_
-        parts = []
-        for batch in loader:
-            logits, embedding, *_ = self.net_.evaluation_step(batch)
-            value = module.decision(logits) if output == "decision" else embedding
-            parts.append(value.detach().cpu().numpy())
-        if parts:
-            values = np.concatenate(parts)
-        else:
-            width = len(self.classes_) if output == "decision" else module.embedding_size
-            values = np.zeros((0, width), dtype=np.float32)
+        size = inference_batch_size(conv, self.batch_size)
+        values = self.net_.infer_dialogues(self._dataset(conv), size, output)
         return conv.to_input_order(values)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "net_")
-
-    def _sync_device(self):
-        """Move the fitted network to the device of the ``device`` parameter, now.
-
-        Lets a fitted model change device with ``set_params(device="cpu")``; skorch already
-        maps a CUDA pickle to the CPU when CUDA is missing (with a ``DeviceWarning``).
-        """
-        device = resolve_device(self.device)
-        if torch.device(self.net_.device) != device:
-            self.net_.module_.to(device)
-            self.net_.criterion_.to(device)
-            self.net_.device = str(device)
 
     def _decision(self, X):
         return self._infer(X, "decision").astype(np.float64)

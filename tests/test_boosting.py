@@ -124,3 +124,36 @@ def test_boosting_weights_change_what_the_heads_learn():
     assert (boosted[:, 2] == boosted[:, 0]).float().mean() < 0.8
     # And the minority classes get predicted by the later heads.
     assert (boosted[:, 2] != 0).sum() > (plain[:, 2] != 0).sum()
+
+
+# --------------------------------------------------------------------------- in the classifier
+def test_samme_callback_sets_each_epochs_votes_from_its_errors():
+    """The ``samme_boosting`` callback of the classifier's net: every epoch's votes are
+    ``samme_alpha`` of that epoch's accumulated head errors, the kept votes are those of the
+    kept epoch, and no accumulator (a device tensor) outlives fit."""
+    from tiny import CLF, conversations
+
+    from sklearn_cberl import CBERLClassifier
+
+    X, y = conversations()
+    clf = CBERLClassifier(random_state=0, **CLF).fit(X, y)
+    history, n_classes = clf.net_.history, len(clf.classes_)
+    for row in history:
+        expected = samme_alpha(torch.tensor(row["samme_error"]), n_classes)
+        np.testing.assert_allclose(row["samme_alpha"], expected.numpy(), rtol=1e-6)
+    kept = history[clf.best_epoch_ - 1]
+    np.testing.assert_allclose(clf.estimator_weights_, kept["samme_alpha"], rtol=1e-6)
+    np.testing.assert_array_equal(clf.estimator_errors_, kept["samme_error"])
+    samme = dict(clf.net_.callbacks_)["samme_boosting"]
+    assert samme.error_sum_ == 0.0 and samme.weight_sum_ == 0.0
+
+
+def test_no_samme_rounds_for_the_mlp_head():
+    from tiny import CLF, conversations
+
+    from sklearn_cberl import CBERLClassifier
+
+    X, y = conversations()
+    clf = CBERLClassifier(random_state=0, ensemble="mlp", **CLF).fit(X, y)
+    assert all("samme_alpha" not in row for row in clf.net_.history)
+    assert clf.estimator_weights_.tolist() == [1.0] and np.isnan(clf.estimator_errors_).all()

@@ -158,6 +158,17 @@ def test_pickle_round_trip_gives_identical_predictions(fitted, data):
     assert len(pickle.dumps(fitted)) < 2_000_000
 
 
+def test_names_that_moved_out_of_the_classifier_module_still_import():
+    # Tests, persistence and pickles of fitted models made before the split name these here.
+    from sklearn_cberl import _cberl_net, _net_config, classifier
+    from sklearn_cberl.nn import data
+
+    assert classifier.collate_dialogues is data.collate_dialogues
+    assert classifier.DialogueDataset is data.DialogueDataset
+    assert classifier._CBERLNet is _cberl_net._CBERLNet
+    assert classifier._valid_f1 is _net_config._valid_f1
+
+
 def test_same_random_state_same_model(data):
     X, y = data
     params = {**FAST, "max_epochs": 3}

@@ -20,8 +20,9 @@ from sklearn.utils.validation import check_is_fitted
 from tiny import CLF, GAN, PIPE, VAE
 
 from sklearn_cberl import make_cberl_pipeline
+from sklearn_cberl._cberl_net import _CBERLNet
 from sklearn_cberl._utils import TrainingDivergedError
-from sklearn_cberl.classifier import CBERLClassifier, _CBERLNet
+from sklearn_cberl.classifier import CBERLClassifier
 from sklearn_cberl.fusion import DJVAE
 from sklearn_cberl.nn import vae_loops as fusion_module  # where the DJVAE loop lives
 from sklearn_cberl.nn.gan import EmoGAN
