@@ -23,14 +23,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length
 
-from .._progress import progress
 from .._torch_base import TorchEstimatorMixin
-from .._utils import TrainingDivergedError, check_finite_loss, resolve_device, seed_from, torch_seed
+from .._utils import TrainingDivergedError, resolve_device, seed_from, torch_seed
 from ..conversation import check_conversations, check_labels
 from ..nn import gan as _gan
 from ..placement import PLACEMENTS, assemble_resampled, densify_sparse_frame, wrap_like
-from ._gan_training import HINT, NAME, generate, train_gan
-from ._sources import CrossFittedJudges, SourceSampler, nearest_classes, train_emotion_classifier
+from ._gan_training import HINT, NAME, generate, pretrain_emotion_classifier, train_gan
+from ._sources import CrossFittedJudges, SourceSampler, nearest_classes
 
 __all__ = ["EmoGANSampler"]
 
@@ -370,30 +369,16 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
             X_t = torch.from_numpy(np.ascontiguousarray(Xs)).to(device)
             y_t = torch.from_numpy(y_codes.astype(np.int64)).to(device)
             sources = SourceSampler(y_codes, neighbours, device, self.self_source_fraction)
-            bar = progress(range(self.classifier_max_epochs), desc="EC_s", verbose=self.verbose)
-            steps = iter(bar)
-
-            def on_epoch(epoch, loss):
-                value = check_finite_loss(
-                    loss,
-                    estimator=NAME,
-                    epoch=epoch,
-                    term="EC_s pre-training loss",
-                    hint=HINT.format(lr=self.lr),
-                )
-                self.classifier_history_.append({"epoch": epoch, "loss": value})
-                bar.set_postfix(loss=f"{value:.3f}")
-                next(steps, None)
-
             train = dict(
                 hidden_size=self.hidden_size,
                 epochs=self.classifier_max_epochs,
                 lr=self.lr,
                 batch_size=self.batch_size,
             )
-            next(steps, None)
             # EC_s (all real rows, frozen): the classifier of Eq. 1-2 the generator trains on.
-            ec = train_emotion_classifier(X_t, y_t, n_classes, on_epoch=on_epoch, **train)
+            ec = pretrain_emotion_classifier(
+                X_t, y_t, n_classes, history=self.classifier_history_, verbose=self.verbose, **train
+            )
             judges = None
             if self.filter_synthetic:
                 # The filter's judges never saw the source of the candidate they judge.
@@ -403,20 +388,9 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
             gan = _gan.EmoGAN(widths, n_classes, self.hidden_size, self.latent_size).to(device)
             targets = torch.as_tensor([c for c, _ in requests], device=device)
             lambdas = {k: getattr(self, k) for k in _LAMBDAS}
-            train_gan(
-                gan,
-                ec,
-                X_t,
-                y_t,
-                sources,
-                targets,
-                history=self.history_,
-                max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                lr=self.lr,
-                lambdas=lambdas,
-                verbose=self.verbose,
-            )
+            loop = dict(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr)
+            train_gan(gan, ec, X_t, y_t, sources, targets, history=self.history_, lambdas=lambdas,
+                      verbose=self.verbose, **loop)  # fmt: skip
             gan.eval()
             new_x, new_src, new_y = [], [], []
             with torch.no_grad():

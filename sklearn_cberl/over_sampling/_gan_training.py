@@ -14,8 +14,15 @@ import torch
 
 from .._progress import progress
 from .._utils import TrainingDivergedError, check_finite_loss
+from ._sources import train_emotion_classifier
 
-__all__ = ["MAX_FILTER_ROUNDS", "SyntheticRowsWarning", "generate", "train_gan"]
+__all__ = [
+    "MAX_FILTER_ROUNDS",
+    "SyntheticRowsWarning",
+    "generate",
+    "pretrain_emotion_classifier",
+    "train_gan",
+]
 
 #: Candidate rounds drawn per class before the filter falls back to the best candidates.
 MAX_FILTER_ROUNDS = 10
@@ -30,6 +37,31 @@ TERMS = ("identity", "adversarial", "classification", "target_classification", "
 
 class SyntheticRowsWarning(UserWarning):
     """Fewer synthetic candidates than requested passed the filter (the rest were filled)."""
+
+
+def pretrain_emotion_classifier(X_t, y_t, n_classes, *, history, verbose, **train):
+    """``EC_s`` (:func:`._sources.train_emotion_classifier`) with progress and checked losses.
+
+    ``history`` receives ``{"epoch", "loss"}`` per epoch (``classifier_history_``); a
+    non-finite loss raises :class:`TrainingDivergedError` naming the epoch.
+    """
+    bar = progress(range(train["epochs"]), desc="EC_s", verbose=verbose)
+    steps = iter(bar)
+
+    def on_epoch(epoch, loss):
+        value = check_finite_loss(
+            loss,
+            estimator=NAME,
+            epoch=epoch,
+            term="EC_s pre-training loss",
+            hint=HINT.format(lr=train["lr"]),
+        )
+        history.append({"epoch": epoch, "loss": value})
+        bar.set_postfix(loss=f"{value:.3f}")
+        next(steps, None)
+
+    next(steps, None)
+    return train_emotion_classifier(X_t, y_t, n_classes, on_epoch=on_epoch, **train)
 
 
 def train_gan(
