@@ -7,9 +7,12 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_cberl.conversation import METADATA_COLUMNS
 from sklearn_cberl.datasets import make_conversations
 from sklearn_cberl.experiments import (
+    ProtocolResult,
     markdown_table,
     mean_std,
+    metric_table,
     run_protocol,
+    select_on_validation,
     set_random_states,
     summary_table,
 )
@@ -64,3 +67,26 @@ def test_set_random_states_and_mean_std():
     assert seeds == {3000, 3001}
     assert mean_std([1.0, 3.0]) == "2.00 ± 1.00"
     assert np.isclose(float(mean_std([5]).split()[0]), 5)
+
+
+def test_select_on_validation_keeps_the_first_best_and_reports_each_fit(splits):
+    fits = []
+    candidates = [(C, LogisticRegression(C=C, max_iter=500)) for C in (1.0, 1.0, 1e-4)]
+    score, key, model, fit_time = select_on_validation(
+        iter(candidates),
+        splits["X_train"],
+        splits["y_train"],
+        splits["X_valid"],
+        splits["y_valid"],
+        on_fit=lambda *args: fits.append(args),
+    )
+    assert [f[0] for f in fits] == [1.0, 1.0, 1e-4]
+    assert model is candidates[0][1] and key == 1.0  # a tie keeps the first candidate
+    assert score == max(f[1] for f in fits) and fit_time >= 0
+
+
+def test_failed_results_read_failed_in_tables():
+    res = ProtocolResult("broken", labels=["a"], errors=["seed 0: no samples"])
+    table = metric_table({"broken": res}, {"WAF1": ("weighted", "f1")}, fit_time="fit s")
+    assert table.loc["broken"].tolist() == ["failed", "failed"]
+    assert mean_std([], empty="failed") == "failed"

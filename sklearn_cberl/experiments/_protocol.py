@@ -1,35 +1,25 @@
-"""The honest experiment protocol: fit on train, select on validation, test once, over seeds.
-
-Many MERC papers report the best *test* epoch or the best test run; that inflates the numbers
-by choosing on the test set. Here every choice (hyper-parameters, pipeline variants, and the
-classifier's early-stopping epoch, which uses a dialogue-level split of the *training* data)
-is made without looking at the test split, which is scored exactly once per seed, and results
-are reported as mean +/- std over seeds.
-"""
+"""The protocol itself: fit with validation, select on validation, test once per seed."""
 
 from __future__ import annotations
 
 import inspect
-import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
-from .metrics import emotion_report, weighted_f1
+from ..metrics import emotion_report, weighted_f1
 
 __all__ = [
     "ProtocolResult",
-    "run_protocol",
     "fit_with_validation",
+    "make_run",
+    "run_protocol",
+    "select_on_validation",
     "set_random_states",
-    "mean_std",
-    "markdown_table",
 ]
 
 
@@ -44,8 +34,19 @@ def fit_with_validation(estimator, X, y, X_valid, y_valid):
     step objects (so ``estimator`` itself ends up fitted): the validation split reaches the
     final step through the fitted earlier transformers. Estimators without
     ``validation_data`` are fitted normally.
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+    X, y : training data
+    X_valid, y_valid : validation data
+
+    Returns
+    -------
+    estimator
+        ``estimator``, fitted.
     """
-    from .pipeline import CBERLPipeline
+    from ..pipeline import CBERLPipeline
 
     steps = getattr(estimator, "steps", None)
     final = steps[-1][1] if steps else estimator
@@ -65,25 +66,91 @@ def set_random_states(estimator, seed: int):
 
     Steps get distinct seeds (``seed * 1000 + i``) so that, e.g., a sampler and a classifier
     in one pipeline do not share a random stream by accident.
+
+    Parameters
+    ----------
+    estimator : estimator
+    seed : int
+
+    Returns
+    -------
+    estimator
+        ``estimator``, with its ``random_state`` parameters set.
     """
     keys = sorted(k for k in estimator.get_params(deep=True) if k.endswith("random_state"))
     estimator.set_params(**{k: seed * 1000 + i for i, k in enumerate(keys)})
     return estimator
 
 
-def mean_std(values, digits: int = 2) -> str:
-    """``"mean ± std"`` of a sequence (population std over seeds, ``ddof=0``)."""
-    values = np.asarray(list(values), dtype=float)
-    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+def select_on_validation(
+    candidates: Iterable, X, y, X_valid, y_valid, *, on_fit: Callable | None = None
+) -> tuple:
+    """Fit every candidate (:func:`fit_with_validation`); keep the best validation WAF1.
+
+    Parameters
+    ----------
+    candidates : iterable of (key, estimator)
+        Unfitted estimators, fitted in order (a generator builds each one only when its turn
+        comes); ``key`` names it in the result (e.g. its grid parameters).
+    X, y : training data
+    X_valid, y_valid : validation data
+    on_fit : callable, default=None
+        Called as ``on_fit(key, score, fit_time)`` after each fit (progress lines).
+
+    Returns
+    -------
+    tuple
+        ``(score, key, estimator, fit_time)`` of the best candidate; the first one wins a tie.
+        ``score`` is the validation WAF1 as a fraction, ``fit_time`` in seconds.
+    """
+    best = None
+    for key, model in candidates:
+        start = time.perf_counter()
+        fit_with_validation(model, X, y, X_valid, y_valid)
+        fit_time = time.perf_counter() - start
+        score = weighted_f1(y_valid, model.predict(X_valid))
+        if on_fit is not None:
+            on_fit(key, score, fit_time)
+        if best is None or score > best[0]:
+            best = (score, key, model, fit_time)
+    return best
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured markdown table of a DataFrame (index included)."""
-    frame = frame.reset_index()
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *rows])
+def make_run(seed, y_test, y_pred, labels, *, params, valid_waf1, fit_time, model=None) -> dict:
+    """One seed's record in :attr:`ProtocolResult.runs` (the test report computed here).
+
+    Parameters
+    ----------
+    seed : int
+    y_test, y_pred : array-like
+        Test labels and the single test prediction of the chosen model.
+    labels : sequence
+        Classes of the report.
+    params : dict
+        Parameters of the chosen model.
+    valid_waf1 : float or None
+        Its validation WAF1 in %, None where no selection was made on it.
+    fit_time : float
+        Seconds.
+    model : estimator, default=None
+        The fitted model, kept in the record when given.
+
+    Returns
+    -------
+    dict
+    """
+    y_pred = np.asarray(y_pred)
+    run = {
+        "seed": seed,
+        "params": params,
+        "valid_waf1": valid_waf1,
+        "fit_time": fit_time,
+        "report": emotion_report(y_test, y_pred, labels=labels),
+        "y_pred": y_pred,
+    }
+    if model is not None:
+        run["model"] = model
+    return run
 
 
 @dataclass
@@ -94,15 +161,20 @@ class ProtocolResult:
     ----------
     name : str
     runs : list of dict
-        One dict per seed: ``seed``, ``params`` (chosen on validation), ``valid_waf1``,
-        ``fit_time`` (s, the chosen candidate), ``report`` (the test
-        :func:`~sklearn_cberl.metrics.emotion_report`), ``y_pred`` (test predictions).
+        One dict per seed (:func:`make_run`): ``seed``, ``params`` (chosen on validation),
+        ``valid_waf1``, ``fit_time`` (s, the chosen candidate), ``report`` (the test
+        :func:`~sklearn_cberl.metrics.emotion_report`), ``y_pred`` (test predictions), and
+        ``model`` where kept.
     labels : list
+    errors : list of str
+        Seeds whose fit failed, with the reason (the reproduction records and reports them
+        instead of stopping).
     """
 
     name: str
     runs: list = field(default_factory=list)
     labels: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
 
     def metric(self, row: str, column: str) -> np.ndarray:
         """One report cell over seeds, e.g. ``metric("weighted", "f1")`` = WAF1 per seed."""
@@ -127,6 +199,7 @@ class ProtocolResult:
         return out
 
     def to_json(self) -> dict:
+        """The summary and the per-seed runs (without predictions and models) as JSON data."""
         return {
             "name": self.name,
             "labels": [str(c) for c in self.labels],
@@ -165,6 +238,8 @@ def run_protocol(
         Cloned for every seed and candidate; every ``random_state`` is set from the seed.
     data : mapping
         ``X_train, y_train, X_valid, y_valid, X_test, y_test`` (the loaders' Bunch).
+    name : str, default="model"
+        Name of the result (row of the summary tables).
     param_grid : dict or list of dicts, default=None
         Candidates for :class:`~sklearn.model_selection.ParameterGrid`; None = one candidate.
     seeds : iterable of int, default=(0, 1, 2)
@@ -172,57 +247,45 @@ def run_protocol(
         Classes for the report (default: the classes of ``y_train``).
     verbose : int, default=0
         Print one line per fit when > 0.
+
+    Returns
+    -------
+    ProtocolResult
     """
     labels = list(np.unique(data["y_train"]) if labels is None else labels)
     result = ProtocolResult(name=name, labels=labels)
-    candidates = list(ParameterGrid(param_grid or {}))
+    grid = list(ParameterGrid(param_grid or {}))
     for seed in seeds:
-        best = None
-        for params in candidates:
-            model = set_random_states(clone(estimator).set_params(**params), seed)
-            start = time.perf_counter()
-            fit_with_validation(
-                model, data["X_train"], data["y_train"], data["X_valid"], data["y_valid"]
-            )
-            fit_time = time.perf_counter() - start
-            score = weighted_f1(data["y_valid"], model.predict(data["X_valid"]))
+
+        def report(params, score, fit_time, seed=seed):
             if verbose:
                 print(
                     f"[{name}] seed={seed} {params} valid WAF1={100 * score:.2f} ({fit_time:.1f}s)"
                 )
-            if best is None or score > best[0]:
-                best = (score, params, model, fit_time)
-        score, params, model, fit_time = best
-        y_pred = np.asarray(model.predict(data["X_test"]))  # the single look at the test split
+
+        candidates = (
+            (params, set_random_states(clone(estimator).set_params(**params), seed))
+            for params in grid
+        )
+        score, params, model, fit_time = select_on_validation(
+            candidates,
+            data["X_train"],
+            data["y_train"],
+            data["X_valid"],
+            data["y_valid"],
+            on_fit=report,
+        )
+        y_pred = model.predict(data["X_test"])  # the single look at the test split
         result.runs.append(
-            {
-                "seed": seed,
-                "params": params,
-                "valid_waf1": float(100 * score),
-                "fit_time": fit_time,
-                "report": emotion_report(data["y_test"], y_pred, labels=labels),
-                "y_pred": y_pred,
-                "model": model,
-            }
+            make_run(
+                seed,
+                data["y_test"],
+                y_pred,
+                labels,
+                params=params,
+                valid_waf1=float(100 * score),
+                fit_time=fit_time,
+                model=model,
+            )
         )
     return result
-
-
-def summary_table(results: Iterable[ProtocolResult], columns: Iterable[str]) -> pd.DataFrame:
-    """Rows = models, columns = summary keys, cells = ``mean ± std`` strings."""
-    rows = {}
-    for res in results:
-        summary = res.summary()
-        rows[res.name] = {
-            c: f"{summary[c]['mean']:.2f} ± {summary[c]['std']:.2f}"
-            for c in columns
-            if c in summary
-        }
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
-
-
-def write_results(results: Iterable[ProtocolResult], path, *, extra: Mapping | None = None) -> None:
-    """Write the JSON of several results (and extra metadata) to ``path``."""
-    payload = {"results": [r.to_json() for r in results], **(extra or {})}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(payload, indent=2, default=str))

@@ -1,0 +1,138 @@
+"""The reproduction's data sets: train/valid/test frames plus class order and minority."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import GroupShuffleSplit
+from sklearn.utils import Bunch
+
+from ..conversation import DIALOGUE
+from ..paper import PAPER_MINORITY, TABLE_ORDER
+
+__all__ = ["DATASETS", "load_dataset"]
+
+DATASETS = ("demo", "meld-text", "iemocap", "meld")
+
+
+def _split_dialogues(X, y, fractions, seed):
+    """Split a conversation frame by dialogue into consecutive parts of the given sizes."""
+    groups = X[DIALOGUE].to_numpy()
+    rest, test = next(
+        GroupShuffleSplit(test_size=fractions[2], random_state=seed).split(X, y, groups)
+    )
+    valid_share = fractions[1] / (fractions[0] + fractions[1])
+    tr, va = next(
+        GroupShuffleSplit(test_size=valid_share, random_state=seed).split(rest, groups=groups[rest])
+    )
+    take = lambda idx: (X.iloc[idx].reset_index(drop=True), y.iloc[idx].reset_index(drop=True))  # noqa: E731
+    (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = take(rest[tr]), take(rest[va]), take(test)
+    return Bunch(X_train=X_tr, y_train=y_tr, X_valid=X_va, y_valid=y_va, X_test=X_te, y_test=y_te)
+
+
+def load_dataset(name: str, path=None, *, quick: bool = False, cache_dir=None) -> Bunch:
+    """Load a reproduction dataset as ``X_/y_`` train/valid/test plus ``labels``, ``paper``.
+
+    ``demo``: :func:`~sklearn_cberl.datasets.make_conversations` (3 modalities), split
+    70/10/20 by dialogue. ``meld-text``: the MELD CSV release (``path`` or
+    ``$CBERL_MELD_DIR``) embedded with MiniLM (384-d ``text_*``, cached in ``cache_dir``);
+    text only - MELD's audio/visual features are not available here. ``iemocap`` / ``meld``:
+    the standard pre-extracted feature pickles at ``path``. ``mosi``: CMU-MOSI's trimodal
+    features (``path`` or ``$CBERL_MOSI_DIR``), validation = a third of the *test* videos
+    (seeded, fixed; the training videos' features are fitted to them, see
+    :func:`~sklearn_cberl.datasets.load_mosi`), test = the other test videos;
+    ``mosi-imbalanced``: the same with the training negatives cut to 1/8 of the positives
+    (seeded; validation and test untouched).
+
+    Parameters
+    ----------
+    name : {"demo", "meld-text", "iemocap", "meld", "mosi", "mosi-imbalanced"}
+    path : path-like, default=None
+        The data set's files (see above); required for ``iemocap`` and ``meld``.
+    quick : bool, default=False
+        Smoke mode: fewer demo dialogues, a seeded quarter of the other data sets' dialogues.
+    cache_dir : path-like, default=None
+        Where ``meld-text`` caches its embeddings.
+
+    Returns
+    -------
+    Bunch
+        ``X_train, y_train, X_valid, y_valid, X_test, y_test``, ``labels`` (the table's class
+        order), ``paper`` (the paper's data set the numbers compare with, or None),
+        ``minority`` (the classes of Table V) and ``description``.
+    """
+    from .. import datasets
+
+    if name == "demo":
+        X, y = datasets.make_conversations(
+            n_dialogues=80 if quick else 300,
+            modalities={"text": 32, "audio": 32, "visual": 64} if quick else None,
+            random_state=0,
+        )
+        data = _split_dialogues(X, y, (0.7, 0.1, 0.2), seed=0)
+        data.labels = list(datasets.MELD_CLASSES)
+        data.paper = None
+        data.description = (
+            f"make_conversations(n_dialogues={80 if quick else 300}, random_state=0), "
+            "split 70/10/20 by dialogue"
+        )
+    elif name == "meld-text":
+        data = datasets.load_meld_minilm(path, cache_dir=cache_dir)
+        data.labels = list(TABLE_ORDER["meld"])
+        data.paper = "meld"
+        data.description = (
+            "MELD text release, official train/dev/test split, all-MiniLM-L6-v2 sentence "
+            "embeddings (384-d; text only)"
+        )
+    elif name in ("mosi", "mosi-imbalanced"):
+        data = datasets.load_mosi(path, valid_size=1 / 3, valid_from="test", random_state=0)
+        for split in ("train", "valid", "test"):
+            data[f"X_{split}"] = data[f"X_{split}"].drop(columns="transcript")
+        data.description = (
+            "CMU-MOSI trimodal features (text 100, audio 73, visual 100), official "
+            "speaker-independent split; validation = 11 of the 31 test videos (seeded), "
+            "test = the other 20"
+        )
+        if name == "mosi-imbalanced":
+            positives = int((data.y_train == "positive").sum())
+            data.X_train, data.y_train = datasets.make_imbalance(
+                data.X_train, data.y_train, {"negative": positives // 8}, random_state=0
+            )
+            data.description += "; training negatives cut to 1/8 of the positives (seeded)"
+        data.labels = list(datasets.MOSI_CLASSES)
+        data.paper = None
+        data.minority = ["negative"]
+        return data
+    elif name in ("iemocap", "meld"):
+        if path is None:
+            raise ValueError(f"--dataset {name} needs the path of its feature pickle.")
+        loader = datasets.load_iemocap if name == "iemocap" else datasets.load_meld
+        data = loader(path)
+        data.labels = [c for c in TABLE_ORDER[name] if c in set(data.y_train)]
+        data.paper = name
+        data.description = f"{name} feature pickle {path}"
+    else:
+        raise ValueError(f"Unknown dataset {name!r}: expected one of {DATASETS}.")
+    if quick and name != "demo":
+        data = _subsample(data, fraction=0.25)
+    # The paper's minority classes (Table V) where the data set has its classes (the demo
+    # data has MELD's); else the two rarest training classes.
+    counts = data.y_train.value_counts()
+    minority = PAPER_MINORITY.get(data.paper or "meld")  # copied: callers may edit theirs
+    data.minority = (
+        list(minority) if minority else [c for c in counts.index[::-1] if c in data.labels][:2]
+    )
+    return data
+
+
+def _subsample(data: Bunch, fraction: float) -> Bunch:
+    """Keep a seeded fraction of the dialogues of every split (for --quick smoke runs)."""
+    out = Bunch(**data)
+    rng = np.random.RandomState(0)
+    for split in ("train", "valid", "test"):
+        X, y = data[f"X_{split}"], data[f"y_{split}"]
+        ids = X[DIALOGUE].unique()
+        keep = set(rng.choice(ids, size=max(2, int(len(ids) * fraction)), replace=False))
+        mask = X[DIALOGUE].isin(keep).to_numpy()
+        out[f"X_{split}"] = X[mask].reset_index(drop=True)
+        out[f"y_{split}"] = y[mask].reset_index(drop=True)
+    return out
