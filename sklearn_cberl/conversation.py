@@ -1,4 +1,4 @@
-"""The conversation data model: one module owns columns, validation and dialogue grouping.
+"""The conversation data model: the columns of the schema and their validation.
 
 A conversation batch is a :class:`pandas.DataFrame` with one row per utterance:
 
@@ -28,16 +28,18 @@ are feature tables in which every row is its own one-utterance dialogue. A frame
 :func:`check_conversations` validates a batch and returns a :class:`Conversations` with the
 features as one array, the modality blocks, and the grouping of rows into dialogues ordered by
 turn, together with the index arrays that put per-utterance results back in input row order.
+The container itself lives in :mod:`sklearn_cberl._conversations` (importable from here).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_array, validate_data
+
+from ._conversations import Conversations
 
 __all__ = [
     "DIALOGUE",
@@ -45,7 +47,6 @@ __all__ = [
     "TURN",
     "METADATA_COLUMNS",
     "SYNTHETIC",
-    "DEFAULT_MODALITIES",
     "Conversations",
     "check_conversations",
     "modality_of",
@@ -60,8 +61,6 @@ TURN = "turn"
 METADATA_COLUMNS = (DIALOGUE, SPEAKER, TURN)
 #: Optional boolean row mark of a conversation frame: True for a sampler's synthetic utterance.
 SYNTHETIC = "synthetic"
-#: Modality prefixes of the standard MERC feature sets (paper Sec. III).
-DEFAULT_MODALITIES = ("text", "audio", "visual")
 #: Name of the single block of a plain feature table (numpy input or frame without metadata).
 PLAIN_BLOCK = "x"
 
@@ -101,125 +100,8 @@ def is_conversation_frame(X) -> bool:
     return isinstance(X, pd.DataFrame) and any(c in X.columns for c in METADATA_COLUMNS)
 
 
-@dataclass(frozen=True, eq=False)
-class Conversations:
-    """A validated batch of utterances grouped into dialogues.
-
-    All per-row arrays are in the *input* row order; ``order`` lists the rows dialogue by
-    dialogue, each dialogue sorted by turn, so that ``values[order]`` is the dialogue-major
-    layout that sequence and graph models consume, and :meth:`to_input_order` undoes it.
-
-    Attributes
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        The feature columns (float32 or float64), block by block.
-    feature_names : ndarray of str, shape (n_features,)
-        Name of each column of ``X``.
-    blocks : dict of str -> slice
-        Columns of ``X`` belonging to each modality block, in block order.
-    dialogue : ndarray of int, shape (n_samples,)
-        Dialogue code of each row (``0 .. n_dialogues-1``, by first appearance).
-    speaker : ndarray of int, shape (n_samples,)
-        Speaker code of each row (equal codes = same speaker; compare within a dialogue).
-    turn : ndarray of float, shape (n_samples,)
-        The turn value of each row.
-    order : ndarray of int, shape (n_samples,)
-        Row indices sorted by (dialogue code, turn).
-    lengths : ndarray of int, shape (n_dialogues,)
-        Number of utterances of each dialogue, in dialogue-code order.
-    metadata : DataFrame or None
-        The metadata columns (with the input's index; ``synthetic`` included when present),
-        or None for a plain feature table.
-    dialogue_ids : ndarray
-        The original dialogue identifier of each dialogue code.
-    synthetic : ndarray of bool, shape (n_samples,), or None
-        The ``synthetic`` row mark, None when the input has no such column.
-    """
-
-    X: np.ndarray
-    feature_names: np.ndarray
-    blocks: dict
-    dialogue: np.ndarray
-    speaker: np.ndarray
-    turn: np.ndarray
-    order: np.ndarray
-    lengths: np.ndarray
-    metadata: pd.DataFrame | None
-    dialogue_ids: np.ndarray
-    synthetic: np.ndarray | None = None
-
-    @property
-    def n_samples(self) -> int:
-        return self.X.shape[0]
-
-    @property
-    def n_dialogues(self) -> int:
-        return len(self.lengths)
-
-    @property
-    def offsets(self) -> np.ndarray:
-        """Start of each dialogue in the dialogue-major layout (length ``n_dialogues + 1``)."""
-        return np.concatenate([[0], np.cumsum(self.lengths)])
-
-    @property
-    def position(self) -> np.ndarray:
-        """Position (0-based rank by turn) of each row inside its dialogue, input order."""
-        sorted_pos = np.arange(self.n_samples) - np.repeat(self.offsets[:-1], self.lengths)
-        return self.to_input_order(sorted_pos)
-
-    @property
-    def is_plain(self) -> bool:
-        """True for a plain feature table (every row its own dialogue)."""
-        return self.metadata is None
-
-    def block(self, name: str) -> np.ndarray:
-        """Feature columns of one modality block."""
-        return self.X[:, self.blocks[name]]
-
-    @property
-    def real(self) -> np.ndarray:
-        """Boolean mask of the rows that are not marked synthetic."""
-        if self.synthetic is None:
-            return np.ones(self.n_samples, dtype=bool)
-        return ~self.synthetic
-
-    def take(self, rows) -> Conversations:
-        """The sub-batch of the given rows (boolean mask or indices), regrouped.
-
-        Dialogue codes are renumbered by first appearance among the kept rows; a dialogue
-        that keeps no row disappears.
-        """
-        rows = np.asarray(rows)
-        if rows.dtype == bool:
-            rows = np.flatnonzero(rows)
-        dialogue, kept = pd.factorize(self.dialogue[rows], sort=False)
-        # Order by each row's rank in this batch's order (exact even for turns that float64
-        # cannot tell apart).
-        rank = np.empty(self.n_samples, dtype=np.int64)
-        rank[self.order] = np.arange(self.n_samples)
-        return Conversations(
-            X=self.X[rows],
-            feature_names=self.feature_names,
-            blocks=self.blocks,
-            dialogue=dialogue.astype(np.int64),
-            speaker=self.speaker[rows],
-            turn=self.turn[rows],
-            order=np.lexsort((rank[rows], dialogue)),
-            lengths=np.bincount(dialogue, minlength=len(kept)).astype(np.int64),
-            metadata=None if self.metadata is None else self.metadata.iloc[rows],
-            dialogue_ids=self.dialogue_ids[np.asarray(kept, dtype=np.int64)],
-            synthetic=None if self.synthetic is None else self.synthetic[rows],
-        )
-
-    def to_input_order(self, values_sorted):
-        """Put values computed in the dialogue-major layout back in input row order."""
-        values_sorted = np.asarray(values_sorted)
-        out = np.empty_like(values_sorted)
-        out[self.order] = values_sorted
-        return out
-
-
 def _plain(X: np.ndarray, names) -> Conversations:
+    """A plain feature table as a batch of one-utterance dialogues (rows in input order)."""
     n = X.shape[0]
     rows = np.arange(n)
     names = np.asarray(names, dtype=object)

@@ -44,7 +44,8 @@ def dialogue_layout(conv):
     lengths = conv.lengths
     offsets = conv.offsets
     n = conv.n_samples
-    position = np.arange(n) - np.repeat(offsets[:-1], lengths)
+    # One definition of the in-dialogue rank: the container's, taken in dialogue-major order.
+    position = conv.position[order]
     dialogue = conv.dialogue[order]
     speaker = conv.speaker[order]
     # Speakers numbered 0, 1, ... by first appearance inside each dialogue: factorising
