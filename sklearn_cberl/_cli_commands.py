@@ -1,0 +1,192 @@
+"""The bodies of the ``cberl`` subcommands; :mod:`sklearn_cberl.cli` parses and dispatches.
+
+Each command takes the parsed ``argparse.Namespace`` and returns the exit status. Heavy
+imports (pandas, torch, the estimators) happen inside the commands, after the arguments
+are parsed, so that ``cberl --help`` and argument errors stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from ._cli_io import (
+    CLIError,
+    check_output,
+    load_model,
+    log,
+    model_columns,
+    parse_params,
+    read_table,
+    split_label,
+    table_errors,
+)
+
+__all__ = ["demo", "evaluate", "extract", "fit", "predict", "reproduce"]
+
+
+def demo(args) -> int:
+    """``cberl demo``: the full pipeline against a per-utterance baseline on synthetic data."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from .conversation import METADATA_COLUMNS
+    from .datasets import make_conversations
+    from .metrics import emotion_report, format_report
+    from .pipeline import make_cberl_pipeline
+    from .plotting import plot_confusion_matrix
+    from .reproduce import _split_dialogues
+
+    out = Path(args.output_dir)
+    X, y = make_conversations(n_dialogues=args.n_dialogues, random_state=args.seed)
+    data = _split_dialogues(X, y, (0.7, 0.1, 0.2), seed=args.seed)
+    print(
+        f"Synthetic conversations: {len(X)} utterances in {X['dialogue_id'].nunique()} dialogues "
+        f"(text 100-d, audio 100-d, visual 512-d); train/valid/test by dialogue: "
+        f"{len(data.X_train)}/{len(data.X_valid)}/{len(data.X_test)}"
+    )
+    print((y.value_counts(normalize=True) * 100).round(2).rename("% of utterances").to_string())
+    labels = np.unique(y)
+
+    features = list(METADATA_COLUMNS)
+    baseline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, C=0.05))
+    baseline.fit(data.X_train.drop(columns=features), data.y_train)
+    base_pred = baseline.predict(data.X_test.drop(columns=features))
+
+    pipe = make_cberl_pipeline(device=args.device, random_state=args.seed, verbose=args.verbose)
+    pipe.verbose = not args.quiet  # a "[Pipeline] ... total=" line as each stage ends
+    start = time.perf_counter()
+    stages = " -> ".join(type(s).__name__ for _, s in pipe.steps)
+    log(args, f"[demo] fitting {stages} ({args.threads} torch thread(s))")
+    # The validation split (never the test) reaches the classifier through the fitted
+    # earlier steps, for epoch selection.
+    pipe.fit(data.X_train, data.y_train, validation_data=(data.X_valid, data.y_valid))
+    fit_time = time.perf_counter() - start
+    y_pred = pipe.predict(data.X_test)
+
+    print("\nPer-utterance logistic regression (context-free baseline), test dialogues:")
+    print(format_report(emotion_report(data.y_test, base_pred, labels=labels)))
+    print(f"\nCBERL pipeline (EmoGANSampler -> DJVAE -> CBERLClassifier), fit {fit_time:.0f}s:")
+    print(format_report(emotion_report(data.y_test, y_pred, labels=labels)))
+    png = out / "demo_confusion_matrix.png"
+    plot_confusion_matrix(data.y_test, y_pred, labels=labels, title="CBERL demo", path=png)
+    print(f"\nConfusion matrix: {png}")
+    return 0
+
+
+def fit(args) -> int:
+    """``cberl fit``: fit the CBERL pipeline on a table and save it pickle-free."""
+    check_output(args.model, args.data, args.valid, option="-m")
+    X, y = split_label(read_table(args.data), args.label, args.data)
+    from .persistence import save  # torch: only once the input is known to be readable
+    from .pipeline import make_cberl_pipeline
+
+    pipe = make_cberl_pipeline(
+        augment=not args.no_augment,
+        fuse=not args.no_fuse,
+        device=args.device,
+        random_state=args.seed,
+        verbose=args.verbose,
+    )
+    params = parse_params(args.param)
+    for key in params:
+        step = key.split("__", 1)[0]
+        if "__" in key and pipe.named_steps.get(step) == "passthrough":
+            flag = {"aug": "--no-augment", "fuse": "--no-fuse"}.get(step, "")
+            raise CLIError(f"--param {key}: the {step!r} step is dropped ({flag}).")
+    try:
+        pipe.set_params(**params)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise CLIError(f"--param: {exc}") from exc
+    pipe.verbose = not args.quiet  # a "[Pipeline] ... total=" line as each stage ends
+    start = time.perf_counter()
+    if args.valid is not None:
+        X_valid, y_valid = split_label(read_table(args.valid), args.label, args.valid)
+        pipe.fit(X, y, validation_data=(X_valid, y_valid))  # a CBERLPipeline
+    else:
+        pipe.fit(X, y)
+    pipe.label_column_ = args.label  # predict / evaluate find (and skip) it by name
+    Path(args.model).parent.mkdir(parents=True, exist_ok=True)
+    save(pipe, args.model)  # pickle-free: `cberl predict` reads it without running code
+    log(args, f"[fit] {len(X)} utterances in {time.perf_counter() - start:.0f}s -> {args.model}")
+    return 0
+
+
+def predict(args) -> int:
+    """``cberl predict``: one prediction per utterance, as CSV (a file or stdout)."""
+    import pandas as pd
+
+    check_output(args.output, args.data, args.model)
+    frame = read_table(args.data)
+    model = load_model(args.model, args.trust_pickle)
+    X = model_columns(model, frame, args.data, args.label or "label")
+    pred = pd.Series(table_errors(model.predict, X, args.data), index=X.index, name="prediction")
+    keep = [c for c in ("dialogue_id", "speaker", "turn") if c in X.columns]
+    out = pd.concat([X[keep], pred], axis=1)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)  # checked above
+        out.to_csv(args.output, index=False)
+        log(args, f"[predict] {len(out)} predictions -> {args.output}")
+    else:
+        out.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def evaluate(args) -> int:
+    """``cberl evaluate``: per-class report and confusion matrix of a fitted model."""
+    from .metrics import emotion_report, format_report
+    from .plotting import plot_confusion_matrix
+
+    frame = read_table(args.data)
+    model = load_model(args.model, args.trust_pickle)
+    label = args.label or getattr(model, "label_column_", None) or "label"
+    X, y = split_label(frame, label, args.data)
+    X = model_columns(model, X, args.data, label)
+    y_pred = table_errors(model.predict, X, args.data)
+    labels = sorted(set(y) | set(model.classes_), key=str)
+    report = emotion_report(y, y_pred, labels=labels)
+    print(format_report(report))
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    check_output(out / "report.csv", args.data, args.model, option="--output-dir")
+    check_output(out / "confusion_matrix.png", args.data, args.model, option="--output-dir")
+    report.to_csv(out / "report.csv")
+    # The matrix covers what the model can predict; labels it never saw share one row.
+    unseen = "(not a model class)"
+    known = set(model.classes_)
+    y_plot = [v if v in known else unseen for v in y]
+    plot_labels = list(model.classes_) + ([unseen] if unseen in y_plot else [])
+    plot_confusion_matrix(y_plot, y_pred, labels=plot_labels, path=out / "confusion_matrix.png")
+    log(args, f"[evaluate] report.csv and confusion_matrix.png in {out}")
+    return 0
+
+
+def reproduce(args) -> int:
+    """``cberl reproduce``: the paper's tables and figures for one dataset."""
+    from .reproduce import run_reproduction
+
+    seeds = args.seeds if args.seeds else ([0] if args.quick else [0, 1, 2])
+    run_reproduction(
+        args.dataset,
+        args.path,
+        seeds=seeds,
+        quick=args.quick,
+        output_dir=args.output_dir,
+        device=args.device,
+        max_epochs=args.max_epochs,
+        verbose=args.verbose,
+        n_jobs=args.jobs,
+        log=lambda m: log(args, m),
+    )
+    print(Path(args.output_dir) / args.dataset / "report.md")
+    return 0
+
+
+def extract(args) -> int:
+    """``cberl extract``: raw conversations to a feature table (its own parser)."""
+    from .features import cli_extract
+
+    return cli_extract(args.rest)
