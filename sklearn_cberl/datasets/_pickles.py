@@ -1,34 +1,12 @@
 """Loaders for the pre-extracted MERC feature pickles (IEMOCAP, MELD).
 
-MERC papers share their features as one pickled tuple of per-dialogue dicts. Two layouts are
-in use; the field orders below are those of the public dataloaders that read them:
-
-* ``"dialoguegcn"`` - DialogueGCN (``declare-lab/conv-emotion``, ``DialogueGCN/dataloader.py``,
-  ``IEMOCAPDataset``) and MMGCN (``hujingwen6666/MMGCN``, ``dataloader.py``)::
-
-      videoIDs, videoSpeakers, videoLabels, videoText, videoAudio, videoVisual,
-      videoSentence, trainVid, testVid
-
-  IEMOCAP text/audio/visual are 100/100/512-d. MMGCN's MELD pickle
-  (``MELD_features_raw1.pkl``, ``MELDDataset``) has one more trailing field.
-* ``"dialoguegcn-novisual"`` - DialogueRNN/DialogueGCN's MELD pickle (``MELDDataset`` in
-  ``DialogueGCN/dataloader.py``): no visual stream, sentiment labels trailing::
-
-      videoIDs, videoSpeakers, videoLabels, videoText, videoAudio, videoSentence,
-      trainVid, testVid, videoLabelsSentiment
-
-* ``"sdt"`` - SDT (``butterfliesss/SDT``, ``dataloader.py``) and CBERL::
-
-      videoIDs, videoSpeakers, videoLabels, videoText, roberta2, roberta3, roberta4,
-      videoAudio, videoVisual, videoSentence, trainVid, testVid
-
-  MELD with one extra trailing field.
-
-Each ``video*`` field is a dict ``dialogue id -> per-utterance list``. Label ids follow the
-dataloaders' comments: IEMOCAP ``{'hap': 0, 'sad': 1, 'neu': 2, 'ang': 3, 'exc': 4,
-'fru': 5}``; MELD ``{'neutral': 0, 'surprise': 1, 'fear': 2, 'sadness': 3, 'joy': 4,
-'disgust': 5, 'anger': 6}``. IEMOCAP speakers are ``'M'``/``'F'``; MELD speakers are one-hot
-vectors (decoded here to the index of the one).
+The pickles' layouts (field orders and their sources) are described and read in
+:mod:`._pickle_layouts`; this module builds the data-model frames, dialogue by dialogue, and
+the loaders' Bunch. Label ids follow the public dataloaders' comments: IEMOCAP
+``{'hap': 0, 'sad': 1, 'neu': 2, 'ang': 3, 'exc': 4, 'fru': 5}``; MELD ``{'neutral': 0,
+'surprise': 1, 'fear': 2, 'sadness': 3, 'joy': 4, 'disgust': 5, 'anger': 6}``. IEMOCAP
+speakers are ``'M'``/``'F'``; MELD speakers are one-hot vectors (decoded to the index of the
+one).
 
 .. warning::
    Unpickling executes code chosen by whoever wrote the file. Only load pickles from a
@@ -38,16 +16,24 @@ vectors (decoded here to the index of the one).
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
-from sklearn.utils import Bunch
 
 from ..conversation import DIALOGUE, SPEAKER, TURN
+from ._bunch import holdout_dialogues, make_bunch
+from ._pickle_layouts import (
+    BLOCK_FIELDS,
+    LAYOUTS,
+    detect_layout,
+    read_pickle,
+    speaker_values,
+    split_ids,
+)
 
+# holdout_dialogues and make_bunch (now in ._bunch) were defined here: _meld and _mosi
+# still import them from this module.
 __all__ = ["load_iemocap", "load_meld", "IEMOCAP_CLASSES", "MELD_PICKLE_CLASSES", "LAYOUTS"]
 
 #: IEMOCAP's six emotions in the pickles' label-id order (hap, sad, neu, ang, exc, fru).
@@ -55,181 +41,9 @@ IEMOCAP_CLASSES = ("happy", "sad", "neutral", "angry", "excited", "frustrated")
 #: MELD's seven emotions in the pickles' label-id order.
 MELD_PICKLE_CLASSES = ("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger")
 
-#: Field names of each layout (without the optional trailing field of MELD pickles).
-LAYOUTS = {
-    "dialoguegcn": (
-        "videoIDs",
-        "videoSpeakers",
-        "videoLabels",
-        "videoText",
-        "videoAudio",
-        "videoVisual",
-        "videoSentence",
-        "trainVid",
-        "testVid",
-    ),
-    "dialoguegcn-novisual": (
-        "videoIDs",
-        "videoSpeakers",
-        "videoLabels",
-        "videoText",
-        "videoAudio",
-        "videoSentence",
-        "trainVid",
-        "testVid",
-    ),
-    "sdt": (
-        "videoIDs",
-        "videoSpeakers",
-        "videoLabels",
-        "videoText",
-        "roberta2",
-        "roberta3",
-        "roberta4",
-        "videoAudio",
-        "videoVisual",
-        "videoSentence",
-        "trainVid",
-        "testVid",
-    ),
-}
-#: Feature field of each block name (columns ``<block>_<i>``).
-_BLOCK_FIELDS = {
-    "text": "videoText",
-    "audio": "videoAudio",
-    "visual": "videoVisual",
-    "roberta2": "roberta2",
-    "roberta3": "roberta3",
-    "roberta4": "roberta4",
-}
-
 _UNSAFE = (
     "Unpickling runs code chosen by the file's author: only load files from a source you trust."
 )
-
-
-# --------------------------------------------------------------------------------------
-# Shared by every loader: the Bunch shape and the seeded validation hold-out.
-# --------------------------------------------------------------------------------------
-def holdout_dialogues(dialogue_ids, valid_size, random_state):
-    """Split dialogue ids into (train, valid): ``valid_size`` of the *dialogues*, seeded.
-
-    IEMOCAP has no official validation split; the paper (like DialogueGCN) holds out 10 %
-    of the training dialogues. Splitting dialogues, not utterances, keeps every
-    conversation on one side.
-    """
-    dialogue_ids = list(dialogue_ids)
-    if isinstance(valid_size, bool) or not isinstance(valid_size, (int, float, np.number)):
-        raise ValueError(f"valid_size={valid_size!r}: expected a float in [0, 1) or an int.")
-    if valid_size == 0:
-        return dialogue_ids, []
-    if isinstance(valid_size, float) and not 0 < valid_size < 1:
-        raise ValueError(f"valid_size={valid_size!r}: expected a float in [0, 1) or an int.")
-    if len(dialogue_ids) < 2:
-        raise ValueError(
-            f"Cannot hold out validation dialogues from {len(dialogue_ids)} training "
-            "dialogue(s); use valid_size=0."
-        )
-    train, valid = train_test_split(
-        dialogue_ids, test_size=valid_size, random_state=random_state, shuffle=True
-    )
-    # Keep the file's dialogue order inside each side (deterministic, easy to read).
-    chosen = set(valid)
-    return [d for d in dialogue_ids if d not in chosen], [d for d in dialogue_ids if d in chosen]
-
-
-def make_bunch(splits: dict, class_names, descr: str, **extra) -> Bunch:
-    """The Bunch every loader returns.
-
-    ``splits`` maps "train"/"valid"/"test" to ``(X, y, sentences)``.
-    """
-    bunch = Bunch(class_names=list(class_names), DESCR=descr, **extra)
-    for name in ("train", "valid", "test"):
-        X, y, sentences = splits[name]
-        bunch[f"X_{name}"] = X
-        bunch[f"y_{name}"] = y
-        bunch[f"sentences_{name}"] = sentences
-    return bunch
-
-
-# --------------------------------------------------------------------------------------
-# Pickles
-# --------------------------------------------------------------------------------------
-def _read_pickle(path):
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No feature pickle at {path!r}.")
-    with open(path, "rb") as handle:
-        # latin1: the DialogueRNN/DialogueGCN pickles were written by Python 2 and hold numpy
-        # arrays, whose byte strings only decode losslessly this way.
-        data = pickle.load(handle, encoding="latin1")
-    if not isinstance(data, (tuple, list)):
-        raise TypeError(
-            f"{path!r} holds a {type(data).__name__}: expected the tuple of per-dialogue dicts "
-            f"of a MERC feature pickle (layouts {sorted(LAYOUTS)})."
-        )
-    return tuple(data)
-
-
-def _looks_like_sentences(field) -> bool:
-    """True for a dict whose values are lists of strings (a ``videoSentence`` field)."""
-    if not isinstance(field, dict) or not field:
-        return False
-    first = next(iter(field.values()))
-    return isinstance(first, (list, tuple)) and len(first) > 0 and isinstance(first[0], str)
-
-
-def _detect_layout(data, layout, path) -> dict:
-    n = len(data)
-    if layout is None:
-        if n in (9, 10):
-            # DialogueRNN's MELD pickle is also 9 fields long, but field 5 holds sentences
-            # where the DialogueGCN layout holds visual features.
-            layout = (
-                "dialoguegcn-novisual"
-                if n == 9 and _looks_like_sentences(data[5])
-                else "dialoguegcn"
-            )
-        elif n in (12, 13):
-            layout = "sdt"
-        else:
-            raise ValueError(
-                f"{path!r} holds a tuple of {n} fields: expected 9/10 (DialogueGCN layout), "
-                "9 (DialogueRNN MELD layout, no visual) or 12/13 (SDT/CBERL layout); pass "
-                "layout= to force one."
-            )
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout={layout!r}: expected None or one of {sorted(LAYOUTS)}.")
-    names = LAYOUTS[layout]
-    if n not in (len(names), len(names) + 1):
-        raise ValueError(
-            f"{path!r} holds {n} fields but layout={layout!r} has {len(names)} "
-            f"(+1 optional trailing field): {', '.join(names)}."
-        )
-    fields = dict(zip(names, data))
-    fields["_layout"] = layout
-    return fields
-
-
-def _split_ids(field, name):
-    if isinstance(field, (set, frozenset)):
-        # Some pickles store the splits as sets: sort so the output order is reproducible.
-        return sorted(field, key=str)
-    if isinstance(field, (list, tuple, np.ndarray, pd.Index)):
-        return list(field)
-    raise TypeError(f"Field {name!r} is a {type(field).__name__}: expected a list of dialogue ids.")
-
-
-def _speaker_values(speakers) -> list:
-    out = []
-    for s in speakers:
-        if isinstance(s, str):
-            out.append(s)
-        else:
-            s = np.asarray(s)
-            # MELD stores each speaker as a one-hot vector over the recurring characters.
-            out.append(str(int(np.argmax(s))) if s.ndim == 1 and s.size > 1 else str(s.item()))
-    return out
 
 
 def _frames(fields, ids, blocks, class_names, split):
@@ -243,14 +57,14 @@ def _frames(fields, ids, blocks, class_names, split):
             raise ValueError(f"Dialogue {vid!r} of {split!r} has no entry in 'videoLabels'.")
         lab = np.asarray(labels_field[vid]).reshape(-1)
         n = len(lab)
-        speakers = _speaker_values(fields["videoSpeakers"][vid])
+        speakers = speaker_values(fields["videoSpeakers"][vid])
         if len(speakers) != n:
             raise ValueError(
                 f"Dialogue {vid!r}: 'videoSpeakers' has {len(speakers)} entries but "
                 f"'videoLabels' has {n}."
             )
         for block in blocks:
-            name = _BLOCK_FIELDS[block]
+            name = BLOCK_FIELDS[block]
             values = np.asarray(fields[name][vid], dtype=np.float32)
             if values.ndim != 2 or values.shape[0] != n:
                 raise ValueError(
@@ -291,10 +105,10 @@ def _frames(fields, ids, blocks, class_names, split):
 
 
 def _load(path, *, dataset, layout, modalities, class_names, valid_size, random_state):
-    data = _read_pickle(path)
-    fields = _detect_layout(data, layout, path)
+    data = read_pickle(path)
+    fields = detect_layout(data, layout, path)
     layout = fields.pop("_layout")
-    available = [b for b, f in _BLOCK_FIELDS.items() if f in fields]
+    available = [b for b, f in BLOCK_FIELDS.items() if f in fields]
     if modalities is None:
         blocks = [b for b in ("text", "audio", "visual") if b in available]
     else:
@@ -305,8 +119,8 @@ def _load(path, *, dataset, layout, modalities, class_names, valid_size, random_
                 f"modalities={list(blocks)}: {unknown} not in this {layout!r} pickle; "
                 f"available: {available}."
             )
-    train_ids = _split_ids(fields["trainVid"], "trainVid")
-    test_ids = _split_ids(fields["testVid"], "testVid")
+    train_ids = split_ids(fields["trainVid"], "trainVid")
+    test_ids = split_ids(fields["testVid"], "testVid")
     fit_ids, valid_ids = holdout_dialogues(train_ids, valid_size, random_state)
     splits = {
         name: _frames(fields, ids, blocks, class_names, name)
