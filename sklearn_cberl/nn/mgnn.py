@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .boosting import samme_decision, samme_proba
+from .boosting import samme_decision
 from .graph import RelationalAttentionConv, build_conversation_graph, num_relations
 from .losses import reconstruction_error
 from .vae import DJVAEModule, gaussian_kl, reconstruction_loss, reparameterize
@@ -254,7 +254,3 @@ class MGNN(nn.Module):
     def decision(self, logits: Tensor) -> Tensor:
         """SAMME alpha-weighted vote of the heads (n, K)."""
         return samme_decision(logits, self.estimator_weights, self.voting)
-
-    def proba(self, logits: Tensor) -> Tensor:
-        """Class probabilities of the ensemble (n, K)."""
-        return samme_proba(self.decision(logits))
