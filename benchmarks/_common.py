@@ -11,9 +11,12 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["PeakRSS", "RESULTS", "machine", "write_results"]
+__all__ = ["CACHE", "PeakRSS", "RESULTS", "machine", "write_results"]
 
+#: Where every benchmark writes its JSON / Markdown results.
 RESULTS = Path(__file__).resolve().parent / "results"
+#: Embeddings and prepared data sets shared between runs (not committed).
+CACHE = RESULTS / ".cache"
 
 
 def machine() -> dict:

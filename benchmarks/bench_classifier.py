@@ -39,10 +39,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import CACHE, RESULTS
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-CACHE = RESULTS / ".cache"
 MELD_CLASSES = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
 SIZES = (1000, 5000, 7400, 20000)
 MEAN_DIALOGUE = 62  # IEMOCAP-size: 7.4k utterances in 120 dialogues

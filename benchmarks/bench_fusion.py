@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 import torch
+from _common import CACHE, RESULTS
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.decomposition import PCA, TruncatedSVD
@@ -66,8 +67,6 @@ from sklearn_cberl.fusion import DJVAE
 from sklearn_cberl.metrics import emotion_report
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-CACHE = RESULTS / ".cache"
 
 
 # ----------------------------------------------------------------------------- pieces

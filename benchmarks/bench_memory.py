@@ -45,9 +45,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import PeakRSS
+from _common import RESULTS, PeakRSS
 
-RESULTS = Path(__file__).resolve().parent / "results"
 MODALITIES = {"text": 100, "audio": 100, "visual": 512}
 #: Mean dialogue length of make_conversations' default (6..24 utterances).
 MEAN_DIALOGUE_LENGTH = 15

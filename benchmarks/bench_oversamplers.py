@@ -57,7 +57,7 @@ from pathlib import Path
 import pandas as pd
 import sklearn
 import torch
-from _common import PeakRSS
+from _common import CACHE, RESULTS, PeakRSS
 from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE, RandomOverSampler
 from imblearn.pipeline import Pipeline
 from sklearn.compose import ColumnTransformer
@@ -73,8 +73,6 @@ from sklearn_cberl.over_sampling import ConversationSampler, EmoGANSampler
 from sklearn_cberl.pipeline import PAPER_AUGMENTATION, AddPerClass, UpToRatio
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-CACHE = RESULTS / ".cache"
 META = list(METADATA_COLUMNS)
 #: Where SMOTE-family rows go in front of the cberl classifier (EmoGAN's own is tuned).
 PLACEMENT = "standalone"

@@ -54,10 +54,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine  # noqa: E402
+from _common import CACHE, RESULTS, machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CACHE = RESULTS / ".cache"
 DATASETS = ("meld-text", "mosi", "mosi-imbalanced", "demo")
 RUNGS = ("lr", "clf", "djvae", "e2e", "emogan", "ros", "smote", "default", "literal")
 DATA_PATHS = {
