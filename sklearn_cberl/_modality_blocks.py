@@ -15,7 +15,13 @@ from sklearn.preprocessing import StandardScaler
 from .conversation import METADATA_COLUMNS, PLAIN_BLOCK
 from .nn.vae import ENCODERS, PAPER_ENCODERS
 
-__all__ = ["block_columns", "is_conversation_frame", "resolve_encoders", "standardise_blocks"]
+__all__ = [
+    "block_columns",
+    "held_out_rows",
+    "is_conversation_frame",
+    "resolve_encoders",
+    "standardise_blocks",
+]
 
 
 def is_conversation_frame(X) -> bool:
@@ -98,3 +104,20 @@ def standardise_blocks(conv, columns, scalers: dict, mask_missing: bool, *, fit:
         parts.append(scaled)
         present.append(here)
     return np.hstack(parts), np.stack(present).astype(np.float32)
+
+
+def held_out_rows(conv, fraction: float, random_state) -> np.ndarray:
+    """Boolean mask of the rows of ``fraction`` of the dialogues (of the rows, for a plain
+    table), drawn with ``random_state``; at least one row, never all of them."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    groups = np.arange(conv.n_samples) if conv.is_plain else conv.dialogue
+    if len(np.unique(groups)) < 2:
+        raise ValueError(
+            "early_stopping needs at least two dialogues to hold some out, or pass validation_data."
+        )
+    split = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=random_state)
+    _, held = next(split.split(np.zeros(conv.n_samples), groups=groups))
+    mask = np.zeros(conv.n_samples, dtype=bool)
+    mask[held] = True
+    return mask

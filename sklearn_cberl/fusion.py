@@ -18,6 +18,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_array, check
 
 from ._modality_blocks import (
     block_columns,
+    held_out_rows,
     is_conversation_frame,
     resolve_encoders,
     standardise_blocks,
@@ -101,6 +102,16 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         MELD text, 384 -> 32 columns cost the classifier 0.8 validation WAF1 and most of
         its disgust F1), while on several blocks the latent alone was better (``docs/
         fusion.md``).
+    early_stopping : {"loss"} or None, default=None
+        ``"loss"``: stop when the validation Eq. 12 loss has not improved for ``patience``
+        epochs and keep the best epoch's weights (as ``CBERLClassifier``'s
+        ``early_stopping``). The validation set is ``fit``'s ``validation_data`` (which
+        :class:`~sklearn_cberl.pipeline.CBERLPipeline` routes here), else
+        ``validation_fraction`` of the training dialogues. None: ``max_epochs`` epochs.
+    validation_fraction : float in (0, 1), default=0.1
+        Share of the dialogues held out when early stopping has no ``validation_data``.
+    patience : int, default=10
+        Epochs without improvement before early stopping.
     device : str or torch.device, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:<i>"``.
     random_state : int, RandomState instance or None, default=None
@@ -126,7 +137,12 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         Input columns of each modality block.
     history_ : list of dict
         Per epoch: ``epoch``, ``reconstruction`` and ``kl`` (means per utterance), ``beta``
-        (the KL weight used) and ``loss`` (= reconstruction + beta * kl).
+        (the KL weight used) and ``loss`` (= reconstruction + beta * kl); ``valid_loss``
+        with a validation set.
+    best_epoch_ : int
+        The epoch whose weights the module holds (the last one without early stopping).
+    n_iter_ : int
+        Epochs run.
     device_ : torch.device
         The device the module lives on. Inference first moves the module to the device of
         the ``device`` parameter (so ``set_params(device="cpu")`` works after a CUDA fit);
@@ -161,6 +177,9 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "mask_missing": ["boolean"],
         "passthrough": [StrOptions({"auto"}), "boolean"],
+        "early_stopping": [StrOptions({"loss"}), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -181,6 +200,9 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         lr=1e-3,
         mask_missing=True,
         passthrough="auto",
+        early_stopping=None,
+        validation_fraction=0.1,
+        patience=10,
         device="auto",
         random_state=None,
         verbose=0,
@@ -197,6 +219,9 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         self.lr = lr
         self.mask_missing = mask_missing
         self.passthrough = passthrough
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -268,7 +293,7 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, validation_data=None):
         """Train the encoders, joint posterior and decoder on the negative ELBO (Eq. 12).
 
         Parameters
@@ -277,6 +302,11 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
             Conversation frame or plain feature table.
         y : ignored
             Present for API consistency (fusion is unsupervised).
+        validation_data : X_val or tuple (X_val, y_val), default=None
+            Data of the same kind as ``X`` whose Eq. 12 loss is recorded per epoch
+            (``history_[i]["valid_loss"]``) and, with ``early_stopping="loss"``, monitored.
+            Without it, ``early_stopping`` holds out ``validation_fraction`` of the
+            dialogues of ``X`` (of the rows, for a plain table).
 
         Returns
         -------
@@ -303,9 +333,19 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         self.encoders_ = resolve_encoders(self.encoder, self.modalities_)
         self.scalers_ = {}
         values, present = self._standardise(conv, columns, fit=True)
+        self._seed = seed_from(self.random_state)
+        valid = None
+        if validation_data is not None:
+            X_val = validation_data[0] if isinstance(validation_data, tuple) else validation_data
+            conv_val, _ = self._validate(X_val, reset=False)
+            valid = self._standardise(conv_val, columns, fit=False)
+        elif self.early_stopping:
+            # Held-out dialogues; the scalers saw them (unsupervised statistics only).
+            held = held_out_rows(conv, self.validation_fraction, self._seed % (2**32))
+            valid = values[held], present[:, held]
+            values, present = values[~held], present[:, ~held]
         self._columns = columns
         self.device_ = resolve_device(self.device)
-        self._seed = seed_from(self.random_state)
         # Equal share per modality, summing to the full likelihood scale (class docstring).
         share = values.shape[1] / len(columns)
 
@@ -320,7 +360,7 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
             x_all, p_all = self._tensors(values, present)
             weights = torch.full((len(columns),), share, device=self.device_)
             self.history_ = []
-            train_djvae(
+            self.best_epoch_ = train_djvae(
                 module,
                 x_all,
                 p_all,
@@ -332,7 +372,11 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
                 beta=self.beta,
                 beta_warmup=self.beta_warmup,
                 verbose=self.verbose,
+                valid=valid,
+                patience=self.patience if self.early_stopping else None,
+                seed=self._seed,
             )
+        self.n_iter_ = len(self.history_)
         self.module_ = module
         return self
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from numbers import Real
-
-import numpy as np
 from imblearn.pipeline import Pipeline
 
+from ._params import accepts_validation_data, set_random_states
 from .paper import PAPER_AUGMENTATION  # re-exported: Table VI's counts live in paper.py
+from .strategies import EMOTION_ALIASES, AddPerClass, UpToRatio  # re-exported
 
 __all__ = [
     "AddPerClass",
@@ -20,124 +18,6 @@ __all__ = [
 ]
 
 
-#: Spellings of the same emotion across corpora and feature releases (IEMOCAP pickles use
-#: ``hap``, ``neu``, ...), so that the paper's counts find the class whatever its spelling.
-EMOTION_ALIASES = (
-    ("happy", "hap", "happiness"),
-    ("sad", "sadness"),
-    ("neutral", "neu"),
-    ("angry", "ang", "anger"),
-    ("excited", "exc", "excitement"),
-    ("frustrated", "fru", "frustration"),
-    ("fear", "fea", "fearful"),
-    ("disgust", "dis", "disgusted"),
-    ("surprise", "sur", "surprised"),
-    ("joy", "joyful"),
-)
-
-
-def _resolve_label(name, labels):
-    """The label of ``labels`` that ``name`` denotes: itself, else a case-insensitive alias."""
-    if name in labels:
-        return name
-    key = str(name).lower()
-    group = next((g for g in EMOTION_ALIASES if key in g), (key,))
-    matches = [label for label in labels if str(label).lower() in group]
-    if len(matches) == 1:
-        return matches[0]
-    raise ValueError(
-        f"The sampling counts name class {name!r}, which is not in y (classes: "
-        f"{sorted(labels, key=str)}); known spellings of it: {list(group)}."
-    )
-
-
-class AddPerClass:
-    """A ``sampling_strategy`` callable that adds a fixed number of samples per class.
-
-    imbalanced-learn's dict strategy asks for *target* counts; the paper's Table VI lists
-    *additions*. This callable converts one into the other on the training labels it is given
-    (so it stays right inside cross-validation folds). Class names are matched exactly, else
-    through :data:`EMOTION_ALIASES` (``"happy"`` finds ``"hap"``; case-insensitive); a name
-    that matches no class of ``y`` is an error rather than a silently skipped count.
-
-    Parameters
-    ----------
-    additions : dict of label -> int
-        Number of synthetic samples to add to each class.
-    reference_size : int, default=None
-        Training-set size the ``additions`` refer to; when given, they are scaled by
-        ``len(y) / reference_size`` (Table VI counts are for the full MELD / IEMOCAP training
-        sets, a cross-validation fold or a subsample needs proportionally fewer).
-    """
-
-    def __init__(self, additions: Mapping, reference_size: int | None = None):
-        self.additions = dict(additions)
-        self.reference_size = reference_size
-
-    def __call__(self, y) -> dict:
-        labels, counts = np.unique(np.asarray(y), return_counts=True)
-        current = dict(zip(labels.tolist(), counts.tolist()))
-        scale = 1.0 if self.reference_size is None else len(y) / self.reference_size
-        targets = {}
-        for name, n in self.additions.items():
-            label = _resolve_label(name, list(current))
-            if label in targets:
-                raise ValueError(f"Two sampling counts name class {label!r}.")
-            add = int(round(n * scale))
-            if add > 0:
-                targets[label] = current[label] + add
-        return targets
-
-    def __repr__(self) -> str:
-        return f"AddPerClass({self.additions!r}, reference_size={self.reference_size!r})"
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, AddPerClass) and (other.additions, other.reference_size) == (
-            self.additions,
-            self.reference_size,
-        )
-
-    def __hash__(self) -> int:
-        return hash((tuple(sorted(self.additions.items(), key=repr)), self.reference_size))
-
-
-class UpToRatio:
-    """A ``sampling_strategy`` callable: raise every class below ``ratio`` x the majority.
-
-    Each class with fewer than ``ratio * n_majority`` samples is over-sampled up to that
-    count; larger classes are left alone. For two classes this is imbalanced-learn's float
-    strategy (minority / majority after resampling), except that a minority already above
-    the ratio is left alone rather than an error. ``EmoGANSampler(sampling_strategy=ratio)``
-    uses it for any number of classes; wrap other samplers' counts with it to compare like
-    with like, e.g. ``SMOTE(sampling_strategy=UpToRatio(0.5))``.
-
-    Parameters
-    ----------
-    ratio : float in (0, 1]
-        Target size of the small classes relative to the largest one (1 = balance).
-    """
-
-    def __init__(self, ratio: float):
-        self.ratio = ratio
-
-    def __call__(self, y) -> dict:
-        ratio = self.ratio
-        if isinstance(ratio, bool) or not isinstance(ratio, Real) or not 0 < ratio <= 1:
-            raise ValueError(f"ratio={ratio!r}: expected a float in (0, 1].")
-        labels, counts = np.unique(np.asarray(y), return_counts=True)
-        target = int(np.floor(ratio * counts.max()))
-        return {label: target for label, n in zip(labels.tolist(), counts.tolist()) if n < target}
-
-    def __repr__(self) -> str:
-        return f"UpToRatio({self.ratio!r})"
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, UpToRatio) and other.ratio == self.ratio
-
-    def __hash__(self) -> int:
-        return hash(("UpToRatio", self.ratio))
-
-
 class CBERLPipeline(Pipeline):
     """imbalanced-learn's :class:`~imblearn.pipeline.Pipeline` that can route a validation set.
 
@@ -145,6 +25,8 @@ class CBERLPipeline(Pipeline):
     hands the final step ``validation_data`` with ``X_val`` sent through the *fitted*
     earlier transformers (samplers are skipped, as at predict time), so the classifier
     selects its epoch on validation features of the same kind as its training features.
+    Earlier steps whose ``fit`` takes ``validation_data`` (:class:`~sklearn_cberl.DJVAE`)
+    receive it too, transformed by the steps before them.
     ``clf__validation_data=...`` (the final step's name) is accepted as a synonym. Everything
     else (steps, ``memory``, ``verbose``, ``set_params``, ``GridSearchCV``) is the parent's.
 
@@ -176,6 +58,10 @@ class CBERLPipeline(Pipeline):
             if key in params:
                 raise TypeError(f"Pass either validation_data or {key}, not both.")
             params[key] = validation_data
+            # Earlier steps that can use it (DJVAE: validation loss, early stopping) too.
+            for name, step in self.steps[:-1]:
+                if accepts_validation_data(step):
+                    params.setdefault(f"{name}__validation_data", validation_data)
         return super().fit(X, y, **params)
 
     def _get_metadata_for_step(self, *, step_idx, step_params, all_params):
@@ -185,7 +71,7 @@ class CBERLPipeline(Pipeline):
             step_idx=step_idx, step_params=step_params, all_params=all_params
         )
         fit_params = step_params.get("fit", {})
-        if step_idx != len(self.steps) - 1 or fit_params.get("validation_data") is None:
+        if fit_params.get("validation_data") is None:
             return step_params
         validation_data = fit_params["validation_data"]
         if not (isinstance(validation_data, tuple) and len(validation_data) == 2):
@@ -252,7 +138,5 @@ def make_cberl_pipeline(
         ]
     )
     if random_state is not None:
-        from .experiments import set_random_states
-
         set_random_states(pipe, int(random_state))
     return pipe.set_params(**params)

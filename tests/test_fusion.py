@@ -353,3 +353,38 @@ def test_verbose_shows_progress_and_default_is_silent(capsys):
     DJVAE(**FAST, random_state=0, verbose=1).fit(X)
     err = capsys.readouterr().err
     assert "DJVAE" in err and "kl=" in err
+
+
+# --------------------------------------------------------------------- validation, early stopping
+def test_validation_data_is_recorded_and_changes_nothing_without_early_stopping():
+    X = _low_rank_frame(n_dialogues=20)
+    X_val = _low_rank_frame(n_dialogues=6, seed=1)
+    plain = DJVAE(**FAST, random_state=0).fit(X)
+    watched = DJVAE(**FAST, random_state=0).fit(X, validation_data=(X_val, None))
+    assert all("valid_loss" in record for record in watched.history_)
+    assert all(np.isfinite(record["valid_loss"]) for record in watched.history_)
+    # The validation draws come from their own generator: training is the same fit.
+    np.testing.assert_array_equal(plain.transform(X_val), watched.transform(X_val))
+    assert watched.best_epoch_ == watched.n_iter_ == FAST["max_epochs"]
+
+
+def test_early_stopping_keeps_the_best_validation_epoch():
+    X = _low_rank_frame(n_dialogues=20)
+    X_val = _low_rank_frame(n_dialogues=6, seed=1)
+    params = {**FAST, "max_epochs": 40, "lr": 0.05, "early_stopping": "loss", "patience": 2}
+    model = DJVAE(**params, random_state=0).fit(X, validation_data=X_val)
+    losses = [record["valid_loss"] for record in model.history_]
+    assert model.best_epoch_ == 1 + int(np.argmin(losses))
+    # It stopped `patience` epochs after the best one, or at max_epochs.
+    assert model.n_iter_ in (model.best_epoch_ + 2, params["max_epochs"])
+    # The module holds the best epoch's weights: its validation score is that epoch's
+    # (score() = minus the validation loss, same seeded Monte Carlo draw).
+    assert -model.score(X_val) == pytest.approx(min(losses), rel=1e-4)
+
+
+def test_early_stopping_without_validation_data_holds_out_dialogues():
+    X = _low_rank_frame(n_dialogues=20)
+    model = DJVAE(**FAST, early_stopping="loss", validation_fraction=0.25, random_state=0).fit(X)
+    assert "valid_loss" in model.history_[0]
+    again = DJVAE(**FAST, early_stopping="loss", validation_fraction=0.25, random_state=0).fit(X)
+    np.testing.assert_array_equal(model.transform(X), again.transform(X))

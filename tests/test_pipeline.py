@@ -103,6 +103,9 @@ def test_validation_data_reaches_the_classifier_through_the_fitted_steps(data):
     assert list(clf.feature_names_in_[3:]) == list(
         pipe.named_steps["fuse"].get_feature_names_out()[3:]
     )
+    # DJVAE got the raw validation split too: it records its validation loss, without
+    # early stopping (the default) that changes nothing in its fit.
+    assert "valid_loss" in pipe.named_steps["fuse"].history_[-1]
     # The step-name form and the experiments helper are the same fit.
     pred = pipe.predict(X_valid)
     other = clone(pipe).fit(X_train, y_train, clf__validation_data=(X_valid, y_valid))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
+from .._params import accepts_validation_data, set_random_states  # set_random_states: re-exported
 from ..metrics import emotion_report, weighted_f1
 
 __all__ = [
@@ -21,10 +21,6 @@ __all__ = [
     "select_on_validation",
     "set_random_states",
 ]
-
-
-def _accepts_validation(estimator) -> bool:
-    return "validation_data" in inspect.signature(estimator.fit).parameters
 
 
 def fit_with_validation(estimator, X, y, X_valid, y_valid):
@@ -50,7 +46,7 @@ def fit_with_validation(estimator, X, y, X_valid, y_valid):
 
     steps = getattr(estimator, "steps", None)
     final = steps[-1][1] if steps else estimator
-    if not _accepts_validation(final):
+    if not accepts_validation_data(final):
         return estimator.fit(X, y)
     if steps and not isinstance(estimator, CBERLPipeline):
         # No cloning without memory: fitting this view fits estimator's own steps.
@@ -59,27 +55,6 @@ def fit_with_validation(estimator, X, y, X_valid, y_valid):
         )
         return estimator
     return estimator.fit(X, y, validation_data=(X_valid, y_valid))
-
-
-def set_random_states(estimator, seed: int):
-    """Set every ``random_state`` parameter of a (nested) estimator to a seed-derived value.
-
-    Steps get distinct seeds (``seed * 1000 + i``) so that, e.g., a sampler and a classifier
-    in one pipeline do not share a random stream by accident.
-
-    Parameters
-    ----------
-    estimator : estimator
-    seed : int
-
-    Returns
-    -------
-    estimator
-        ``estimator``, with its ``random_state`` parameters set.
-    """
-    keys = sorted(k for k in estimator.get_params(deep=True) if k.endswith("random_state"))
-    estimator.set_params(**{k: seed * 1000 + i for i, k in enumerate(keys)})
-    return estimator
 
 
 def select_on_validation(

@@ -7,6 +7,8 @@ validation and early stopping) is planned in the redesign and must keep results 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -28,12 +30,26 @@ def train_djvae(
     beta: float,
     beta_warmup: int,
     verbose=0,
-) -> None:
+    valid=None,
+    patience: int | None = None,
+    seed: int = 0,
+) -> int:
     """Minimise the Eq. 12 loss (reconstruction + ``beta`` x KL) with Adam, in place.
 
     ``history`` receives one record per finished epoch (``epoch``, ``reconstruction``,
     ``kl``, ``beta``, ``loss``: means per utterance), so a diverged fit keeps the epochs that
     completed. The KL weight ramps up linearly over the first ``beta_warmup`` epochs.
+
+    ``valid=(values, present)`` (standardised NumPy arrays) adds ``valid_loss``, the Eq. 12
+    loss per utterance at the full ``beta`` (one Monte Carlo draw from a generator seeded
+    with ``seed`` every epoch, so epochs compare like with like and the training draws are
+    untouched). With ``patience`` training stops after that many epochs without a lower
+    validation loss and the best epoch's weights are restored.
+
+    Returns
+    -------
+    best_epoch : int
+        The epoch whose weights the module holds (the last one without early stopping).
     """
     from .._progress import progress
     from .._utils import check_finite_loss
@@ -41,6 +57,8 @@ def train_djvae(
     n = x_all.shape[0]
     device = x_all.device
     optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+    generator = torch.Generator(device=device)
+    best_loss, best_epoch, best_state = math.inf, 0, None
     epochs = progress(range(1, max_epochs + 1), desc="DJVAE", verbose=verbose)
     module.train()
     for epoch in epochs:
@@ -68,17 +86,35 @@ def train_djvae(
         kl_e = check_finite_loss(
             total_kl / n, estimator="DJVAE", epoch=epoch, term="KL term", hint=hint
         )
-        history.append(
-            {
-                "epoch": epoch,
-                "reconstruction": rec_e,
-                "kl": kl_e,
-                "beta": beta_e,
-                "loss": rec_e + beta_e * kl_e,
-            }
-        )
+        record = {
+            "epoch": epoch,
+            "reconstruction": rec_e,
+            "kl": kl_e,
+            "beta": beta_e,
+            "loss": rec_e + beta_e * kl_e,
+        }
+        history.append(record)
         epochs.set_postfix(reconstruction=f"{rec_e:.4g}", kl=f"{kl_e:.4g}")
+        best_epoch = epoch if valid is None else best_epoch
+        if valid is not None:
+            module.eval()
+            generator.manual_seed(seed)
+            total = negative_elbo_sum(module, *valid, weights, beta, generator)
+            module.train()
+            record["valid_loss"] = check_finite_loss(
+                total / valid[0].shape[0], estimator="DJVAE", epoch=epoch,
+                term="validation loss", hint=hint,
+            )  # fmt: skip
+            if record["valid_loss"] < best_loss:
+                best_loss, best_epoch = record["valid_loss"], epoch
+                if patience is not None:
+                    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            elif patience is not None and epoch - best_epoch >= patience:
+                break
+    if best_state is not None:
+        module.load_state_dict(best_state)
     module.eval()
+    return best_epoch
 
 
 # ------------------------------------------------------------------ chunked inference

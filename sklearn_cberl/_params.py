@@ -1,0 +1,38 @@
+"""Helpers over estimators' parameters and fit signatures (no torch, no estimator imports).
+
+Used by :mod:`sklearn_cberl.pipeline` and :mod:`sklearn_cberl.experiments` alike, which is
+why they live apart from both.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+__all__ = ["accepts_validation_data", "set_random_states"]
+
+
+def accepts_validation_data(estimator) -> bool:
+    """Whether ``estimator.fit`` takes a ``validation_data`` argument."""
+    fit = getattr(estimator, "fit", None)
+    return fit is not None and "validation_data" in inspect.signature(fit).parameters
+
+
+def set_random_states(estimator, seed: int):
+    """Set every ``random_state`` parameter of a (nested) estimator to a seed-derived value.
+
+    Steps get distinct seeds (``seed * 1000 + i``) so that, e.g., a sampler and a classifier
+    in one pipeline do not share a random stream by accident.
+
+    Parameters
+    ----------
+    estimator : estimator
+    seed : int
+
+    Returns
+    -------
+    estimator
+        ``estimator``, with its ``random_state`` parameters set.
+    """
+    keys = sorted(k for k in estimator.get_params(deep=True) if k.endswith("random_state"))
+    estimator.set_params(**{k: seed * 1000 + i for i, k in enumerate(keys)})
+    return estimator
