@@ -236,3 +236,105 @@ def test_a_genuine_file_still_loads_and_predicts(saved):
     X, _ = conversations()
     model = persistence.load(path)
     assert len(model.predict(X)) == len(X)
+
+
+# ----------------------------------------------------------------- module configs (format 3)
+def module_entry(document, estimator, module):
+    """The stored module ``module`` (class name) of the first ``estimator`` entry."""
+    table = estimator_entry(document, estimator)["torch"]
+    return next(e for e in table.values() if e["module"].endswith(module))
+
+
+@pytest.mark.parametrize(
+    "estimator, module, key, value",
+    [
+        ("DJVAE", "DJVAEModule", "n_components", 10**9),
+        ("DJVAE", "DJVAEModule", "block_sizes", [10**8, 10**8]),
+        ("DJVAE", "DJVAEModule", "hidden_sizes", [10**9]),
+        ("EmoGANSampler", "EmoGAN", "hidden_size", 10**9),
+        ("EmoGANSampler", "EmoGAN", "widths", [10**9, 3]),
+        ("EmoGANSampler", "EmotionClassifier", "n_features", 10**9),
+        ("EmoGANSampler", "EmotionClassifier", "hidden_size", 10**9),
+        ("EmoGANSampler", "EmotionClassifier", "n_classes", -1),
+    ],
+)
+def test_forged_module_config_sizes_are_refused_before_allocation(
+    saved, tmp_path, estimator, module, key, value
+):
+    _, path, _ = saved
+
+    def edit(document):
+        module_entry(document, estimator, module)["config"][key] = value
+
+    start = time.perf_counter()
+    assert_refused(forge(path, tmp_path / "forged.cberl", edit), match="sizes")
+    assert time.perf_counter() - start < 30  # refused on the meta device, nothing allocated
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "sklearn_cberl.nn.mgnn.MGNN",
+        "sklearn_cberl.fusion.DJVAE",
+        "torch.nn.modules.linear.Linear",
+        "os.system",
+        ["sklearn_cberl.nn.vae.DJVAEModule"],
+    ],
+)
+def test_module_entries_build_only_allow_listed_modules(saved, tmp_path, module):
+    _, path, _ = saved
+
+    def edit(document):
+        module_entry(document, "DJVAE", "DJVAEModule")["module"] = module
+
+    assert_refused(forge(path, tmp_path / "forged.cberl", edit), match="names")
+
+
+@pytest.mark.parametrize(
+    "config_edit",
+    [
+        {"__class__": {"__callable__": "sklearn_cberl.nn.data.collate_dialogues"}},
+        {"_private": 1},
+        {"fusion": {"__callable__": "sklearn_cberl.nn.data.collate_dialogues"}},
+        {"fusion": {"__estimator__": "sklearn_cberl.fusion.DJVAE"}},
+        {"device": "cuda"},  # not a constructor argument
+    ],
+)
+def test_module_configs_hold_only_plain_constructor_arguments(saved, tmp_path, config_edit):
+    _, path, _ = saved
+
+    def edit(document):
+        module_entry(document, "DJVAE", "DJVAEModule")["config"].update(config_edit)
+
+    assert_refused(forge(path, tmp_path / "forged.cberl", edit), match="config|sizes")
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        {"__torch_module__": "m9", "path": ""},  # no such module
+        {"__torch_module__": "m0", "path": "__class__"},
+        {"__torch_module__": "m0", "path": "encoders.0.net.0.weight"},  # a tensor
+        {"__torch_module__": "m0", "path": ["encoders"]},
+    ],
+)
+def test_module_references_resolve_only_to_stored_modules(saved, tmp_path, ref):
+    _, path, _ = saved
+
+    def edit(document):
+        attrs_of(estimator_entry(document, "DJVAE")).append(["extra_", ref])
+
+    assert_refused(forge(path, tmp_path / "forged.cberl", edit), match="dangling")
+
+
+@pytest.mark.parametrize("field", ["state", "training", "frozen"])
+def test_malformed_module_weights_and_flags_are_refused(saved, tmp_path, field):
+    _, path, _ = saved
+
+    def edit(document):
+        entry = module_entry(document, "DJVAE", "DJVAEModule")
+        entry[field] = {"state": {"decoder.x": "t99999"}, "training": ["no.such.module"]}.get(
+            field, ["no.such.parameter"]
+        )
+
+    assert_refused(forge(path, tmp_path / "forged.cberl", edit), match="malformed")

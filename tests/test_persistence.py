@@ -284,3 +284,126 @@ def test_newer_format_version_is_a_clear_versioned_error(tmp_path):
     torch.save(payload, path)
     with pytest.raises(ValueError, match=r"format version \d+; this sklearn-cberl reads"):
         load(path)
+
+
+# --------------------------------------------------------------------------- format 3
+def _document(path):
+    return json.loads(torch.load(path, weights_only=True)["json"])
+
+
+def _entries(node, found=None):
+    """Every estimator entry of a JSON document, depth first."""
+    found = [] if found is None else found
+    if isinstance(node, dict):
+        if "__estimator__" in node:
+            found.append(node)
+        node = list(node.values())
+    if isinstance(node, list):
+        for item in node:
+            _entries(item, found)
+    return found
+
+
+def test_format3_stores_every_module_as_class_config_and_weights(fitted, tmp_path):
+    path = save(fitted["pipe"], tmp_path / "pipe.cberl")
+    assert torch.load(path, weights_only=True)["version"] == persistence.FORMAT_VERSION == 3
+    steps = fitted["pipe"].named_steps
+    roots = {"aug": ["gan_", "emotion_classifier_"], "fuse": ["module_"]}
+    expected = {  # class name -> module, for the estimators holding torch modules
+        type(steps[step]).__name__: {
+            type(getattr(steps[step], attr)).__name__: getattr(steps[step], attr) for attr in attrs
+        }
+        for step, attrs in roots.items()
+    }
+    for entry in _entries(_document(path)):
+        modules = expected.get(entry["__estimator__"].rsplit(".", 1)[1])
+        if modules is None:
+            continue
+        table = entry["torch"]
+        assert sorted(table) == [f"m{i}" for i in range(len(modules))]  # each stored once
+        for stored in table.values():
+            assert stored["module"] in persistence.SAFE_MODULES
+            module = modules[stored["module"].rsplit(".", 1)[1]]
+            assert stored["config"] == module.config  # the constructor arguments, as JSON
+            assert list(stored["state"]) == list(module.state_dict())
+    restored = load(path).named_steps
+    for step, attrs in roots.items():
+        for attr in attrs:
+            module, back = getattr(steps[step], attr), getattr(restored[step], attr)
+            assert type(back) is type(module) and back.config == module.config
+            assert [m.training for m in back.modules()] == [m.training for m in module.modules()]
+            grads = [p.requires_grad for p in back.parameters()]
+            assert grads == [p.requires_grad for p in module.parameters()]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"encoder": "paper", "fusion": "concat"},  # Bi-LSTM and 1-D conv encoders, one head
+        {"encoder": {"text": "cnn", "audio": "mlp"}, "hidden_layer_sizes": (8, 4)},
+    ],
+)
+def test_djvae_variants_round_trip_through_their_module_config(data, params, tmp_path):
+    X, _ = data
+    vae = DJVAE(random_state=0, **{**VAE, **params}).fit(X)
+    restored = load(save(vae, tmp_path / "vae.cberl"))
+    assert restored.module_.config == vae.module_.config
+    pd.testing.assert_frame_equal(restored.transform(X), vae.transform(X))
+    np.testing.assert_array_equal(
+        restored.inverse_transform(vae.transform(X)).to_numpy(),
+        vae.inverse_transform(vae.transform(X)).to_numpy(),
+    )
+
+
+def test_module_references_keep_aliases_in_any_attribute_order(fitted, tmp_path):
+    """``generator_`` and ``discriminators_`` are submodules of ``gan_``: stored once."""
+    gan = copy.deepcopy(fitted["gan"])
+    # An alias met before the module holding it must not become a module of its own.
+    state = {"generator_": gan.generator_, "discriminators_": gan.discriminators_}
+    for key in state:
+        del gan.__dict__[key]
+    gan.__dict__ = {**state, **gan.__dict__}
+    path = save(gan, tmp_path / "gan.cberl")
+    modules = [e["module"] for e in _entries(_document(path))[0]["torch"].values()]
+    assert sorted(m.rsplit(".", 1)[1] for m in modules) == ["EmoGAN", "EmotionClassifier"]
+    g = load(path)
+    assert g.generator_ is g.gan_.g_ts
+    assert all(d is m for d, m in zip(g.discriminators_.values(), g.gan_.discriminators))
+
+
+def test_save_refuses_a_torch_module_it_cannot_rebuild(fitted, tmp_path):
+    vae = copy.deepcopy(fitted["vae"])
+    vae.extra_ = torch.nn.Linear(2, 2)  # no config, not among SAFE_MODULES
+    with pytest.raises(TypeError, match="Linear module.*SAFE_MODULES|storable modules"):
+        save(vae, tmp_path / "vae.cberl")
+
+
+def test_file_saved_in_format2_loads_and_predicts_identically(tmp_path):
+    """``data/pipeline_format2.cberl`` was written by the format-2 code (per-estimator module
+    sizes): it loads through the legacy layout, predicts and transforms exactly as it did,
+    keeps the aliases, and saved again in format 3 it still gives the same outputs."""
+    from pathlib import Path
+
+    from tiny import conversations
+
+    here = Path(__file__).parent / "data"
+    expected = json.loads((here / "pipeline_format2.json").read_text())
+    assert torch.load(here / "pipeline_format2.cberl", weights_only=True)["version"] == 2
+    X, _ = conversations()
+    model = load(here / "pipeline_format2.cberl")
+    gan, vae = model.named_steps["aug"], model.named_steps["fuse"]
+    assert gan.generator_ is gan.gan_.g_ts
+    assert list(gan.discriminators_.values())[1] is gan.gan_.discriminators[1]
+    assert not gan.gan_.training and not gan.emotion_classifier_.training
+    assert not any(p.requires_grad for p in gan.emotion_classifier_.parameters())
+    assert vae.device_ == torch.device("cpu") and not vae.module_.training
+
+    def check(model):
+        np.testing.assert_array_equal(model.predict_proba(X), expected["predict_proba"])
+        fuse = model.named_steps["fuse"].transform(X).to_numpy()
+        assert fuse[:40].tolist() == expected["fuse_transform"]  # metadata + latent
+        aug = gan_output(model.named_steps["aug"], X)  # all rows: the noise draws depend on it
+        np.testing.assert_array_equal(aug[:40], np.asarray(expected["aug_translate"], "f4"))
+
+    check(model)
+    check(load(save(model, tmp_path / "format3.cberl")))

@@ -144,10 +144,22 @@ class EmotionClassifier(nn.Module):
 
     Pre-trained on the real data (see ``EmoGANSampler``), then frozen: it only scores the
     generators' outputs in Eq. 1-2 and filters the synthetic candidates.
+
+    Attributes
+    ----------
+    config : dict
+        The constructor arguments as JSON values: ``sklearn_cberl.persistence`` rebuilds
+        the module from them and its ``state_dict``.
     """
 
     def __init__(self, n_features: int, n_classes: int, hidden_size: int, dropout: float = 0.2):
         super().__init__()
+        self.config = {
+            "n_features": int(n_features),
+            "n_classes": int(n_classes),
+            "hidden_size": int(hidden_size),
+            "dropout": float(dropout),
+        }
         self.net = nn.Sequential(
             nn.Linear(int(n_features), hidden_size),
             nn.ReLU(),
@@ -285,12 +297,24 @@ class EmoGAN(nn.Module):
         Hidden width of the generators' trunks and of the discriminators.
     latent_size : int
         Noise size of the generators.
+
+    Attributes
+    ----------
+    config : dict
+        The constructor arguments as JSON values: ``sklearn_cberl.persistence`` rebuilds
+        the module from them and its ``state_dict``.
     """
 
     def __init__(
         self, widths: Sequence[int], n_classes: int, hidden_size: int, latent_size: int
     ) -> None:
         super().__init__()
+        self.config = {
+            "widths": [int(w) for w in widths],
+            "n_classes": int(n_classes),
+            "hidden_size": int(hidden_size),
+            "latent_size": int(latent_size),
+        }
         self.widths = [int(w) for w in widths]
         self.n_classes = int(n_classes)
         self.latent_size = int(latent_size)

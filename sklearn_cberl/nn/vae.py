@@ -251,10 +251,23 @@ class DJVAEModule(nn.Module):
         Encoder hidden widths (the decoder mirrors them).
     fusion : {"poe", "concat"}
         How the modality encodings form the joint posterior ``q(z | x)``.
+
+    Attributes
+    ----------
+    config : dict
+        The constructor arguments as JSON values: ``sklearn_cberl.persistence`` rebuilds
+        the module from them and its ``state_dict``.
     """
 
     def __init__(self, block_sizes, encoders, n_components, hidden_sizes, fusion="poe"):
         super().__init__()
+        self.config = {
+            "block_sizes": [int(size) for size in block_sizes],
+            "encoders": [str(kind) for kind in encoders],
+            "n_components": int(n_components),
+            "hidden_sizes": [int(size) for size in hidden_sizes],
+            "fusion": str(fusion),
+        }
         self.fusion = fusion
         self.n_components = n_components
         starts = [0]

@@ -1,0 +1,308 @@
+"""Torch state in a :func:`~sklearn_cberl.persistence.save` file.
+
+* Torch modules (:data:`SAFE_MODULES`): the class name, the constructor arguments the module
+  records in its ``config`` attribute and its ``state_dict``. :func:`decode_modules` checks
+  the sizes on the ``meta`` device, builds the module and loads the weights. An estimator's
+  modules are stored once each; attributes holding them or their submodules (aliases such
+  as ``generator_ is gan_.g_ts``, dicts such as ``discriminators_``) refer to them.
+* The skorch net of ``CBERLClassifier``: its public parameters, the weights of its module
+  and loss, and its history (:func:`encode_net`, :func:`decode_net`).
+* Files of format versions 1-2 stored per-estimator sizes: :func:`upgrade_entry` rewrites
+  such entries into the layout above before decoding.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+
+#: Torch module classes a file may rebuild (from their ``config`` and ``state_dict``).
+SAFE_MODULES = (
+    "sklearn_cberl.nn.vae.DJVAEModule",
+    "sklearn_cberl.nn.gan.EmoGAN",
+    "sklearn_cberl.nn.gan.EmotionClassifier",
+)
+#: Marker of a reference to a stored module (or one of its submodules) in the JSON document.
+MODULE_REF = "__torch_module__"
+
+
+class _InvalidFile(ValueError):
+    """A reason :func:`~sklearn_cberl.persistence.load` refuses a file (shown as is)."""
+
+
+def _module_classes() -> dict:
+    from ..nn.gan import EmoGAN, EmotionClassifier
+    from ..nn.vae import DJVAEModule
+
+    return dict(zip(SAFE_MODULES, (DJVAEModule, EmoGAN, EmotionClassifier), strict=True))
+
+
+def _class_name(obj) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+# --------------------------------------------------------------------------- writing
+def _find_modules(value, found: dict) -> dict:
+    """The torch modules in ``value`` and its dicts, lists and tuples, by id, in order."""
+    if isinstance(value, torch.nn.Module):
+        found.setdefault(id(value), value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _find_modules(item, found)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _find_modules(item, found)
+    return found
+
+
+class ModuleTable:
+    """The torch modules among an estimator's attributes, each stored once.
+
+    A module that is not a submodule of another one is stored (``entries``, keys ``m0``,
+    ``m1``, ...); every module or submodule met in the attributes is written as a
+    reference to its stored module and path (``refs``), so aliases stay aliases on load.
+    """
+
+    def __init__(self, attrs: dict, tensor, where: str):
+        modules = list(_find_modules(attrs, {}).values())
+        inside = {id(sub) for module in modules for sub in list(module.modules())[1:]}
+        self.entries: dict[str, dict] = {}
+        self.refs: dict[int, dict] = {}
+        for module in modules:
+            if id(module) in inside:
+                continue
+            key = f"m{len(self.entries)}"
+            self.entries[key] = _module_entry(module, tensor, where)
+            for path, sub in module.named_modules():
+                self.refs.setdefault(id(sub), {MODULE_REF: key, "path": path})
+
+
+def _module_entry(module, tensor, where: str) -> dict:
+    name, config = _class_name(module), getattr(module, "config", None)
+    if name not in SAFE_MODULES or not isinstance(config, dict):
+        raise TypeError(
+            f"{where} holds a {name} module, which sklearn_cberl.persistence.save cannot "
+            f"store: storable modules are {list(SAFE_MODULES)} (rebuilt from their config)."
+        )
+    return {
+        "module": name,
+        "config": config,
+        "state": {key: tensor(value) for key, value in module.state_dict().items()},
+        "training": [path for path, sub in module.named_modules() if sub.training],
+        "frozen": [path for path, p in module.named_parameters() if not p.requires_grad],
+    }
+
+
+# --------------------------------------------------------------------------- reading
+def _check_sizes(factory, state: dict, what: str) -> None:
+    """Check sizes read from the file before a module is built from them.
+
+    The module is built on the ``meta`` device (no memory) and its parameter shapes are
+    compared with the weights stored in the file: a forged size can neither make
+    :func:`~sklearn_cberl.persistence.load` allocate more than the file holds nor load
+    mismatched weights.
+    """
+    try:
+        with torch.device("meta"):
+            probe = factory()
+        expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    except Exception as exc:  # any failure here means sizes the modules cannot take
+        raise _InvalidFile(f"The {what} sizes in the file are invalid ({exc}).") from exc
+    stored = {k: tuple(v.shape) for k, v in state.items()}
+    if expected != stored:
+        raise _InvalidFile(f"The {what} sizes in the file do not match the weights it holds.")
+
+
+def _build_checked(factory, state: dict, what: str):
+    """:func:`_check_sizes`, then build the module on the CPU and load the weights."""
+    from .._utils import torch_seed
+
+    _check_sizes(factory, state, what)
+    with torch_seed(0):  # construction draws initial weights: keep the user's RNG intact
+        module = factory()
+    module.load_state_dict(state)
+    return module
+
+
+def _plain(value) -> bool:
+    """Whether a config value is plain JSON (no markers the decoder would act on)."""
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _names(entry: dict, key: str, allowed) -> set:
+    names = entry.get(key, [])
+    if not isinstance(names, list) or not set(names) <= set(allowed):
+        raise _InvalidFile(f"The {key!r} list of a module entry is malformed.")
+    return set(names)
+
+
+def decode_modules(table, tensors: dict) -> dict:
+    """Build the modules of an estimator's module table; key -> module (on the CPU)."""
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise _InvalidFile("The torch entry of an estimator is malformed.")
+    classes, modules = _module_classes(), {}
+    for key, entry in table.items():
+        if not isinstance(entry, dict) or not {"module", "config", "state"} <= set(entry):
+            raise _InvalidFile(
+                f"The torch entry {key!r} is not a module (class, config of sizes, weights)."
+            )
+        name, config, state = entry["module"], entry["config"], entry["state"]
+        if not isinstance(name, str) or name not in SAFE_MODULES:
+            raise _InvalidFile(
+                f"The file names {name!r}, which is not among the modules "
+                "sklearn_cberl.persistence.load may build."
+            )
+        if not isinstance(config, dict) or not all(
+            isinstance(k, str) and k.isidentifier() and not k.startswith("_") and _plain(v)
+            for k, v in config.items()
+        ):
+            raise _InvalidFile(f"The config of the {name!r} entry is malformed.")
+        if not isinstance(state, dict) or not all(
+            isinstance(k, str) and v in tensors for k, v in state.items()
+        ):
+            raise _InvalidFile(f"The weights of the {name!r} entry are malformed.")
+        state = {k: tensors[v] for k, v in state.items()}
+        factory = partial(classes[name], **config)
+        module = _build_checked(factory, state, name.rsplit(".", 1)[1])
+        subs, params = dict(module.named_modules()), dict(module.named_parameters())
+        training, frozen = _names(entry, "training", subs), _names(entry, "frozen", params)
+        for path, sub in subs.items():  # per submodule, as saved (train() would recurse)
+            sub.training = path in training
+        for path in frozen:
+            params[path].requires_grad_(False)
+        modules[key] = module
+    return modules
+
+
+def resolve_ref(ref: dict, modules: dict):
+    """The module (or submodule) a :data:`MODULE_REF` entry points to."""
+    key, path = ref.get(MODULE_REF), ref.get("path", "")
+    subs = dict(modules[key].named_modules()) if key in modules else {}
+    if not isinstance(path, str) or path not in subs:
+        raise _InvalidFile(f"A module reference of the file is dangling ({key!r}, {path!r}).")
+    return subs[path]
+
+
+# --------------------------------------------------------------------------- skorch net
+#: skorch net parameters that are inference-relevant and plain values (the rest - the
+#: callbacks, the training data loader options - only matter while training).
+_NET_SKIP = {"module", "criterion", "optimizer", "callbacks", "train_split", "dataset"}
+
+
+def encode_net(net, enc, where: str) -> dict:
+    """A skorch net as its public parameters, module and loss weights and history."""
+    params = {
+        k: v
+        for k, v in net.get_params(deep=False).items()
+        if not k.startswith("_") and k not in _NET_SKIP and not k.startswith("callbacks")
+    }
+    return {
+        "params": enc(params, f"{where}.net_"),
+        "module": enc.state_dict(net.module_),
+        "criterion": enc.state_dict(net.criterion_),
+        "history": enc(list(net.history), f"{where}.net_.history"),
+    }
+
+
+def decode_net(info, dec):
+    """Rebuild the classifier's skorch net from :func:`encode_net`'s entry.
+
+    Why not a module config as for the other estimators: skorch builds the net's MGNN from
+    the net's own ``module__`` parameters (set by ``build_net``, which needs the training
+    data and cannot be rerun), and those are public, stored since format version 1. So the
+    net is rebuilt the way skorch documents (its parameters, ``initialize()``, then the
+    weights), after the module it would build has been size-checked on the meta device.
+    """
+    from skorch.history import History
+
+    from .._cberl_net import _CBERLNet
+    from .._utils import torch_seed
+    from ..nn.losses import CBERLLoss
+    from ..nn.mgnn import MGNN
+
+    params = dec(info["params"])
+    forbidden = [k for k in params if k in _NET_SKIP or not k.split("__")[0].isidentifier()]
+    forbidden += [k for k in params if k.startswith(("callbacks", "_"))]
+    if forbidden:
+        raise _InvalidFile(f"The classifier entry has forbidden net parameters {forbidden}.")
+    params["device"] = "cpu"  # inference moves it to the `device` parameter's device
+    net = _CBERLNet(module=MGNN, criterion=CBERLLoss, optimizer=torch.optim.Adam, **params)
+    state = dec.state_dict(info["module"])
+    module_kwargs = net.get_params_for("module")
+    _check_sizes(lambda: MGNN(**module_kwargs), state, "classifier network")
+    with torch_seed(0):
+        net.initialize()
+    net.module_.load_state_dict(state)
+    net.criterion_.load_state_dict(dec.state_dict(info["criterion"]))
+    net.history = History(dec(info["history"]))
+    return net
+
+
+# --------------------------------------------------------------------------- versions 1-2
+def upgrade_entry(name: str, entry: dict) -> dict:
+    """A version-1/2 estimator entry in the current layout (its torch part as a table).
+
+    Those versions stored the sizes of ``DJVAE``'s and ``EmoGANSampler``'s modules under
+    per-estimator keys; everything else is unchanged.
+    """
+    info, attrs = entry.get("torch"), entry.get("attrs")
+    if not isinstance(attrs, dict) or not isinstance(attrs.get("__dict__"), list):
+        return entry  # malformed: the decoder refuses it
+    pairs = list(attrs["__dict__"])
+    if name == "sklearn_cberl.fusion.DJVAE" and info is not None:
+        keys = ("block_sizes", "encoders", "n_components", "hidden_sizes", "fusion")
+        table = {"m0": _old_module("vae.DJVAEModule", {k: info[k] for k in keys}, info["state"])}
+        pairs += [["module_", {MODULE_REF: "m0"}], ["device_", {"__device__": "cpu"}]]
+    elif name == "sklearn_cberl.over_sampling.EmoGANSampler":
+        names = ("gan_", "generator_", "discriminators_", "emotion_classifier_")
+        pairs = [pair for pair in pairs if pair[0] not in names]
+        table = None
+        if info is None:  # the version-2 loader set them to None
+            pairs += [[attr, None] for attr in names]
+        else:
+            widths, n_classes = info["widths"], info["n_classes"]
+            keys = ("widths", "n_classes", "hidden_size", "latent_size")
+            table = {
+                "m0": _old_module("gan.EmoGAN", {k: info[k] for k in keys}, info["gan"]),
+                "m1": _old_module(
+                    "gan.EmotionClassifier",
+                    {
+                        "n_features": sum(widths),
+                        "n_classes": n_classes,
+                        "hidden_size": info["ec_hidden_size"],
+                        "dropout": info["ec_dropout"],
+                    },
+                    info["emotion_classifier"],
+                    frozen=True,
+                ),
+            }
+            discriminators = [
+                [block, {MODULE_REF: "m0", "path": f"discriminators.{i}"}]
+                for i, block in enumerate(info["blocks"])
+            ]
+            pairs += [
+                ["gan_", {MODULE_REF: "m0"}],
+                ["generator_", {MODULE_REF: "m0", "path": "g_ts"}],
+                ["discriminators_", {"__dict__": discriminators}],
+                ["emotion_classifier_", {MODULE_REF: "m1"}],
+            ]
+    else:
+        return entry
+    return {**entry, "attrs": {"__dict__": pairs}, "torch": table}
+
+
+def _old_module(name: str, config: dict, state: dict, frozen: bool = False) -> dict:
+    # Version-2 loaders put every module in eval mode and froze the emotion classifier.
+    frozen_names = [k for k in state if frozen] if isinstance(state, dict) else []
+    return {
+        "module": f"sklearn_cberl.nn.{name}",
+        "config": config,
+        "state": state,
+        "training": [],
+        "frozen": frozen_names,
+    }
