@@ -28,7 +28,7 @@ TRUST_HELP = (
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     """The ``cberl`` parser (``extract`` is listed; :func:`main` hands it its own parser)."""
-    from .reproduce import DATASETS
+    from .paper import DATASETS
 
     parser = argparse.ArgumentParser(
         prog="cberl",

@@ -8,6 +8,7 @@ costs nothing.
 from __future__ import annotations
 
 __all__ = [
+    "DATASETS",
     "PAPER_AUGMENTATION",
     "PAPER_MINORITY",
     "PAPER_RESULTS",
@@ -16,6 +17,10 @@ __all__ = [
 ]
 
 #: Paper Table VI: synthetic utterances the EmoGAN adds per class.
+#: Data sets ``cberl reproduce`` runs on (here, not in ``experiments``, so that the command's
+#: ``--help`` does not import scikit-learn to list them).
+DATASETS = ("demo", "meld-text", "iemocap", "meld")
+
 PAPER_AUGMENTATION = {
     "iemocap": {
         "happy": 250,

@@ -7,11 +7,9 @@ from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils import Bunch
 
 from ..conversation import DIALOGUE
-from ..paper import PAPER_MINORITY, TABLE_ORDER
+from ..paper import DATASETS, PAPER_MINORITY, TABLE_ORDER
 
 __all__ = ["DATASETS", "load_dataset"]
-
-DATASETS = ("demo", "meld-text", "iemocap", "meld")
 
 
 def _split_dialogues(X, y, fractions, seed):
