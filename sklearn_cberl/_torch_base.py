@@ -70,14 +70,29 @@ def cpu_state(state: dict, *, device_key: str | None = None) -> dict:
 
 
 class TorchEstimatorMixin:
-    """CPU pickles for an estimator holding torch modules or tensors in fitted attributes.
+    """CPU pickles and device moves for an estimator holding torch state in fitted attributes.
 
     A model fitted on CUDA must unpickle on a CPU-only machine; the estimator itself is
     not touched (:func:`cpu_state`). ``_device_attr`` names the fitted attribute that
-    records the device (set to CPU in the pickled copy), or None.
+    records the device (set to CPU in the pickled copy), or None; ``_module_attr`` the
+    fitted module that :meth:`_sync_device` moves.
     """
 
     _device_attr: str | None = None
+    _module_attr = "module_"
 
     def __getstate__(self):
         return cpu_state(super().__getstate__(), device_key=self._device_attr)
+
+    def _sync_device(self):
+        """Move the fitted module to the device of the ``device`` parameter, now.
+
+        Lets a fitted model change device with ``set_params(device=...)`` and lets a
+        pickle (always on the CPU) return to CUDA with ``device="auto"``.
+        """
+        from ._utils import resolve_device
+
+        device = resolve_device(self.device)
+        if device != getattr(self, self._device_attr):
+            getattr(self, self._module_attr).to(device)
+            setattr(self, self._device_attr, device)

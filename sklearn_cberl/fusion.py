@@ -49,18 +49,11 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
     :mod:`sklearn_cberl.conversation`) or a plain feature table (a 2-D array or a frame
     without metadata: a single block, unless ``modalities`` names column prefixes).
 
-    Every modality is standardised with a :class:`~sklearn.preprocessing.StandardScaler`
-    learned in :meth:`fit` (on the rows where the modality is present), and each modality's
-    reconstruction term is the mean over its columns times ``n_features / n_modalities``:
-    every modality carries an equal share whatever its width (a 6373-d and a 100-d block
-    weigh the same), and the shares add up to the scale of a full Gaussian likelihood so
-    that ``beta=1`` is the plain ELBO.
-
-    **Missing modalities.** With ``mask_missing=True`` a row whose block is all zeros (the
-    MERC convention for a missing stream) has that modality treated as missing: its input
-    is hidden from the encoders, its expert is dropped from the product-of-experts
-    posterior (or its encoding zeroed for ``fusion="concat"``), and its reconstruction term
-    is masked out of the loss. The standardisation statistics ignore missing rows.
+    Every modality is standardised (statistics from the rows where it is present) and
+    carries an equal share of the reconstruction term whatever its width, the shares adding
+    up to a full Gaussian likelihood (``beta=1`` is the plain ELBO). With ``mask_missing`` an
+    all-zero block is a missing modality: hidden from the encoders, dropped from the
+    posterior and masked out of the loss. Details: ``docs/fusion.md``.
 
     Parameters
     ----------
@@ -96,18 +89,13 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
     mask_missing : bool, default=True
         Treat an all-zero block as a missing modality (see above).
     passthrough : bool or "auto", default="auto"
-        Also output the original modality columns after the fused ones (a skip connection
-        ``[latent (+) input]``). ``"auto"``: only when there is a single modality block -
-        with one block there is nothing to fuse, and a latent alone only compresses (on
-        MELD text, 384 -> 32 columns cost the classifier 0.8 validation WAF1 and most of
-        its disgust F1), while on several blocks the latent alone was better (``docs/
-        fusion.md``).
+        Also output the original modality columns after the fused ones (``[latent (+)
+        input]``). ``"auto"``: only for a single modality block, where a latent alone only
+        compresses (measured on MELD text, ``docs/fusion.md``).
     early_stopping : {"loss"} or None, default=None
-        ``"loss"``: stop when the validation Eq. 12 loss has not improved for ``patience``
-        epochs and keep the best epoch's weights (as ``CBERLClassifier``'s
-        ``early_stopping``). The validation set is ``fit``'s ``validation_data`` (which
-        :class:`~sklearn_cberl.pipeline.CBERLPipeline` routes here), else
-        ``validation_fraction`` of the training dialogues. None: ``max_epochs`` epochs.
+        ``"loss"``: stop after ``patience`` epochs without a lower validation Eq. 12 loss
+        and keep the best epoch's weights. Validation set: ``fit``'s ``validation_data``,
+        else ``validation_fraction`` of the training dialogues. None: ``max_epochs``.
     validation_fraction : float in (0, 1), default=0.1
         Share of the dialogues held out when early stopping has no ``validation_data``.
     patience : int, default=10
@@ -144,9 +132,7 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
     n_iter_ : int
         Epochs run.
     device_ : torch.device
-        The device the module lives on. Inference first moves the module to the device of
-        the ``device`` parameter (so ``set_params(device="cpu")`` works after a CUDA fit);
-        a pickle holds it on the CPU.
+        The module's device; inference first moves it to the ``device`` parameter's.
     n_features_in_ : int
         Number of input columns (metadata included for a conversation frame).
     feature_names_in_ : ndarray of str
@@ -163,7 +149,7 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
     ['dialogue_id', 'speaker', 'turn', 'fused_0', 'fused_1', 'fused_2']
     """
 
-    _device_attr = "device_"  # the pickle holds the module on the CPU
+    _device_attr = "device_"  # pickles and device moves: TorchEstimatorMixin
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "modalities": [None, str, list, tuple],
@@ -235,17 +221,6 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         # The module is set last in fit: an interrupted or failed (re)fit leaves scalers
         # and block names behind, but no module, and must read as unfitted.
         return hasattr(self, "module_")
-
-    def _sync_device(self):
-        """Move the fitted module to the device of the ``device`` parameter, now.
-
-        Lets a fitted model change device with ``set_params(device=...)`` and lets a
-        pickle (always on the CPU) return to CUDA with ``device="auto"``.
-        """
-        device = resolve_device(self.device)
-        if device != self.device_:
-            self.module_.to(device)
-            self.device_ = device
 
     # ------------------------------------------------------------------ validation
     def _hidden_layer_sizes(self) -> tuple[int, ...]:
@@ -337,8 +312,7 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         valid = None
         if validation_data is not None:
             X_val = validation_data[0] if isinstance(validation_data, tuple) else validation_data
-            conv_val, _ = self._validate(X_val, reset=False)
-            valid = self._standardise(conv_val, columns, fit=False)
+            valid = self._standardise(self._validate(X_val, reset=False)[0], columns, fit=False)
         elif self.early_stopping:
             # Held-out dialogues; the scalers saw them (unsupervised statistics only).
             held = held_out_rows(conv, self.validation_fraction, self._seed % (2**32))
