@@ -2,7 +2,8 @@
 
 from ._meld import MELD_SPLIT_FILES, embed_text, fix_mojibake, load_meld_minilm, load_meld_text
 from ._mosi import MOSI_CLASSES, MOSI_FILES, load_mosi, make_imbalance
-from ._pickles import IEMOCAP_CLASSES, LAYOUTS, MELD_PICKLE_CLASSES, load_iemocap, load_meld
+from ._pickle_layouts import LAYOUTS
+from ._pickles import IEMOCAP_CLASSES, MELD_PICKLE_CLASSES, load_iemocap, load_meld
 from ._synthetic import MELD_CLASS_WEIGHTS, MELD_CLASSES, make_conversations
 
 __all__ = [

@@ -12,7 +12,8 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
 from ..conversation import DIALOGUE, METADATA_COLUMNS, SPEAKER, TURN
-from ._pickles import MELD_PICKLE_CLASSES, make_bunch
+from ._bunch import make_bunch
+from ._pickles import MELD_PICKLE_CLASSES
 
 __all__ = ["load_meld_text", "embed_text", "MELD_SPLIT_FILES"]
 

@@ -11,7 +11,7 @@ import pandas as pd
 from imblearn.under_sampling import RandomUnderSampler
 
 from ..conversation import DIALOGUE, SPEAKER, TURN
-from ._pickles import holdout_dialogues, make_bunch
+from ._bunch import holdout_dialogues, make_bunch
 
 __all__ = ["load_mosi", "make_imbalance", "MOSI_FILES", "MOSI_CLASSES"]
 
