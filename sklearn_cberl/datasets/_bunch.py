@@ -7,11 +7,26 @@ dialogues out of the training ones the same way.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch
 
-__all__ = ["holdout_dialogues", "make_bunch"]
+__all__ = ["data_dir", "holdout_dialogues", "make_bunch"]
+
+
+def data_dir(path, env: str, what: str) -> Path:
+    """``path``, or the directory named by the environment variable ``env`` when None."""
+    if path is None:
+        path = os.environ.get(env)
+        if not path:
+            raise ValueError(
+                f"path=None and the {env} environment variable is not set: pass the "
+                f"directory holding {what}."
+            )
+    return Path(path)
 
 
 def holdout_dialogues(dialogue_ids, valid_size, random_state):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
 from ..conversation import DIALOGUE, METADATA_COLUMNS, SPEAKER, TURN
-from ._bunch import make_bunch
+from ._bunch import data_dir, make_bunch
 from ._pickles import MELD_PICKLE_CLASSES
 
 __all__ = ["load_meld_text", "embed_text", "MELD_SPLIT_FILES"]
@@ -99,14 +98,7 @@ def load_meld_text(path=None, *, target: str = "emotion"):
     """
     if target not in ("emotion", "sentiment"):
         raise ValueError(f"target={target!r}: expected 'emotion' or 'sentiment'.")
-    if path is None:
-        path = os.environ.get("CBERL_MELD_DIR")
-        if not path:
-            raise ValueError(
-                "path=None and the CBERL_MELD_DIR environment variable is not set: pass the "
-                "directory holding MELD's *_sent_emo.csv files."
-            )
-    root = Path(path)
+    root = data_dir(path, "CBERL_MELD_DIR", "MELD's *_sent_emo.csv files")
     class_names = MELD_PICKLE_CLASSES if target == "emotion" else _SENTIMENTS
     label_column = "Emotion" if target == "emotion" else "Sentiment"
     splits, counts = {}, {}

@@ -3,7 +3,6 @@ makes a real data set imbalanced in a controlled way."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pandas as pd
 from imblearn.under_sampling import RandomUnderSampler
 
 from ..conversation import DIALOGUE, SPEAKER, TURN
-from ._bunch import holdout_dialogues, make_bunch
+from ._bunch import data_dir, holdout_dialogues, make_bunch
 
 __all__ = ["load_mosi", "make_imbalance", "MOSI_FILES", "MOSI_CLASSES"]
 
@@ -144,14 +143,7 @@ def load_mosi(path=None, *, valid_size=0.1, valid_from="train", random_state=0):
     """
     if valid_from not in ("train", "test"):
         raise ValueError(f"valid_from={valid_from!r}: expected 'train' or 'test'.")
-    if path is None:
-        path = os.environ.get("CBERL_MOSI_DIR")
-        if not path:
-            raise ValueError(
-                "path=None and the CBERL_MOSI_DIR environment variable is not set: pass the "
-                "directory holding the MOSI CSV files."
-            )
-    root = Path(path)
+    root = data_dir(path, "CBERL_MOSI_DIR", "the MOSI CSV files")
     raw = _read(root, "transcripts")
     if raw.shape[1] != 4:
         raise ValueError(

@@ -323,27 +323,21 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_clips, n_components), float32
         """
-        check_is_fitted(self, "net_")
-        device = resolve_device(self.device)
-        net = self.net_.to(device).eval()
-        out = []
-        with torch.no_grad():
-            for batch in self._batches(X, device):
-                out.append(net.features(batch).cpu())
-        self.net_ = net.cpu()
-        return torch.cat(out).numpy().astype(np.float32)
+        return self._infer(X, lambda net, batch: net.features(batch)).astype(np.float32)
 
     def predict(self, X):
         """Emotion predicted by the 3D-CNN's own head (a diagnostic of the visual stream)."""
+        return self.classes_[self._infer(X, lambda net, batch: net(batch).argmax(1))]
+
+    def _infer(self, X, step):
+        """``step(net, batch)`` over the clips in batches, in eval mode on ``device``."""
         check_is_fitted(self, "net_")
         device = resolve_device(self.device)
         net = self.net_.to(device).eval()
-        out = []
         with torch.no_grad():
-            for batch in self._batches(X, device):
-                out.append(net(batch).argmax(1).cpu())
-        self.net_ = net.cpu()
-        return self.classes_[torch.cat(out).numpy()]
+            out = [step(net, batch).cpu() for batch in self._batches(X, device)]
+        self.net_ = net.cpu()  # the fitted network stays on the CPU between calls
+        return torch.cat(out).numpy()
 
     def get_feature_names_out(self, input_features=None):
         """``<prefix>_0 .. <prefix>_<k-1>``."""

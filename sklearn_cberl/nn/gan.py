@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # The loss terms (Eq. 1-5 and the mode-seeking term) live in gan_losses; re-exported here.
+from . import gan_losses
 from .gan_losses import (
     adversarial_loss,
     classification_loss,
@@ -58,13 +59,7 @@ __all__ = [
     "ModalityDiscriminator",
     "EmotionClassifier",
     "EmoGAN",
-    "adversarial_loss",
-    "generator_adversarial_loss",
-    "identity_loss",
-    "classification_loss",
-    "target_classification_loss",
-    "total_generator_loss",
-    "mode_seeking_loss",
+    *gan_losses.__all__,
 ]
 
 
