@@ -1,11 +1,6 @@
-"""``EmoGANSampler``: CBERL's multimodal emotion cycle-GAN as an imbalanced-learn over-sampler.
-
-Paper Sec. IV-A-1, Fig. 3, Eq. 1-7; project spec ``paper/cberl.md`` section 1. The torch
-modules and loss terms live in :mod:`sklearn_cberl.nn.gan`, the training and generation loops
-in :mod:`._gan_training`, the source policy and the filter's judges in :mod:`._sources`, and
-the placement of synthetic rows in :mod:`sklearn_cberl.placement`. This module validates the
-data and ties them together. User guide: ``docs/sampler.md``.
-"""
+"""``EmoGANSampler`` (paper Sec. IV-A-1, Eq. 1-7): validates the data and ties together the
+networks (:mod:`sklearn_cberl.nn.gan`), the loops (:mod:`._gan_training`), the source policy
+and judges (:mod:`._sources`) and the placement (:mod:`sklearn_cberl.placement`)."""
 
 from __future__ import annotations
 
@@ -28,6 +23,7 @@ from .._utils import TrainingDivergedError, resolve_device, seed_from, torch_see
 from ..conversation import check_conversations, check_labels
 from ..nn import gan as _gan
 from ..placement import PLACEMENTS, assemble_resampled, densify_sparse_frame, wrap_like
+from ..strategies import UpToRatio
 from ._gan_training import HINT, NAME, generate, pretrain_emotion_classifier, train_gan
 from ._sources import CrossFittedJudges, SourceSampler, nearest_classes
 
@@ -45,14 +41,10 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     ``lambda_adversarial`` x adversarial Eq. 3 + ``lambda_classification`` x (``L_C`` Eq. 1 +
     ``L_RC`` Eq. 2)), alternating Adam updates of the discriminators and generators
     (Eq. 6-7). To add ``n`` utterances of class ``r``, real utterances of ``r`` and of its
-    nearest classes are translated with ``G_T->S(x, Z_r)``; with ``filter_synthetic`` only
-    candidates that ``EC_s`` assigns to ``r`` are kept.
-
-    All modalities of an utterance come out of one generator pass, in a per-feature
-    standardised space learned in ``fit_resample``; generated rows are mapped back to the
-    input scale. Original rows come first and unchanged; synthetic rows are appended. On a
-    conversation frame the metadata columns are carried (see ``placement``); on a plain array
-    or a frame without metadata every row is a standalone utterance.
+    nearest classes are translated with ``G_T->S(x, Z_r)``, all modalities in one pass, in
+    a standardised space; with ``filter_synthetic`` only candidates that an independent
+    judge assigns to ``r`` are kept. Original rows come first and unchanged, synthetic rows
+    are appended with metadata (see ``placement``) and a ``synthetic`` mark.
 
     Read more in ``docs/sampler.md``.
 
@@ -61,14 +53,10 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     sampling_strategy : float, str, dict or callable, default=0.1
         How many utterances to add per class. A float ``r`` in (0, 1] raises every class
         smaller than ``r`` x the majority count to that count, for any number of classes
-        (:class:`~sklearn_cberl.pipeline.UpToRatio`; for two classes imbalanced-learn's
-        float semantics). The default 0.1 was chosen on validation data for the full
-        pipeline (``docs/sampler.md``): on MELD it adds about Table VI's fear and disgust
-        counts; balancing floods training with synthetic rows. Also imbalanced-learn's
-        forms: ``"auto"`` / ``"not majority"``, ``"minority"``, ``"not minority"``,
-        ``"all"`` (equalise those classes with the majority), a dict of *target* counts per
-        class, or a callable ``y -> dict`` such as
-        :class:`~sklearn_cberl.pipeline.AddPerClass` (the paper's Table VI additions).
+        (:class:`~sklearn_cberl.strategies.UpToRatio`); 0.1 was chosen on validation data
+        for the full pipeline (``docs/sampler.md``). Also imbalanced-learn's strings, a dict
+        of *target* counts, or a callable ``y -> dict`` such as
+        :class:`~sklearn_cberl.strategies.AddPerClass` (the paper's Table VI additions).
 
     lambda_identity : float, default=1.0
         ``lambda_1`` of Eq. 5, weight of the identity loss (Eq. 4).
@@ -78,10 +66,9 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         ``lambda_3`` of Eq. 5, weight of ``L_C + L_RC`` (Eq. 1-2).
     lambda_diversity : float, default=0.0
         Weight of a mode-seeking term added to Eq. 5 (not in the paper; Mao et al., CVPR
-        2019): two noise draws for the same source must give different translations. It
-        moves synthetic rows away from their sources, but at weight 1 it cost 3 (MOSI-
-        imbalanced) and 15 (demo data) points of validation WAF1 behind the classifier, so
-        the default is the paper's loss (``docs/sampler.md``).
+        2019): two noise draws for one source must give different translations. At weight
+        1 it cost 3-15 points of validation WAF1 (``docs/sampler.md``), so the default is
+        the paper's loss.
     hidden_size : int, default=128
         Hidden width of the generators' shared trunk, the discriminators and ``EC_s``.
     latent_size : int, default=32
@@ -89,22 +76,18 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     max_epochs : int, default=30
         GAN training epochs (passes over the real utterances).
     batch_size : int, default=64
-        Minibatch size (utterances) for ``EC_s`` and the GAN. Small batches give the GAN
-        enough steps on small data sets: with 256, MOSI's 800 training utterances made 120
-        steps in 30 epochs and the generator barely left the identity map.
+        Minibatch size (utterances) for ``EC_s`` and the GAN; small batches give the GAN
+        enough steps on small data sets (256 left it near the identity map on MOSI).
     lr : float, default=1e-3
         Adam learning rate of ``EC_s``, the generators and the discriminators.
     classifier_max_epochs : int, default=20
         Pre-training epochs of the emotion classifier ``EC_s`` (class-balanced
         cross-entropy on the real data); it is frozen afterwards.
     filter_synthetic : bool, default=True
-        Keep only candidates that an independent judge assigns to the requested class. The
-        judges are ``filter_folds`` copies of ``EC_s``, each trained without one fold of the
-        real rows; a candidate is judged by the copy that never saw its source row (``EC_s``
-        itself accepted every candidate: the generator is trained to satisfy it on the same
-        rows). Candidates are drawn in vectorised rounds (twice the missing count per round,
-        at most ``MAX_FILTER_ROUNDS = 10`` rounds); if too few pass, the rest is filled
-        with the rejected candidates the judges rate most likely of the class and a
+        Keep only candidates that the judge which never saw their source row assigns to
+        the requested class (``filter_folds`` copies of ``EC_s``, each trained without one
+        fold). If too few pass in ``MAX_FILTER_ROUNDS`` rounds, the rejected candidates
+        judged most likely of the class fill the rest and a
         :class:`SyntheticRowsWarning` says so (``filter_stats_``, ``acceptance_rate_``).
     filter_folds : int, default=3
         Number of cross-fitted judges of the filter.
@@ -116,13 +99,10 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         Share of the translation sources drawn from the requested class itself (the rest
         from its ``n_neighbor_classes`` nearest classes).
     placement : {"after_source", "standalone"}, default="after_source"
-        Metadata of synthetic rows of a conversation frame. ``"after_source"``: same
-        ``dialogue_id`` and ``speaker`` as the source utterance and a turn between the
-        source and the next utterance of that dialogue (source turn + gap * k / (m + 1) for
-        the k-th of m rows from that source; gap = distance to the next turn, 1 after the
-        last), so ``turn`` becomes float. ``"standalone"``: a new one-utterance dialogue per
-        row with an id that collides with no existing id (same kind: ints stay ints) and
-        turn 0; the speaker is the source's.
+        Metadata of synthetic rows of a conversation frame (:mod:`sklearn_cberl.placement`).
+        ``"after_source"``: the source's dialogue and speaker, a (float) turn between the
+        source and the next utterance. ``"standalone"``: a new one-utterance dialogue with
+        an unused id, turn 0, the source's speaker.
     device : str or torch.device, default="auto"
         Torch device; ``"auto"`` picks CUDA when available.
     random_state : int, RandomState instance or None, default=None
@@ -155,10 +135,9 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     scaler_ : StandardScaler or None
         The per-feature standardisation the networks work in.
     history_ : list of dict
-        Per GAN epoch: ``epoch``, ``identity``, ``adversarial``, ``classification`` (L_C),
-        ``target_classification`` (L_RC), ``diversity`` (mode-seeking term), ``total``
-        (Eq. 5 + the diversity term) and ``discriminator`` (negated Eq. 3), means over the
-        epoch's minibatches.
+        Per GAN epoch, means over its minibatches: ``identity``, ``adversarial``,
+        ``classification`` (L_C), ``target_classification`` (L_RC), ``diversity``,
+        ``total`` (Eq. 5 + diversity) and ``discriminator`` (negated Eq. 3).
     classifier_history_ : list of dict
         Per ``EC_s`` pre-training epoch: ``epoch``, ``loss``.
     source_classes_ : dict
@@ -184,9 +163,8 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     When ``sampling_strategy`` asks for no new rows, nothing is trained: the input comes
     back unchanged and the network attributes are None (``history_`` empty).
 
-    Output dtype: float32 / float64 feature columns keep their dtype; integer or boolean
-    feature columns become float64 when synthetic rows are added (generated values are
-    continuous). The output frame has a fresh ``RangeIndex``, as imbalanced-learn's samplers.
+    Float feature columns keep their dtype; integer or boolean ones become float64 when rows
+    are added. The output frame has a fresh ``RangeIndex``, as imbalanced-learn's samplers.
 
     Examples
     --------
@@ -194,9 +172,10 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     >>> from sklearn_cberl import EmoGANSampler
     >>> X, y = make_conversations(n_dialogues=20, modalities={"text": 8, "audio": 4},
     ...                           random_state=0)
-    >>> sampler = EmoGANSampler(max_epochs=2, classifier_max_epochs=2, random_state=0)
+    >>> sampler = EmoGANSampler(sampling_strategy="auto", max_epochs=2,
+    ...                         classifier_max_epochs=2, random_state=0)
     >>> X_res, y_res = sampler.fit_resample(X, y)
-    >>> bool(y_res.value_counts().nunique() == 1)
+    >>> bool(y_res.value_counts().nunique() == 1)  # "auto": every class to the majority
     True
     >>> bool(sampler.synthetic_mask_[: len(X)].any())
     False
@@ -266,9 +245,6 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         self.random_state = random_state
         self.verbose = verbose
 
-    # ---------------------------------------------------------------------------------
-    # validation and the public entry point
-    # ---------------------------------------------------------------------------------
     def _check_X_y(self, X, y):
         # imblearn's default coerces X to numbers, which fails on string dialogue ids and
         # speakers; validate through the data model instead (as RandomOverSampler skips
@@ -280,12 +256,10 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         return conv, y, binarize_y
 
     def _counts(self, y) -> dict:
-        """Rows to add per class; a float is :class:`~sklearn_cberl.pipeline.UpToRatio` for
-        any number of classes (imbalanced-learn reads floats for binary targets only)."""
+        """Rows to add per class; a float is :class:`UpToRatio` for any number of classes
+        (imbalanced-learn reads floats for binary targets only)."""
         strategy = self.sampling_strategy
         if isinstance(strategy, Real) and not isinstance(strategy, bool):
-            from ..strategies import UpToRatio
-
             strategy = UpToRatio(strategy)
         return check_sampling_strategy(strategy, y, self._sampling_type)
 
@@ -318,9 +292,8 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         # Same steps as imblearn's SamplerMixin.fit_resample, except that the output is
         # assembled here: imblearn casts a resampled frame back to the input dtypes, which
         # would truncate the fractional turns of synthetic utterances.
-        check_labels(y)
+        conv, y_checked, binarize_y = self._check_X_y(X, y)  # check_labels(y) first
         check_classification_targets(y)
-        conv, y_checked, binarize_y = self._check_X_y(X, y)
         self.sampling_strategy_ = self._counts(y_checked)
         self.feature_blocks_ = conv.blocks
         features, y_res = self._fit_resample(conv.X, y_checked, **params)
@@ -330,9 +303,6 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         index = X_out.index if isinstance(X_out, pd.DataFrame) else None
         return X_out, wrap_like(y_res, y, index=index)
 
-    # ---------------------------------------------------------------------------------
-    # training and generation
-    # ---------------------------------------------------------------------------------
     def _fit_resample(self, X, y):
         """Train the networks and generate (imbalanced-learn's contract: arrays in and out).
 
@@ -422,9 +392,6 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         y_new = self.classes_[np.concatenate(new_y)].astype(y.dtype, copy=False)
         return features, np.concatenate([y, y_new])
 
-    # ---------------------------------------------------------------------------------
-    # output
-    # ---------------------------------------------------------------------------------
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
