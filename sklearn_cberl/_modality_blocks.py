@@ -11,12 +11,16 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_array
 
 from .conversation import METADATA_COLUMNS, PLAIN_BLOCK
 from .nn.vae import ENCODERS, PAPER_ENCODERS
 
 __all__ = [
     "block_columns",
+    "check_passthrough_names",
+    "fused_output",
+    "latent_input",
     "held_out_rows",
     "is_conversation_frame",
     "resolve_encoders",
@@ -121,3 +125,49 @@ def held_out_rows(conv, fraction: float, random_state) -> np.ndarray:
     mask = np.zeros(conv.n_samples, dtype=bool)
     mask[held] = True
     return mask
+
+
+def check_passthrough_names(fused_names, input_names) -> None:
+    """Passthrough would put input columns named ``fused_*`` next to the latent's: refuse."""
+    clash = sorted(set(fused_names) & set(input_names))
+    if clash:
+        raise ValueError(
+            f"passthrough=True would duplicate the column(s) {clash[:3]}: rename the input's "
+            "fused_* columns or leave them out with modalities=..."
+        )
+
+
+def fused_output(X, conv, latent, columns, fused_names, passthrough: bool, conversational: bool):
+    """DJVAE's output: metadata (a conversation frame), the latent, then the input blocks
+    when ``passthrough``; a plain table gives an array."""
+    order = np.concatenate(list(columns.values()))
+    if not conversational:
+        return np.hstack([latent, conv.X[:, order]]) if passthrough else latent
+    parts = [conv.metadata, pd.DataFrame(latent, index=X.index, columns=fused_names)]
+    if passthrough:
+        label = {str(c): c for c in X.columns}
+        parts.append(X[[label[n] for n in conv.feature_names[order]]])
+    return pd.concat(parts, axis=1)
+
+
+def latent_input(X, fused_names, passthrough_width: int):
+    """The latent matrix of ``inverse_transform``'s input and the metadata frame, if any.
+
+    ``X`` is DJVAE's output (its ``fused_*`` columns are used) or an array of the latent,
+    optionally followed by the ``passthrough_width`` passthrough columns.
+    """
+    k = len(fused_names)
+    if isinstance(X, pd.DataFrame) and all(c in X.columns for c in fused_names):
+        metadata = None
+        if all(c in X.columns for c in METADATA_COLUMNS):
+            metadata = X[list(METADATA_COLUMNS)].copy()
+        return check_array(X[fused_names], dtype=(np.float64, np.float32)), metadata
+    Z = check_array(X, dtype=(np.float64, np.float32))
+    if Z.shape[1] == k + passthrough_width:
+        Z = Z[:, :k]
+    if Z.shape[1] != k:
+        raise ValueError(
+            f"X has {Z.shape[1]} columns: expected the latent ({k} columns, or a frame with "
+            f"columns {fused_names[0]}..{fused_names[-1]})."
+        )
+    return Z, None

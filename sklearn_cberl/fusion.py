@@ -10,14 +10,14 @@ from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_feature_names_in, check_array, check_is_fitted
 
+from ._djvae_output import DJVAEOutputMixin
 from ._modality_blocks import (
     block_columns,
+    check_passthrough_names,
     held_out_rows,
     is_conversation_frame,
     resolve_encoders,
@@ -27,14 +27,14 @@ from ._torch_base import TorchEstimatorMixin
 from ._utils import resolve_device, seed_from, torch_seed
 from .conversation import METADATA_COLUMNS, check_conversations
 from .nn.vae import ENCODERS, DJVAEModule
-from .nn.vae_loops import decode_latent, encode_mean, negative_elbo_sum, train_djvae
+from .nn.vae_loops import train_djvae
 
 __all__ = ["DJVAE"]
 
 _FUSIONS = ("poe", "concat")
 
 
-class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
+class DJVAE(DJVAEOutputMixin, TorchEstimatorMixin, TransformerMixin, BaseEstimator):
     """Deep joint variational auto-encoder: fuse modality blocks into one Gaussian latent.
 
     Each modality block gets its own encoder (Eq. 8 ``f``, Fig. 4); the encodings form a joint
@@ -299,12 +299,7 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         auto = self.passthrough == "auto"
         self.passthrough_ = len(columns) == 1 if auto else bool(self.passthrough)
         if self.passthrough_:
-            clash = sorted(set(self._fused_names()) & set(names))
-            if clash:
-                raise ValueError(
-                    f"passthrough=True would duplicate the column(s) {clash[:3]}: rename "
-                    "the input's fused_* columns or leave them out with modalities=..."
-                )
+            check_passthrough_names(self._fused_names(), names)
         self.encoders_ = resolve_encoders(self.encoder, self.modalities_)
         self.scalers_ = {}
         values, present = self._standardise(conv, columns, fit=True)
@@ -353,135 +348,3 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         self.n_iter_ = len(self.history_)
         self.module_ = module
         return self
-
-    # ------------------------------------------------------------------ inference
-    def _fused_names(self):
-        return [f"fused_{i}" for i in range(self.n_components)]
-
-    def transform(self, X):
-        """Posterior mean ``mu`` of the fused latent (Eq. 8 ``f``), deterministic.
-
-        Parameters
-        ----------
-        X : DataFrame or array-like of shape (n_samples, n_features)
-            Same kind of input as in :meth:`fit`.
-
-        Returns
-        -------
-        X_new : DataFrame or ndarray
-            For a conversation frame: a frame with the same index, the metadata columns
-            first and unchanged, then ``fused_0 .. fused_{k-1}`` (then the original modality
-            columns when ``passthrough=True``). For a plain table: an array of shape
-            ``(n_samples, n_components)`` (plus the modality columns with passthrough).
-        """
-        check_is_fitted(self, "module_")
-        self._sync_device()
-        conv, columns = self._validate(X, reset=False)
-        values, present = self._standardise(conv, columns, fit=False)
-        dtype = conv.X.dtype
-        latent = encode_mean(self.module_, values, present, self.device_).astype(dtype)
-        order = np.concatenate(list(columns.values()))
-        if not self.conversational_:
-            return np.hstack([latent, conv.X[:, order]]) if self.passthrough_ else latent
-        parts = [
-            conv.metadata,
-            pd.DataFrame(latent, index=X.index, columns=self._fused_names()),
-        ]
-        if self.passthrough_:
-            label = {str(c): c for c in X.columns}
-            parts.append(X[[label[n] for n in conv.feature_names[order]]])
-        return pd.concat(parts, axis=1)
-
-    def get_feature_names_out(self, input_features=None):
-        """Output column names: metadata (conversation input), ``fused_*``, passthrough.
-
-        Parameters
-        ----------
-        input_features : array-like of str, default=None
-            Checked against ``feature_names_in_``; the output names do not depend on it.
-
-        Returns
-        -------
-        ndarray of str
-        """
-        check_is_fitted(self, "module_")
-        _check_feature_names_in(self, input_features)
-        names = list(METADATA_COLUMNS) if self.conversational_ else []
-        names += self._fused_names()
-        if self.passthrough_:
-            names += [n for m in self.modalities_ for n in self.block_features_[m]]
-        return np.asarray(names, dtype=object)
-
-    def inverse_transform(self, X):
-        """Decode latent vectors back to modality features in the original scale (Eq. 8 ``g``).
-
-        Parameters
-        ----------
-        X : DataFrame or array-like
-            The output of :meth:`transform` (its ``fused_*`` columns are used; metadata and
-            passthrough columns are ignored) or an array of shape (n_samples,
-            n_components).
-
-        Returns
-        -------
-        X_original : DataFrame or ndarray
-            Reconstructed modality columns (in the order of ``block_features_``); a frame
-            with the metadata columns first when ``X`` carries them, else an array.
-        """
-        check_is_fitted(self, "module_")
-        self._sync_device()
-        k = self.n_components
-        fused = self._fused_names()
-        metadata = None
-        if isinstance(X, pd.DataFrame) and all(c in X.columns for c in fused):
-            if all(c in X.columns for c in METADATA_COLUMNS):
-                metadata = X[list(METADATA_COLUMNS)].copy()
-            Z = check_array(X[fused], dtype=(np.float64, np.float32))
-        else:
-            Z = check_array(X, dtype=(np.float64, np.float32))
-            width = sum(map(len, self._columns.values())) if self.passthrough_ else 0
-            if Z.shape[1] == k + width:
-                Z = Z[:, :k]
-            if Z.shape[1] != k:
-                raise ValueError(
-                    f"X has {Z.shape[1]} columns: expected the latent ({k} columns, or a "
-                    f"frame with columns {fused[0]}..{fused[-1]})."
-                )
-        decoded = decode_latent(self.module_, Z, self.device_)
-        blocks = [
-            self.scalers_[m].inverse_transform(decoded[:, b].astype(np.float64))
-            for m, b in zip(self.modalities_, self.module_.blocks)
-        ]
-        values = np.hstack(blocks).astype(Z.dtype)
-        if metadata is None:
-            return values
-        names = [n for m in self.modalities_ for n in self.block_features_[m]]
-        return pd.concat([metadata, pd.DataFrame(values, index=X.index, columns=names)], axis=1)
-
-    def score(self, X, y=None):
-        """Mean evidence lower bound per utterance (Eq. 11; = minus the Eq. 12 loss).
-
-        Higher is better (sklearn convention). With ``beta != 1`` the KL term is weighted
-        by ``beta`` as in training.
-
-        A one-sample Monte Carlo estimate with a generator seeded from ``random_state``,
-        so repeated calls agree; the KL term is exact.
-
-        Parameters
-        ----------
-        X : DataFrame or array-like of shape (n_samples, n_features)
-        y : ignored
-
-        Returns
-        -------
-        float
-        """
-        check_is_fitted(self, "module_")
-        self._sync_device()
-        conv, columns = self._validate(X, reset=False)
-        values, present = self._standardise(conv, columns, fit=False)
-        share = values.shape[1] / len(columns)
-        generator = torch.Generator(device=self.device_).manual_seed(self._seed)
-        weights = torch.full((len(columns),), share, device=self.device_)
-        total = negative_elbo_sum(self.module_, values, present, weights, self.beta, generator)
-        return -total / values.shape[0]
