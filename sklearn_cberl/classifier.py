@@ -21,7 +21,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
@@ -279,6 +279,7 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         return dialogue_dataset(conv, y, sample_weight)
 
     # ----------------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, validation_data=None):
         """Train the network.
 
@@ -299,7 +300,6 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        self._validate_params()
         # A refit that fails (bad input, divergence) must not leave the previous network
         # behind: without net_ the estimator is plainly unfitted (__sklearn_is_fitted__).
         self.__dict__.pop("net_", None)

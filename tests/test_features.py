@@ -514,3 +514,18 @@ def test_end_to_end_manifest_to_cberl_predictions(tmp_path):
     # held-out dialogues.
     majority = float((y_test == "neutral").mean())
     assert float((pred == y_test.to_numpy()).mean()) > majority + 0.15
+
+
+@pytest.mark.parametrize(
+    ("make", "params", "name"),
+    [
+        (lambda **p: AudioFeatures(**p), {"max_epochs": 0}, "max_epochs"),
+        (lambda **p: AudioFeatures(**p), {"n_components": 0}, "n_components"),
+        (lambda **p: VideoC3D(**p), {"decoder": "ffmpeg"}, "decoder"),
+        (lambda **p: TextEncoder(**p), {"batch_size": 0}, "batch_size"),
+    ],
+)
+def test_feature_parameters_are_validated_like_the_estimators(make, params, name):
+    """One validation style across the package: scikit-learn's parameter constraints."""
+    with pytest.raises(ValueError, match=f"The '{name}' parameter of .* must be"):
+        make(**params).fit(["x"])

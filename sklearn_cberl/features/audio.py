@@ -10,12 +10,14 @@ SMILExtract library inside its wheel; it comes with the optional ``audio`` extra
 from __future__ import annotations
 
 import os
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
@@ -141,6 +143,23 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
     with :meth:`extract` (handy for caching the slow step).
     """
 
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "feature_set": "no_validation",  # a name or an opensmile enum, checked by openSMILE
+        "feature_level": "no_validation",
+        "hidden_layer_sizes": ["array-like"],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "n_jobs": [Integral, None],
+        "prefix": [str],
+        "device": [str, torch.device, None],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         n_components=100,
@@ -237,22 +256,13 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         return values
 
     # ------------------------------------------------------------------ estimator API
-    def _check_params(self):
-        if self.n_components is not None and (
-            isinstance(self.n_components, bool)
-            or not isinstance(self.n_components, (int, np.integer))
-            or self.n_components < 1
-        ):
-            raise ValueError(f"n_components={self.n_components!r}: expected None or an int >= 1.")
-        for name in ("max_epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name}={value!r}: expected an int >= 1.")
+    def _check_hidden_layer_sizes(self):
         if not all(isinstance(h, (int, np.integer)) and h > 0 for h in self.hidden_layer_sizes):
             raise ValueError(
                 f"hidden_layer_sizes={self.hidden_layer_sizes!r}: expected positive ints."
             )
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Extract functionals, learn the z-score and train the auto-encoder.
 
@@ -265,7 +275,7 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        self._check_params()
+        self._check_hidden_layer_sizes()
         values = self._functionals(X)
         if values.shape[0] < 2 and self.n_components is not None:
             raise ValueError("AudioFeatures needs at least 2 utterances to fit.")

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.decomposition import PCA
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._utils import resolve_device
@@ -163,6 +166,18 @@ class TextEncoder(TransformerMixin, BaseEstimator):
     (2, 384)
     """
 
+    _parameter_constraints: dict = {
+        "model": [str, os.PathLike],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "reduction": [StrOptions({"pca", "truncate"})],
+        "normalize": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "prefix": [str],
+        "device": "no_validation",  # a str or torch.device (torch is imported lazily)
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         n_components=None,
@@ -185,20 +200,6 @@ class TextEncoder(TransformerMixin, BaseEstimator):
         self.device = device
         self.verbose = verbose
         self.random_state = random_state
-
-    def _check_params(self):
-        if self.reduction not in ("pca", "truncate"):
-            raise ValueError(f"reduction={self.reduction!r}: expected 'pca' or 'truncate'.")
-        if self.n_components is not None and (
-            isinstance(self.n_components, bool)
-            or not isinstance(self.n_components, (int, np.integer))
-            or self.n_components < 1
-        ):
-            raise ValueError(f"n_components={self.n_components!r}: expected None or an int >= 1.")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)):
-            raise ValueError(f"batch_size={self.batch_size!r}: expected an int >= 1.")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size!r}: expected an int >= 1.")
 
     def _encoder(self):
         path, device = _model_path(self.model), str(resolve_device(self.device))
@@ -226,6 +227,7 @@ class TextEncoder(TransformerMixin, BaseEstimator):
         out[:, :width] = E[:, :width]
         return out
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Load the model and learn the optional PCA reduction.
 
@@ -239,7 +241,6 @@ class TextEncoder(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        self._check_params()
         texts = _as_texts(X)
         if self.n_components is not None and self.reduction == "pca":
             E = self._embed(texts)
@@ -273,9 +274,9 @@ class TextEncoder(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_features_out_")
         return self._reduce(self._embed(_as_texts(X)))
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X, y=None, **fit_params):
         """Fit and embed, encoding the texts only once."""
-        self._check_params()
         texts = _as_texts(X)
         E = self._embed(texts)
         self.embedding_dim_ = E.shape[1]

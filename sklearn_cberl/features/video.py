@@ -11,10 +11,12 @@ layer. Clips are arrays (frames x height x width x 3); video files are decoded w
 from __future__ import annotations
 
 import os
+from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
@@ -152,6 +154,22 @@ class VideoC3D(TransformerMixin, BaseEstimator):
     float clips are taken as already in [0, 1].
     """
 
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "clip_shape": ["array-like"],
+        "channels": ["array-like"],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "decoder": [StrOptions({"auto", "av", "opencv"})],
+        "prefix": [str],
+        "device": [str, torch.device, None],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         n_components=512,
@@ -184,11 +202,7 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ input
-    def _check_params(self):
-        for name in ("n_components", "max_epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name}={value!r}: expected an int >= 1.")
+    def _check_clip_shape(self):
         shape = tuple(self.clip_shape)
         if len(shape) != 3 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
             raise ValueError(
@@ -249,6 +263,7 @@ class VideoC3D(TransformerMixin, BaseEstimator):
                 yield self._clips(items[start : start + step], device)
 
     # ------------------------------------------------------------------ estimator API
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train the 3D-CNN to classify the utterance emotions.
 
@@ -262,7 +277,7 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        self._check_params()
+        self._check_clip_shape()
         if y is None:
             raise ValueError("VideoC3D is trained on the utterance labels: y is required.")
         device = resolve_device(self.device)
