@@ -7,10 +7,11 @@ estimators' ``__getstate__`` does not import the module that imports the estimat
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 
-__all__ = ["TorchEstimatorMixin", "cpu_state"]
+__all__ = ["BestEpoch", "TorchEstimatorMixin", "cpu_state"]
 
 
 def _off_cpu(value) -> bool:
@@ -96,3 +97,30 @@ class TorchEstimatorMixin:
         if device != getattr(self, self._device_attr):
             getattr(self, self._module_attr).to(device)
             setattr(self, self._device_attr, device)
+
+
+class BestEpoch:
+    """Early stopping on a validation loss, shared by the hand-written training loops.
+
+    ``update(epoch, loss)`` records an epoch's validation loss and returns True when
+    training should stop (``patience`` epochs without a lower loss); with ``patience=None``
+    it never stops and keeps no weights. :meth:`restore` loads the best epoch's weights
+    into ``module`` (a no-op without early stopping).
+    """
+
+    def __init__(self, module, patience: int | None):
+        self.module, self.patience = module, patience
+        self.best_loss, self.best_epoch, self._state = math.inf, 0, None
+
+    def update(self, epoch: int, loss: float) -> bool:
+        if loss < self.best_loss:
+            self.best_loss, self.best_epoch = loss, epoch
+            if self.patience is not None:
+                state = self.module.state_dict()
+                self._state = {k: v.detach().clone() for k, v in state.items()}
+            return False
+        return self.patience is not None and epoch - self.best_epoch >= self.patience
+
+    def restore(self) -> None:
+        if self._state is not None:
+            self.module.load_state_dict(self._state)

@@ -529,3 +529,33 @@ def test_feature_parameters_are_validated_like_the_estimators(make, params, name
     """One validation style across the package: scikit-learn's parameter constraints."""
     with pytest.raises(ValueError, match=f"The '{name}' parameter of .* must be"):
         make(**params).fit(["x"])
+
+
+def test_audio_validation_and_early_stopping():
+    F = np.random.RandomState(0).randn(80, 30)
+    plain = small_audio(n_components=4, max_epochs=6).fit(F)
+    watched = small_audio(n_components=4, max_epochs=6).fit(F, validation_data=F[:20])
+    # The validation pass runs in eval mode and draws nothing: the same fit.
+    np.testing.assert_array_equal(plain.transform(F), watched.transform(F))
+    assert len(watched.validation_loss_curve_) == 6 and watched.best_epoch_ == 6
+    stopped = small_audio(
+        n_components=4, max_epochs=40, lr=0.05, early_stopping="loss", patience=2
+    ).fit(F)
+    curve = stopped.validation_loss_curve_
+    assert stopped.best_epoch_ == 1 + int(np.argmin(curve))
+    assert stopped.n_iter_ in (stopped.best_epoch_ + 2, 40)
+
+
+def test_video_validation_and_early_stopping():
+    X, y = make_videos(10)
+    params = dict(n_components=8, clip_shape=(4, 8, 8), channels=(4, 4, 4), batch_size=4)
+    plain = small_video(**params, max_epochs=3).fit(X, y)
+    watched = small_video(**params, max_epochs=3).fit(X, y, validation_data=(X[:4], y[:4]))
+    np.testing.assert_array_equal(plain.transform(X), watched.transform(X))
+    assert len(watched.validation_loss_curve_) == 3
+    stopped = small_video(**params, max_epochs=12, early_stopping="loss", patience=1).fit(X, y)
+    curve = stopped.validation_loss_curve_
+    assert stopped.best_epoch_ == 1 + int(np.argmin(curve))
+    assert stopped.n_iter_ in (stopped.best_epoch_ + 1, 12)
+    with pytest.raises(ValueError, match="labels absent from y"):
+        small_video(**params, max_epochs=1).fit(X, y, validation_data=(X[:2], ["nope", "nope"]))

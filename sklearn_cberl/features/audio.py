@@ -17,40 +17,15 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
 
-from .._utils import check_finite_loss, resolve_device, seed_from, torch_seed
+from .._utils import resolve_device, seed_from, torch_seed
+from ..nn.autoencoder import AutoEncoder, train_autoencoder
 
 __all__ = ["AudioFeatures", "AutoEncoder"]
 
 _EXTRA_HINT = "install the optional 'audio' extra: pip install \"sklearn-cberl[audio]\" (opensmile)"
-
-
-class AutoEncoder(nn.Module):
-    """Symmetric MLP auto-encoder; the bottleneck is the reduced audio feature.
-
-    ``in -> hidden... -> n_components -> ...hidden -> in``, ReLU between layers, linear
-    bottleneck and output (the input is z-scored, so unbounded).
-    """
-
-    def __init__(self, n_in: int, hidden: tuple[int, ...], n_components: int, dropout: float):
-        super().__init__()
-        sizes = [n_in, *hidden]
-        enc = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            enc += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(dropout)]
-        self.encoder = nn.Sequential(*enc, nn.Linear(sizes[-1], n_components))
-        back = [n_components, *reversed(hidden)]
-        dec = []
-        for a, b in zip(back[:-1], back[1:]):
-            dec += [nn.Linear(a, b), nn.ReLU()]
-        self.decoder = nn.Sequential(*dec, nn.Linear(back[-1], n_in))
-
-    def forward(self, x):
-        z = self.encoder(x)
-        return z, self.decoder(z)
 
 
 def _smile(feature_set, feature_level, n_jobs):
@@ -113,6 +88,12 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
     weight_decay : float, default=0.0
     dropout : float, default=0.1
         Dropout after each encoder hidden layer (training only).
+    early_stopping : {"loss"} or None, default=None
+        ``"loss"``: stop after ``patience`` epochs without a lower validation reconstruction
+        loss and keep the best epoch's weights. Validation set: ``fit``'s
+        ``validation_data``, else ``validation_fraction`` of the utterances.
+    validation_fraction : float in (0, 1), default=0.1
+    patience : int, default=10
     n_jobs : int or None, default=None
         openSMILE worker threads for file lists (``opensmile.Smile(num_workers=...)``).
     prefix : str, default="audio"
@@ -131,6 +112,11 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         The trained network (on CPU), None when ``n_components=None``.
     loss_curve_ : list of float
         Mean reconstruction loss per epoch.
+    validation_loss_curve_ : list of float
+        Validation reconstruction loss per epoch (empty without a validation set).
+    best_epoch_, n_iter_ : int
+        The epoch whose weights the network holds (the last without early stopping), and
+        the epochs run.
     n_functionals_ : int
         Width of the openSMILE functionals (6373 for ComParE_2016).
     n_features_out_ : int
@@ -153,6 +139,9 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "early_stopping": [StrOptions({"loss"}), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "prefix": [str],
         "device": [str, torch.device, None],
@@ -172,6 +161,9 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         lr=1e-3,
         weight_decay=0.0,
         dropout=0.1,
+        early_stopping=None,
+        validation_fraction=0.1,
+        patience=10,
         n_jobs=None,
         prefix="audio",
         device="auto",
@@ -187,6 +179,9 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         self.lr = lr
         self.weight_decay = weight_decay
         self.dropout = dropout
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
         self.n_jobs = n_jobs
         self.prefix = prefix
         self.device = device
@@ -263,13 +258,16 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
             )
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, validation_data=None):
         """Extract functionals, learn the z-score and train the auto-encoder.
 
         Parameters
         ----------
         X : sequence of path or (signal, sample_rate), or 2-D array of functionals
         y : ignored (the reduction is self-supervised)
+        validation_data : X_val or tuple (X_val, y_val), default=None
+            Utterances whose reconstruction loss is recorded per epoch
+            (``validation_loss_curve_``) and, with ``early_stopping``, monitored.
 
         Returns
         -------
@@ -284,10 +282,20 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         # functionals of degenerate signals).
         self.scaler_ = StandardScaler().fit(values)
         Z = self._zscore(values)
-        self.loss_curve_ = []
+        self.loss_curve_, self.validation_loss_curve_ = [], []
         self.autoencoder_ = None
+        self.best_epoch_ = self.n_iter_ = 0
+        seed = seed_from(self.random_state)
+        Z_val = None
+        if validation_data is not None:
+            X_val = validation_data[0] if isinstance(validation_data, tuple) else validation_data
+            Z_val = self._zscore(self._functionals(X_val))
+        elif self.early_stopping and self.n_components is not None:
+            held = np.random.RandomState(seed % (2**32)).permutation(len(Z))
+            n_val = max(1, int(round(self.validation_fraction * len(Z))))
+            Z, Z_val = Z[np.sort(held[n_val:])], Z[np.sort(held[:n_val])]
         if self.n_components is not None:
-            self._train(Z)
+            self._train(Z, Z_val, seed)
         self.n_features_out_ = (
             self.n_functionals_ if self.n_components is None else int(self.n_components)
         )
@@ -298,9 +306,8 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         Z = np.nan_to_num(self.scaler_.transform(values), nan=0.0, posinf=0.0, neginf=0.0)
         return Z.astype(np.float32)
 
-    def _train(self, Z):
+    def _train(self, Z, Z_val, seed):
         device = resolve_device(self.device)
-        seed = seed_from(self.random_state)
         with torch_seed(seed, device):
             net = AutoEncoder(
                 Z.shape[1],
@@ -308,30 +315,12 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
                 int(self.n_components),
                 float(self.dropout),
             ).to(device)
-            opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-            data = torch.from_numpy(Z).to(device)
-            n = data.shape[0]
-            epochs = range(int(self.max_epochs))
-            if self.verbose:
-                from tqdm.auto import tqdm
-
-                epochs = tqdm(epochs, desc="AudioFeatures auto-encoder")
-            net.train()
-            for epoch in epochs:
-                perm = torch.randperm(n, device=device)
-                total = 0.0
-                for start in range(0, n, int(self.batch_size)):
-                    batch = data[perm[start : start + int(self.batch_size)]]
-                    _, recon = net(batch)
-                    loss = nn.functional.mse_loss(recon, batch)
-                    check_finite_loss(
-                        loss, estimator="AudioFeatures", epoch=epoch, term="reconstruction loss"
-                    )
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    total += float(loss.detach()) * batch.shape[0]
-                self.loss_curve_.append(total / n)
+            out = train_autoencoder(
+                net, Z, Z_val, max_epochs=int(self.max_epochs), batch_size=int(self.batch_size),
+                lr=self.lr, weight_decay=self.weight_decay,
+                patience=self.patience if self.early_stopping else None, verbose=self.verbose,
+            )  # fmt: skip
+        self.loss_curve_, self.validation_loss_curve_, self.best_epoch_, self.n_iter_ = out
         self.autoencoder_ = net.cpu().eval()
 
     def transform(self, X):

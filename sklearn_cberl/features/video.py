@@ -18,46 +18,14 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
 from torch.nn import functional as F
 
-from .._utils import check_finite_loss, resolve_device, seed_from, torch_seed
+from .._utils import resolve_device, seed_from, torch_seed
+from ..nn.c3d import C3DNet, train_c3d
 
 __all__ = ["VideoC3D", "C3DNet", "read_video"]
 
 _EXTRA_HINT = "install the optional 'video' extra: pip install \"sklearn-cberl[video]\" (PyAV)"
-
-
-class C3DNet(nn.Module):
-    """Three blocks of (Conv3d-ReLU-Conv3d-ReLU-MaxPool3d), then an MLP (paper Sec. III).
-
-    Input ``(batch, 3, frames, height, width)``; ``features`` returns the hidden layer.
-    """
-
-    def __init__(self, channels=(32, 64, 128), hidden=512, n_classes=2, dropout=0.5):
-        super().__init__()
-        blocks, c_in = [], 3
-        for c in channels:
-            blocks += [
-                nn.Conv3d(c_in, c, kernel_size=3, padding=1),
-                nn.ReLU(),
-                nn.Conv3d(c, c, kernel_size=3, padding=1),
-                nn.ReLU(),
-                # ceil_mode: tiny clips (2-frame remainders) still pool instead of vanishing.
-                nn.MaxPool3d(kernel_size=2, ceil_mode=True),
-            ]
-            c_in = c
-        self.conv = nn.Sequential(*blocks)
-        # Global average pooling makes the MLP independent of the clip size.
-        self.pool = nn.AdaptiveAvgPool3d(1)
-        self.hidden = nn.Sequential(nn.Flatten(), nn.Linear(c_in, hidden), nn.ReLU())
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, n_classes))
-
-    def features(self, x):
-        return self.hidden(self.pool(self.conv(x)))
-
-    def forward(self, x):
-        return self.head(self.features(x))
 
 
 def read_video(path, *, decoder="auto", max_frames=None) -> np.ndarray:
@@ -127,6 +95,12 @@ class VideoC3D(TransformerMixin, BaseEstimator):
     weight_decay : float, default=1e-5
     dropout : float, default=0.5
         Dropout before the classification layer.
+    early_stopping : {"loss"} or None, default=None
+        ``"loss"``: stop after ``patience`` epochs without a lower validation cross-entropy
+        and keep the best epoch's weights. Validation set: ``fit``'s ``validation_data``,
+        else ``validation_fraction`` of the clips.
+    validation_fraction : float in (0, 1), default=0.1
+    patience : int, default=5
     decoder : {"auto", "av", "opencv"}, default="auto"
         Video-file decoder (see :func:`read_video`).
     prefix : str, default="visual"
@@ -145,6 +119,10 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         Labels seen in ``fit``.
     loss_curve_ : list of float
         Mean cross-entropy per epoch.
+    validation_loss_curve_ : list of float
+        Validation cross-entropy per epoch (empty without a validation set).
+    best_epoch_, n_iter_ : int
+        The epoch whose weights the network holds, and the epochs run.
     n_features_out_ : int
 
     Notes
@@ -163,6 +141,9 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "early_stopping": [StrOptions({"loss"}), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
         "decoder": [StrOptions({"auto", "av", "opencv"})],
         "prefix": [str],
         "device": [str, torch.device, None],
@@ -181,6 +162,9 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         lr=1e-3,
         weight_decay=1e-5,
         dropout=0.5,
+        early_stopping=None,
+        validation_fraction=0.1,
+        patience=5,
         decoder="auto",
         prefix="visual",
         device="auto",
@@ -195,6 +179,9 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         self.lr = lr
         self.weight_decay = weight_decay
         self.dropout = dropout
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
         self.decoder = decoder
         self.prefix = prefix
         self.device = device
@@ -208,6 +195,14 @@ class VideoC3D(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"clip_shape={self.clip_shape!r}: expected (frames, height, width) positive ints."
             )
+
+    def _uint8_clips(self, X) -> torch.Tensor:
+        # Resampled clips are kept as uint8 on the CPU (1 byte per value: 16x64x64 RGB clips
+        # take 196 KiB each) and turned into float batches on the fly.
+        batches = self._batches(X, torch.device("cpu"))
+        return torch.cat(
+            [((b + 0.5) * 255.0).round().clamp(0, 255).to(torch.uint8) for b in batches]
+        )
 
     @staticmethod
     def _items(X) -> list:
@@ -264,7 +259,7 @@ class VideoC3D(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ estimator API
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, validation_data=None):
         """Train the 3D-CNN to classify the utterance emotions.
 
         Parameters
@@ -272,6 +267,9 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         X : 5-D array, sequence of clips, or sequence of video paths
         y : array-like of shape (n_clips,)
             Emotion labels.
+        validation_data : tuple (X_val, y_val), default=None
+            Clips whose cross-entropy is recorded per epoch (``validation_loss_curve_``)
+            and, with ``early_stopping``, monitored.
 
         Returns
         -------
@@ -281,14 +279,7 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         if y is None:
             raise ValueError("VideoC3D is trained on the utterance labels: y is required.")
         device = resolve_device(self.device)
-        # Resampled clips are kept as uint8 on the CPU (1 byte per value: 16x64x64 RGB clips
-        # take 196 KiB each) and turned into float batches on the fly.
-        clips = torch.cat(
-            [
-                ((b + 0.5) * 255.0).round().clamp(0, 255).to(torch.uint8)
-                for b in self._batches(X, torch.device("cpu"))
-            ]
-        )
+        clips = self._uint8_clips(X)
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != clips.shape[0]:
             raise ValueError(
@@ -297,7 +288,20 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         self.classes_, codes = np.unique(y, return_inverse=True)
         target = torch.as_tensor(codes, dtype=torch.long)
         seed = seed_from(self.random_state)
-        self.loss_curve_ = []
+        valid = None
+        if validation_data is not None:
+            X_val, y_val = validation_data
+            unknown = set(np.unique(y_val).tolist()) - set(self.classes_.tolist())
+            if unknown:
+                raise ValueError(f"validation_data has labels absent from y: {sorted(unknown)}.")
+            codes_val = np.searchsorted(self.classes_, np.asarray(y_val))
+            valid = (self._uint8_clips(X_val), torch.as_tensor(codes_val, dtype=torch.long))
+        elif self.early_stopping:
+            order = np.random.RandomState(seed % (2**32)).permutation(len(target))
+            n_val = max(1, int(round(self.validation_fraction * len(target))))
+            held, kept = torch.as_tensor(order[:n_val]), torch.as_tensor(np.sort(order[n_val:]))
+            valid = (clips[held], target[held])
+            clips, target = clips[kept], target[kept]
         with torch_seed(seed, device):
             net = C3DNet(
                 tuple(int(c) for c in self.channels),
@@ -305,28 +309,12 @@ class VideoC3D(TransformerMixin, BaseEstimator):
                 max(len(self.classes_), 2),
                 float(self.dropout),
             ).to(device)
-            opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-            epochs = range(int(self.max_epochs))
-            if self.verbose:
-                from tqdm.auto import tqdm
-
-                epochs = tqdm(epochs, desc="VideoC3D")
-            n, step = clips.shape[0], int(self.batch_size)
-            net.train()
-            for epoch in epochs:
-                perm = torch.randperm(n)
-                total = 0.0
-                for start in range(0, n, step):
-                    idx = perm[start : start + step]
-                    batch = clips[idx].to(device).to(torch.float32) / 255.0 - 0.5
-                    logits = net(batch)
-                    loss = F.cross_entropy(logits, target[idx].to(device))
-                    check_finite_loss(loss, estimator="VideoC3D", epoch=epoch)
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    total += float(loss.detach()) * len(idx)
-                self.loss_curve_.append(total / n)
+            out = train_c3d(
+                net, clips, target, valid, max_epochs=int(self.max_epochs),
+                batch_size=int(self.batch_size), lr=self.lr, weight_decay=self.weight_decay,
+                patience=self.patience if self.early_stopping else None, verbose=self.verbose,
+            )  # fmt: skip
+        self.loss_curve_, self.validation_loss_curve_, self.best_epoch_, self.n_iter_ = out
         self.net_ = net.cpu().eval()
         self.n_features_out_ = int(self.n_components)
         return self

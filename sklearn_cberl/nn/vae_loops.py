@@ -7,11 +7,10 @@ validation and early stopping) is planned in the redesign and must keep results 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
+from .._torch_base import BestEpoch
 from .vae import DJVAEModule, gaussian_kl, reconstruction_loss, reparameterize
 
 __all__ = ["INFERENCE_CHUNK", "decode_latent", "encode_mean", "negative_elbo_sum", "train_djvae"]
@@ -58,7 +57,8 @@ def train_djvae(
     device = x_all.device
     optimizer = torch.optim.Adam(module.parameters(), lr=lr)
     generator = torch.Generator(device=device)
-    best_loss, best_epoch, best_state = math.inf, 0, None
+    tracker = BestEpoch(module, patience)
+    best_epoch = 0
     epochs = progress(range(1, max_epochs + 1), desc="DJVAE", verbose=verbose)
     module.train()
     for epoch in epochs:
@@ -105,14 +105,11 @@ def train_djvae(
                 total / valid[0].shape[0], estimator="DJVAE", epoch=epoch,
                 term="validation loss", hint=hint,
             )  # fmt: skip
-            if record["valid_loss"] < best_loss:
-                best_loss, best_epoch = record["valid_loss"], epoch
-                if patience is not None:
-                    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-            elif patience is not None and epoch - best_epoch >= patience:
+            stop = tracker.update(epoch, record["valid_loss"])
+            best_epoch = tracker.best_epoch
+            if stop:
                 break
-    if best_state is not None:
-        module.load_state_dict(best_state)
+    tracker.restore()
     module.eval()
     return best_epoch
 
