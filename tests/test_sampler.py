@@ -255,7 +255,7 @@ class _PositiveFirstFeatureJudges:
 def test_filter_rejects_what_an_independent_judge_calls_another_class(
     small_conversations, monkeypatch
 ):
-    from sklearn_cberl.over_sampling import _emogan
+    from sklearn_cberl.over_sampling import _emogan, _gan_training
 
     X, y = small_conversations
     judges = {}
@@ -270,7 +270,7 @@ def test_filter_rejects_what_an_independent_judge_calls_another_class(
         judge.requested = code
         return original(gan_, judge, X_t, sources, code, count, **kwargs)
 
-    monkeypatch.setattr(_emogan, "CrossFittedJudges", make_judges)
+    monkeypatch.setattr(_gan_training, "CrossFittedJudges", make_judges)
     monkeypatch.setattr(_emogan, "generate", generate)
     sampler = EmoGANSampler(**{**FAST, "max_epochs": 3, "sampling_strategy": 0.5})
     X_res, y_res = sampler.fit_resample(X, y)
@@ -559,3 +559,39 @@ def test_cuda_matches_the_cpu_contract(small_conversations):
     X_res, y_res = sampler.fit_resample(X, y)
     assert sampler.device_.type == "cuda"
     assert np.isfinite(features(X_res)).all() and y_res.value_counts().nunique() == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Validation set and early stopping
+# --------------------------------------------------------------------------------------------
+
+
+def test_validation_data_is_recorded_and_changes_nothing_without_early_stopping(
+    small_conversations,
+):
+    X, y = small_conversations
+    dialogues = X["dialogue_id"].unique()
+    held = X["dialogue_id"].isin(dialogues[:8]).to_numpy()
+    X_tr, y_tr = X[~held].reset_index(drop=True), y[~held].reset_index(drop=True)
+    params = {**FAST, "max_epochs": 3, "sampling_strategy": 0.5}
+    plain, _ = EmoGANSampler(**params).fit_resample(X_tr, y_tr)
+    sampler = EmoGANSampler(**params)
+    watched, _ = sampler.fit_resample(X_tr, y_tr, validation_data=(X[held], y[held]))
+    # The validation draws come from a forked, reseeded RNG: the same synthetic rows.
+    pd.testing.assert_frame_equal(plain, watched)
+    assert all(np.isfinite(record["valid_loss"]) for record in sampler.history_)
+    assert sampler.best_epoch_ == 3
+    with pytest.raises(ValueError, match="labels absent from y"):
+        EmoGANSampler(**params).fit_resample(
+            X_tr, y_tr, validation_data=(X[held], pd.Series(["nope"] * held.sum()))
+        )
+
+
+def test_early_stopping_keeps_the_best_validation_epoch(small_conversations):
+    X, y = small_conversations
+    params = {**FAST, "max_epochs": 15, "lr": 0.02, "sampling_strategy": 0.5}
+    sampler = EmoGANSampler(**params, early_stopping="loss", patience=1)
+    sampler.fit_resample(X, y)  # validation_fraction of the rows held out of the minibatches
+    losses = [record["valid_loss"] for record in sampler.history_]
+    assert sampler.best_epoch_ == 1 + int(np.argmin(losses))
+    assert len(sampler.history_) in (sampler.best_epoch_ + 1, 15)

@@ -24,8 +24,8 @@ from ..conversation import check_conversations, check_labels
 from ..nn import gan as _gan
 from ..placement import PLACEMENTS, assemble_resampled, densify_sparse_frame, wrap_like
 from ..strategies import UpToRatio
-from ._gan_training import HINT, NAME, generate, pretrain_emotion_classifier, train_gan
-from ._sources import CrossFittedJudges, SourceSampler, nearest_classes
+from ._gan_training import HINT, NAME, fit_judges, generate, train_gan
+from ._sources import SourceSampler, nearest_classes, validation_rows
 
 __all__ = ["EmoGANSampler"]
 
@@ -57,22 +57,16 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         for the full pipeline (``docs/sampler.md``). Also imbalanced-learn's strings, a dict
         of *target* counts, or a callable ``y -> dict`` such as
         :class:`~sklearn_cberl.strategies.AddPerClass` (the paper's Table VI additions).
-
-    lambda_identity : float, default=1.0
-        ``lambda_1`` of Eq. 5, weight of the identity loss (Eq. 4).
-    lambda_adversarial : float, default=0.5
-        ``lambda_2`` of Eq. 5, weight of the generators' adversarial loss (Eq. 3).
-    lambda_classification : float, default=0.5
-        ``lambda_3`` of Eq. 5, weight of ``L_C + L_RC`` (Eq. 1-2).
+    lambda_identity, lambda_adversarial, lambda_classification : float, default=1.0, 0.5, 0.5
+        ``lambda_1..3`` of Eq. 5: weights of the identity loss (Eq. 4), the generators'
+        adversarial loss (Eq. 3) and ``L_C + L_RC`` (Eq. 1-2).
     lambda_diversity : float, default=0.0
         Weight of a mode-seeking term added to Eq. 5 (not in the paper; Mao et al., CVPR
         2019): two noise draws for one source must give different translations. At weight
-        1 it cost 3-15 points of validation WAF1 (``docs/sampler.md``), so the default is
-        the paper's loss.
-    hidden_size : int, default=128
-        Hidden width of the generators' shared trunk, the discriminators and ``EC_s``.
-    latent_size : int, default=32
-        Size of the Gaussian noise fed to the generators (0: deterministic translations).
+        1 it cost 3-15 points of validation WAF1 (``docs/sampler.md``): off by default.
+    hidden_size, latent_size : int, default=128, 32
+        Hidden width of the generators' trunk, the discriminators and ``EC_s``; size of the
+        Gaussian noise fed to the generators (0: deterministic translations).
     max_epochs : int, default=30
         GAN training epochs (passes over the real utterances).
     batch_size : int, default=64
@@ -91,6 +85,11 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         :class:`SyntheticRowsWarning` says so (``filter_stats_``, ``acceptance_rate_``).
     filter_folds : int, default=3
         Number of cross-fitted judges of the filter.
+    early_stopping : {"loss"} or None, default=None
+        ``"loss"``: stop after ``patience`` epochs without a lower validation loss (Eq. 5
+        without its adversarial term) and keep the best epoch's networks.
+    validation_fraction, patience : float, int, default=0.1, 5
+        Rows held out when ``fit_resample`` gets no ``validation_data``; patience epochs.
     n_neighbor_classes : int, default=1
         Number of nearest classes (centroid distance in the standardised space) whose
         utterances also serve as translation sources for a class. 0 translates only
@@ -124,16 +123,10 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         to themselves, a synthetic row to its translated source utterance.
     synthetic_mask_ : ndarray of bool, shape (n_samples_out,)
         True for the synthetic output rows.
-    generator_ : ResidualGenerator or None
-        ``G_T->S``, the conditional generator that produces the synthetic rows.
-    gan_ : EmoGAN or None
-        All GAN networks (both generators and the discriminators).
-    discriminators_ : dict of str -> ModalityDiscriminator, or None
-        The discriminator of each modality block.
-    emotion_classifier_ : EmotionClassifier or None
-        ``EC_s`` (frozen), on standardised features.
-    scaler_ : StandardScaler or None
-        The per-feature standardisation the networks work in.
+    gan_, generator_, discriminators_ : EmoGAN, ResidualGenerator, dict, or None
+        All GAN networks; ``G_T->S`` (makes the synthetic rows); block -> discriminator.
+    emotion_classifier_, scaler_ : EmotionClassifier, StandardScaler, or None
+        ``EC_s`` (frozen) and the per-feature standardisation the networks work in.
     history_ : list of dict
         Per GAN epoch, means over its minibatches: ``identity``, ``adversarial``,
         ``classification`` (L_C), ``target_classification`` (L_RC), ``diversity``,
@@ -144,6 +137,8 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         Class label -> labels of the nearest classes used as extra translation sources.
     filter_stats_ : dict
         Class label -> ``{"requested", "candidates", "accepted", "filled"}``.
+    best_epoch_ : int
+        The GAN epoch whose networks are kept (the last without early stopping).
     acceptance_rate_ : dict
         Class label -> share of the candidates the filter accepted: ``"all"``,
         ``"same_class"`` (translated from the class itself) and ``"neighbour_class"``
@@ -153,18 +148,14 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         (metadata columns excluded); one discriminator per block.
     device_ : torch.device
         The device the networks were trained on (a pickle holds them on the CPU).
-    n_features_in_ : int
-        Number of columns of ``X`` seen in ``fit_resample`` (metadata columns included).
-    feature_names_in_ : ndarray of str
-        Their names, for DataFrame input.
+    n_features_in_, feature_names_in_ : int, ndarray of str
+        Columns of ``X`` seen in ``fit_resample`` (metadata included) and their names.
 
     Notes
     -----
-    When ``sampling_strategy`` asks for no new rows, nothing is trained: the input comes
-    back unchanged and the network attributes are None (``history_`` empty).
-
-    Float feature columns keep their dtype; integer or boolean ones become float64 when rows
-    are added. The output frame has a fresh ``RangeIndex``, as imbalanced-learn's samplers.
+    When ``sampling_strategy`` asks for no new rows, nothing is trained (the network
+    attributes are None). Integer or boolean feature columns become float64 when rows are
+    added; the output frame has a fresh ``RangeIndex``, as imbalanced-learn's samplers.
 
     Examples
     --------
@@ -177,8 +168,6 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     >>> X_res, y_res = sampler.fit_resample(X, y)
     >>> bool(y_res.value_counts().nunique() == 1)  # "auto": every class to the majority
     True
-    >>> bool(sampler.synthetic_mask_[: len(X)].any())
-    False
     """
 
     _parameter_constraints: dict = {
@@ -196,6 +185,9 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         "n_neighbor_classes": [Interval(Integral, 0, None, closed="left")],
         "lambda_diversity": [Interval(Real, 0, None, closed="left")],
         "filter_folds": [Interval(Integral, 2, None, closed="left")],
+        "early_stopping": [StrOptions({"loss"}), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
         "self_source_fraction": [Interval(Real, 0, 1, closed="both")],
         "placement": [StrOptions(set(PLACEMENTS))],
         "device": [str, torch.device, None],
@@ -218,6 +210,9 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         classifier_max_epochs=20,
         filter_synthetic=True,
         filter_folds=3,
+        early_stopping=None,
+        validation_fraction=0.1,
+        patience=5,
         n_neighbor_classes=1,
         self_source_fraction=0.5,
         placement="after_source",
@@ -239,6 +234,9 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         self.n_neighbor_classes = n_neighbor_classes
         self.lambda_diversity = lambda_diversity
         self.filter_folds = filter_folds
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
         self.self_source_fraction = self_source_fraction
         self.placement = placement
         self.device = device
@@ -246,9 +244,8 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         self.verbose = verbose
 
     def _check_X_y(self, X, y):
-        # imblearn's default coerces X to numbers, which fails on string dialogue ids and
-        # speakers; validate through the data model instead (as RandomOverSampler skips
-        # the numeric check with dtype=None).
+        # imblearn's default coerces X to numbers (string dialogue ids and speakers would
+        # fail): validate through the data model instead.
         check_labels(y)
         y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
         conv = check_conversations(densify_sparse_frame(X), estimator=self, reset=True)
@@ -271,7 +268,7 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit_resample(self, X, y, **params):
+    def fit_resample(self, X, y, validation_data=None, **params):
         """Train the EmoGAN on ``(X, y)`` and return the data with synthetic rows appended.
 
         Parameters
@@ -281,6 +278,9 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
             columns), a frame without metadata columns, or a numeric array.
         y : array-like of shape (n_samples,)
             Emotion labels.
+        validation_data : tuple (X_val, y_val), default=None
+            Rows of the same kind whose validation loss is recorded per GAN epoch
+            (``history_[i]["valid_loss"]``) and, with ``early_stopping``, monitored.
 
         Returns
         -------
@@ -296,6 +296,11 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         check_classification_targets(y)
         self.sampling_strategy_ = self._counts(y_checked)
         self.feature_blocks_ = conv.blocks
+        if validation_data is not None:
+            X_val, y_val = validation_data
+            check_labels(y_val)
+            X_val = check_conversations(densify_sparse_frame(X_val), estimator=self, reset=False)
+            params["valid"] = (X_val.X, np.asarray(y_val))
         features, y_res = self._fit_resample(conv.X, y_checked, **params)
         if binarize_y:
             y_res = label_binarize(y_res, classes=np.unique(y_checked))
@@ -303,7 +308,7 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         index = X_out.index if isinstance(X_out, pd.DataFrame) else None
         return X_out, wrap_like(y_res, y, index=index)
 
-    def _fit_resample(self, X, y):
+    def _fit_resample(self, X, y, valid=None):
         """Train the networks and generate (imbalanced-learn's contract: arrays in and out).
 
         ``X`` is the numeric feature matrix of the validated conversations, laid out in
@@ -339,28 +344,23 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
             X_t = torch.from_numpy(np.ascontiguousarray(Xs)).to(device)
             y_t = torch.from_numpy(y_codes.astype(np.int64)).to(device)
             sources = SourceSampler(y_codes, neighbours, device, self.self_source_fraction)
-            train = dict(
-                hidden_size=self.hidden_size,
-                epochs=self.classifier_max_epochs,
-                lr=self.lr,
+            ec, judges = fit_judges(
+                X_t, y_t, n_classes, history=self.classifier_history_, verbose=self.verbose,
+                filter_folds=self.filter_folds if self.filter_synthetic else 0, seed=seed,
+                hidden_size=self.hidden_size, epochs=self.classifier_max_epochs, lr=self.lr,
                 batch_size=self.batch_size,
-            )
-            # EC_s (all real rows, frozen): the classifier of Eq. 1-2 the generator trains on.
-            ec = pretrain_emotion_classifier(
-                X_t, y_t, n_classes, history=self.classifier_history_, verbose=self.verbose, **train
-            )
-            judges = None
-            if self.filter_synthetic:
-                # The filter's judges never saw the source of the candidate they judge.
-                judges = CrossFittedJudges(
-                    X_t, y_t, n_classes, self.filter_folds, seed % (2**31), **train
-                )
+            )  # fmt: skip
             gan = _gan.EmoGAN(widths, n_classes, self.hidden_size, self.latent_size).to(device)
             targets = torch.as_tensor([c for c, _ in requests], device=device)
             lambdas = {k: getattr(self, k) for k in _LAMBDAS}
             loop = dict(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr)
-            train_gan(gan, ec, X_t, y_t, sources, targets, history=self.history_, lambdas=lambdas,
-                      verbose=self.verbose, **loop)  # fmt: skip
+            rows, valid = validation_rows(X_t, y_t, valid, self, code_of, seed)
+            patience = self.patience if self.early_stopping else None
+            self.best_epoch_ = train_gan(
+                gan, ec, X_t, y_t, sources, targets, history=self.history_, batch_rows=rows,
+                lambdas=lambdas, verbose=self.verbose, valid=valid, patience=patience, seed=seed,
+                **loop,
+            )  # fmt: skip
             gan.eval()
             new_x, new_src, new_y = [], [], []
             with torch.no_grad():

@@ -13,11 +13,13 @@ import warnings
 import torch
 
 from .._progress import progress
+from .._torch_base import BestEpoch
 from .._utils import TrainingDivergedError, check_finite_loss
-from ._sources import train_emotion_classifier
+from ._sources import CrossFittedJudges, train_emotion_classifier
 
 __all__ = [
     "MAX_FILTER_ROUNDS",
+    "fit_judges",
     "SyntheticRowsWarning",
     "generate",
     "pretrain_emotion_classifier",
@@ -64,9 +66,43 @@ def pretrain_emotion_classifier(X_t, y_t, n_classes, *, history, verbose, **trai
     return train_emotion_classifier(X_t, y_t, n_classes, on_epoch=on_epoch, **train)
 
 
+def fit_judges(X_t, y_t, n_classes, *, history, verbose, filter_folds, seed, **train):
+    """``EC_s`` (all real rows, frozen: the classifier of Eq. 1-2 the generator trains on)
+    and, with ``filter_folds``, the filter's cross-fitted judges (else None)."""
+    ec = pretrain_emotion_classifier(X_t, y_t, n_classes, history=history, verbose=verbose, **train)
+    if not filter_folds:
+        return ec, None
+    # The filter's judges never saw the source of the candidate they judge.
+    return ec, CrossFittedJudges(X_t, y_t, n_classes, filter_folds, seed % (2**31), **train)
+
+
+def _validation_loss(gan, ec, valid, sources, targets, X_t, lambdas, seed) -> float:
+    """The non-adversarial part of Eq. 5 (identity + L_C + L_RC) on validation rows.
+
+    The adversarial term is left out: it is measured against a discriminator that changes
+    every epoch, so it does not compare across epochs. Its draws (requested classes,
+    translation sources, noise) come from a generator reseeded every epoch inside a forked
+    RNG: epochs compare like with like and the training stream is untouched.
+    """
+    s, y_s = valid
+    device = s.device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        r = targets[torch.randint(len(targets), (len(s),), device=device)]
+        t = X_t[sources.draw(r)]
+        gan.eval()
+        with torch.no_grad():
+            _, terms, _ = gan.generator_loss(ec, s, y_s, t, r, **lambdas)
+        gan.train()
+    classification = terms["classification"] + terms["target_classification"]
+    total = lambdas["lambda_identity"] * terms["identity"]
+    return float(total + lambdas["lambda_classification"] * classification)
+
+
 def train_gan(
-    gan, ec, X_t, y_t, sources, targets, *, history, max_epochs, batch_size, lr, lambdas, verbose
-) -> None:
+    gan, ec, X_t, y_t, sources, targets, *, history, max_epochs, batch_size, lr, lambdas, verbose,
+    valid=None, patience=None, seed=0, batch_rows=None,
+) -> int:  # fmt: skip
     """Alternate generator (Eq. 7, total loss Eq. 5) and discriminator (Eq. 6) steps.
 
     Parameters
@@ -90,17 +126,31 @@ def train_gan(
         Receives one record per finished epoch (mean loss terms, ``total``,
         ``discriminator``); filled as training goes, so a diverged fit keeps the epochs
         that completed.
+    valid, patience, seed
+        ``(rows, labels)`` held out: ``valid_loss`` per epoch (:func:`_validation_loss`);
+        with ``patience``, early stopping with the best epoch's networks restored.
+    batch_rows : LongTensor, default=None
+        The rows minibatches are drawn from (None: all).
+
+    Returns
+    -------
+    best_epoch : int
     """
     # beta1 = 0.5: the usual Adam momentum for GANs (DCGAN); 0.9 oscillates more.
     g_opt = torch.optim.Adam(gan.generator_parameters(), lr=lr, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(gan.discriminators.parameters(), lr=lr, betas=(0.5, 0.999))
     keys = [*TERMS, "total", "discriminator"]
-    n, device = len(y_t), X_t.device
+    device = X_t.device
+    # Minibatches come from `batch_rows` (all rows, or all but the held-out validation rows);
+    # translation sources index the full X_t.
+    rows = torch.arange(len(y_t), device=device) if batch_rows is None else batch_rows
+    n = len(rows)
+    tracker, best_epoch = BestEpoch(gan, patience), 0
     gan.train()
     bar = progress(range(max_epochs), desc=NAME, verbose=verbose)
     for epoch in bar:
         sums = X_t.new_zeros(len(keys))
-        for idx in torch.split(torch.randperm(n, device=device), int(batch_size)):
+        for idx in torch.split(rows[torch.randperm(n, device=device)], int(batch_size)):
             s, y_s = X_t[idx], y_t[idx]
             # Eq. 2: requested classes r (the classes to over-sample) and utterances T
             # drawn as at sampling time (class r and its nearest classes).
@@ -128,6 +178,16 @@ def train_gan(
             )
         history.append(record)
         bar.set_postfix(total=f"{record['total']:.3f}", d=f"{record['discriminator']:.3f}")
+        best_epoch = epoch + 1
+        if valid is not None:
+            loss = _validation_loss(gan, ec, valid, sources, targets, X_t, lambdas, seed)
+            record["valid_loss"] = loss
+            stop = tracker.update(epoch + 1, loss)
+            best_epoch = tracker.best_epoch if patience is not None else epoch + 1
+            if stop:
+                break
+    tracker.restore()
+    return best_epoch
 
 
 def generate(gan, judges, X_t, sources, code: int, count: int, *, label, lr):

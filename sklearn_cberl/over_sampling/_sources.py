@@ -19,7 +19,13 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from ..nn.gan import EmotionClassifier
 
-__all__ = ["SourceSampler", "nearest_classes", "train_emotion_classifier", "CrossFittedJudges"]
+__all__ = [
+    "CrossFittedJudges",
+    "SourceSampler",
+    "nearest_classes",
+    "train_emotion_classifier",
+    "validation_rows",
+]
 
 
 def nearest_classes(Xs: np.ndarray, y_codes: np.ndarray, n_classes: int, k: int) -> np.ndarray:
@@ -137,3 +143,32 @@ class CrossFittedJudges:
             if bool(rows.any()):
                 out[rows] = torch.softmax(model(x[rows]), dim=1)
         return out
+
+
+def validation_rows(X_t, y_t, valid, sampler, code_of, seed):
+    """The rows the GAN's minibatches use and the validation rows ``(rows, codes)`` or None.
+
+    ``valid``: ``(features, labels)`` given to ``fit_resample`` (standardised here with the
+    sampler's scaler). Without it and with ``early_stopping``, ``validation_fraction`` of
+    the rows is held out of the minibatches (EC_s, the judges and the translation sources
+    still see every row).
+    """
+    all_rows = torch.arange(len(y_t), device=y_t.device)
+    if valid is not None:
+        X_val, y_val = valid
+        unknown = sorted({label for label in y_val.tolist() if label not in code_of}, key=str)
+        if unknown:
+            raise ValueError(f"validation_data has labels absent from y: {unknown}.")
+        Xs = sampler.scaler_.transform(X_val).astype(np.float32)
+        codes = np.array([code_of[label] for label in y_val.tolist()], dtype=np.int64)
+        return all_rows, (
+            torch.from_numpy(Xs).to(X_t.device),
+            torch.from_numpy(codes).to(X_t.device),
+        )
+    if not sampler.early_stopping:
+        return all_rows, None
+    order = np.random.RandomState(seed % (2**32)).permutation(len(y_t))
+    n_val = max(1, int(round(sampler.validation_fraction * len(y_t))))
+    held = torch.as_tensor(np.sort(order[:n_val]), device=y_t.device)
+    kept = torch.as_tensor(np.sort(order[n_val:]), device=y_t.device)
+    return kept, (X_t[held], y_t[held])
