@@ -302,7 +302,10 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         """
         # A refit that fails (bad input, divergence) must not leave the previous network
         # behind: without net_ the estimator is plainly unfitted (__sklearn_is_fitted__).
+        # Nor the previous validation split (a rejected validation_data raises before the new
+        # one is set).
         self.__dict__.pop("net_", None)
+        self.__dict__.pop("validation_dialogues_", None)
         attention_hidden = check_attention_hidden(self.attention_hidden)
         conv = check_conversations(
             X, estimator=self, reset=True, modalities=self.modalities, dtype=np.float32

@@ -340,8 +340,11 @@ def test_bad_input_gives_clear_errors(fitted, data):
         CBERLClassifier(gamma=-1).fit(X, y)
     with pytest.raises(ValueError, match="ensemble"):
         CBERLClassifier(ensemble="bagging").fit(X, y)
+    refit = CBERLClassifier(**FAST).fit(X, y)
     with pytest.raises(ValueError, match="not present in y"):
-        CBERLClassifier(**FAST).fit(X, y, validation_data=(X, y.replace("neutral", "calm")))
+        refit.fit(X, y, validation_data=(X, y.replace("neutral", "calm")))
+    # A refit that fails leaves nothing of the previous fit behind (no stale split either).
+    assert not hasattr(refit, "net_") and not hasattr(refit, "validation_dialogues_")
     with pytest.raises(TypeError, match="validation_data"):
         CBERLClassifier(**FAST).fit(X, y, validation_data=X)
     with pytest.raises(ValueError, match="at least 2 classes"):
