@@ -1,4 +1,5 @@
-"""What the torch-backed estimators share: CPU pickles (no import of any estimator).
+"""What the torch-backed estimators share (no import of any estimator): CPU pickles and
+device moves, the training parameters' constraints, and the loops' validation bookkeeping.
 
 :func:`cpu_state` lives here rather than in :mod:`sklearn_cberl.persistence` so that the
 estimators' ``__getstate__`` does not import the module that imports the estimators.
@@ -8,10 +9,20 @@ from __future__ import annotations
 
 import copy
 import math
+from numbers import Integral, Real
 
+import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 
-__all__ = ["BestEpoch", "TorchEstimatorMixin", "cpu_state"]
+__all__ = [
+    "TRAINING_CONSTRAINTS",
+    "BestEpoch",
+    "TorchEstimatorMixin",
+    "cpu_state",
+    "evaluate",
+    "hold_out",
+]
 
 
 def _off_cpu(value) -> bool:
@@ -100,27 +111,67 @@ class TorchEstimatorMixin:
 
 
 class BestEpoch:
-    """Early stopping on a validation loss, shared by the hand-written training loops.
+    """Epoch bookkeeping and early stopping, shared by the hand-written training loops.
 
-    ``update(epoch, loss)`` records an epoch's validation loss and returns True when
-    training should stop (``patience`` epochs without a lower loss); with ``patience=None``
-    it never stops and keeps no weights. :meth:`restore` loads the best epoch's weights
-    into ``module`` (a no-op without early stopping).
+    Call :meth:`update` after every epoch with its validation loss (None without a
+    validation set); it returns True when training should stop (``patience`` epochs without
+    a lower loss; never with ``patience=None``). :meth:`restore` loads the best epoch's
+    weights into ``module`` when early stopping kept them. ``epoch`` is the number of epochs
+    run, ``kept_epoch`` the epoch whose weights the module holds after :meth:`restore`.
     """
 
     def __init__(self, module, patience: int | None):
         self.module, self.patience = module, patience
         self.best_loss, self.best_epoch, self._state = math.inf, 0, None
+        self.epoch = self.kept_epoch = 0
 
-    def update(self, epoch: int, loss: float) -> bool:
+    def update(self, epoch: int, loss: float | None = None) -> bool:
+        self.epoch = self.kept_epoch = epoch
+        if loss is None:
+            return False
         if loss < self.best_loss:
             self.best_loss, self.best_epoch = loss, epoch
             if self.patience is not None:
                 state = self.module.state_dict()
                 self._state = {k: v.detach().clone() for k, v in state.items()}
+        if self.patience is None:
             return False
-        return self.patience is not None and epoch - self.best_epoch >= self.patience
+        self.kept_epoch = self.best_epoch
+        return epoch - self.best_epoch >= self.patience
 
     def restore(self) -> None:
         if self._state is not None:
             self.module.load_state_dict(self._state)
+
+
+def evaluate(module, compute):
+    """``compute()`` with ``module`` in eval mode (no dropout: no random draws) and without
+    autograd, then back in train mode: the validation pass of every training loop."""
+    module.eval()
+    try:
+        with torch.no_grad():
+            return compute()
+    finally:
+        module.train()
+
+
+def hold_out(n: int, fraction: float, seed: int):
+    """Sorted indices ``(kept, held)``: ``fraction`` of ``n`` rows (at least one) held out
+    for validation, drawn with ``seed``; the split of the loops' early stopping."""
+    order = np.random.RandomState(seed % (2**32)).permutation(n)
+    n_held = max(1, int(round(fraction * n)))
+    return np.sort(order[n_held:]), np.sort(order[:n_held])
+
+
+#: Constraints of the training parameters every torch estimator shares (one vocabulary).
+TRAINING_CONSTRAINTS: dict = {
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "early_stopping": [StrOptions({"loss"}), None],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "patience": [Interval(Integral, 1, None, closed="left")],
+    "device": [str, torch.device, None],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}

@@ -23,7 +23,7 @@ from ._modality_blocks import (
     resolve_encoders,
     standardise_blocks,
 )
-from ._torch_base import TorchEstimatorMixin
+from ._torch_base import TRAINING_CONSTRAINTS, TorchEstimatorMixin
 from ._utils import resolve_device, seed_from, torch_seed
 from .conversation import METADATA_COLUMNS, check_conversations
 from .nn.vae import ENCODERS, DJVAEModule
@@ -151,6 +151,7 @@ class DJVAE(DJVAEOutputMixin, TorchEstimatorMixin, TransformerMixin, BaseEstimat
 
     _device_attr = "device_"  # pickles and device moves: TorchEstimatorMixin
     _parameter_constraints: dict = {
+        **TRAINING_CONSTRAINTS,
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "modalities": [None, str, list, tuple],
         "encoder": [StrOptions({"paper", *ENCODERS}), Mapping],
@@ -158,17 +159,8 @@ class DJVAE(DJVAEOutputMixin, TorchEstimatorMixin, TransformerMixin, BaseEstimat
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "beta": [Interval(Real, 0, None, closed="left")],
         "beta_warmup": [Interval(Integral, 0, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
         "mask_missing": ["boolean"],
         "passthrough": [StrOptions({"auto"}), "boolean"],
-        "early_stopping": [StrOptions({"loss"}), None],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
-        "device": [str, torch.device, None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(

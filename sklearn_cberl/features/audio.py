@@ -17,9 +17,10 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from .._torch_base import TRAINING_CONSTRAINTS, hold_out
 from .._utils import resolve_device, seed_from, torch_seed
 from ..nn.autoencoder import AutoEncoder, train_autoencoder
 
@@ -130,23 +131,15 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
+        **TRAINING_CONSTRAINTS,
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "feature_set": "no_validation",  # a name or an opensmile enum, checked by openSMILE
         "feature_level": "no_validation",
         "hidden_layer_sizes": ["array-like"],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "early_stopping": [StrOptions({"loss"}), None],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "prefix": [str],
-        "device": [str, torch.device, None],
-        "verbose": ["verbose"],
-        "random_state": ["random_state"],
     }
 
     def __init__(
@@ -291,9 +284,8 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
             X_val = validation_data[0] if isinstance(validation_data, tuple) else validation_data
             Z_val = self._zscore(self._functionals(X_val))
         elif self.early_stopping and self.n_components is not None:
-            held = np.random.RandomState(seed % (2**32)).permutation(len(Z))
-            n_val = max(1, int(round(self.validation_fraction * len(Z))))
-            Z, Z_val = Z[np.sort(held[n_val:])], Z[np.sort(held[:n_val])]
+            kept, held = hold_out(len(Z), self.validation_fraction, seed)
+            Z, Z_val = Z[kept], Z[held]
         if self.n_components is not None:
             self._train(Z, Z_val, seed)
         self.n_features_out_ = (

@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 
+from .._torch_base import TRAINING_CONSTRAINTS, hold_out
 from .._utils import resolve_device, seed_from, torch_seed
 from ..nn.c3d import C3DNet, train_c3d
 
@@ -133,22 +134,14 @@ class VideoC3D(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
+        **TRAINING_CONSTRAINTS,
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "clip_shape": ["array-like"],
         "channels": ["array-like"],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "early_stopping": [StrOptions({"loss"}), None],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
         "decoder": [StrOptions({"auto", "av", "opencv"})],
         "prefix": [str],
-        "device": [str, torch.device, None],
-        "verbose": ["verbose"],
-        "random_state": ["random_state"],
     }
 
     def __init__(
@@ -297,9 +290,7 @@ class VideoC3D(TransformerMixin, BaseEstimator):
             codes_val = np.searchsorted(self.classes_, np.asarray(y_val))
             valid = (self._uint8_clips(X_val), torch.as_tensor(codes_val, dtype=torch.long))
         elif self.early_stopping:
-            order = np.random.RandomState(seed % (2**32)).permutation(len(target))
-            n_val = max(1, int(round(self.validation_fraction * len(target))))
-            held, kept = torch.as_tensor(order[:n_val]), torch.as_tensor(np.sort(order[n_val:]))
+            kept, held = map(torch.as_tensor, hold_out(len(target), self.validation_fraction, seed))
             valid = (clips[held], target[held])
             clips, target = clips[kept], target[kept]
         with torch_seed(seed, device):

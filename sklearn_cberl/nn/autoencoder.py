@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._torch_base import BestEpoch
+from .._torch_base import BestEpoch, evaluate
 from .._utils import check_finite_loss
 
 __all__ = ["AutoEncoder", "train_autoencoder"]
@@ -61,8 +61,7 @@ def train_autoencoder(
         from tqdm.auto import tqdm
 
         epochs = tqdm(epochs, desc="AudioFeatures auto-encoder")
-    tracker = BestEpoch(net, patience)
-    losses, valid_losses, best_epoch, n_iter = [], [], 0, 0
+    tracker, losses, valid_losses = BestEpoch(net, patience), [], []
     net.train()
     for epoch in epochs:
         perm = torch.randperm(n, device=device)
@@ -79,16 +78,11 @@ def train_autoencoder(
             opt.step()
             total += float(loss.detach()) * batch.shape[0]
         losses.append(total / n)
-        best_epoch = n_iter = epoch + 1
+        valid_loss = None
         if valid is not None:
-            net.eval()  # no dropout: the validation pass draws no random numbers
-            with torch.no_grad():
-                loss = float(nn.functional.mse_loss(net(valid)[1], valid))
-            net.train()
-            valid_losses.append(loss)
-            stop = tracker.update(epoch + 1, loss)
-            best_epoch = tracker.best_epoch if patience is not None else epoch + 1
-            if stop:
-                break
+            valid_loss = evaluate(net, lambda: float(nn.functional.mse_loss(net(valid)[1], valid)))
+            valid_losses.append(valid_loss)
+        if tracker.update(epoch + 1, valid_loss):
+            break
     tracker.restore()
-    return losses, valid_losses, best_epoch, n_iter
+    return losses, valid_losses, tracker.kept_epoch, tracker.epoch

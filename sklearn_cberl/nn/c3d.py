@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._torch_base import BestEpoch
+from .._torch_base import BestEpoch, evaluate
 from .._utils import check_finite_loss
 
 __all__ = ["C3DNet", "train_c3d"]
@@ -70,8 +70,7 @@ def train_c3d(
 
         epochs = tqdm(epochs, desc="VideoC3D")
     n = clips.shape[0]
-    tracker = BestEpoch(net, patience)
-    losses, valid_losses, best_epoch, n_iter = [], [], 0, 0
+    tracker, losses, valid_losses = BestEpoch(net, patience), [], []
     net.train()
     for epoch in epochs:
         perm = torch.randperm(n)
@@ -85,22 +84,22 @@ def train_c3d(
             opt.step()
             total += float(loss.detach()) * len(idx)
         losses.append(total / n)
-        best_epoch = n_iter = epoch + 1
+        valid_loss = None
         if valid is not None:
-            net.eval()
-            with torch.no_grad():
-                loss = sum(
-                    float(F.cross_entropy(
-                        net(_as_float(valid[0][i : i + batch_size], device)),
-                        valid[1][i : i + batch_size].to(device), reduction="sum",
-                    ))
-                    for i in range(0, len(valid[1]), batch_size)
-                ) / len(valid[1])  # fmt: skip
-            net.train()
-            valid_losses.append(loss)
-            stop = tracker.update(epoch + 1, loss)
-            best_epoch = tracker.best_epoch if patience is not None else epoch + 1
-            if stop:
-                break
+            valid_loss = evaluate(net, lambda: _mean_cross_entropy(net, *valid, batch_size, device))
+            valid_losses.append(valid_loss)
+        if tracker.update(epoch + 1, valid_loss):
+            break
     tracker.restore()
-    return losses, valid_losses, best_epoch, n_iter
+    return losses, valid_losses, tracker.kept_epoch, tracker.epoch
+
+
+def _mean_cross_entropy(net, clips, target, batch_size, device) -> float:
+    total = sum(
+        float(F.cross_entropy(
+            net(_as_float(clips[i : i + batch_size], device)),
+            target[i : i + batch_size].to(device), reduction="sum",
+        ))
+        for i in range(0, len(target), batch_size)
+    )  # fmt: skip
+    return total / len(target)

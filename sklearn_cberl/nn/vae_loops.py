@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._torch_base import BestEpoch
+from .._torch_base import BestEpoch, evaluate
 from .vae import DJVAEModule, gaussian_kl, reconstruction_loss, reparameterize
 
 __all__ = ["INFERENCE_CHUNK", "decode_latent", "encode_mean", "negative_elbo_sum", "train_djvae"]
@@ -58,7 +58,6 @@ def train_djvae(
     optimizer = torch.optim.Adam(module.parameters(), lr=lr)
     generator = torch.Generator(device=device)
     tracker = BestEpoch(module, patience)
-    best_epoch = 0
     epochs = progress(range(1, max_epochs + 1), desc="DJVAE", verbose=verbose)
     module.train()
     for epoch in epochs:
@@ -95,23 +94,20 @@ def train_djvae(
         }
         history.append(record)
         epochs.set_postfix(reconstruction=f"{rec_e:.4g}", kl=f"{kl_e:.4g}")
-        best_epoch = epoch if valid is None else best_epoch
         if valid is not None:
-            module.eval()
             generator.manual_seed(seed)
-            total = negative_elbo_sum(module, *valid, weights, beta, generator)
-            module.train()
+            total = evaluate(
+                module, lambda: negative_elbo_sum(module, *valid, weights, beta, generator)
+            )
             record["valid_loss"] = check_finite_loss(
                 total / valid[0].shape[0], estimator="DJVAE", epoch=epoch,
                 term="validation loss", hint=hint,
             )  # fmt: skip
-            stop = tracker.update(epoch, record["valid_loss"])
-            best_epoch = tracker.best_epoch
-            if stop:
-                break
+        if tracker.update(epoch, record.get("valid_loss")):
+            break
     tracker.restore()
     module.eval()
-    return best_epoch
+    return tracker.kept_epoch
 
 
 # ------------------------------------------------------------------ chunked inference

@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length
 
-from .._torch_base import TorchEstimatorMixin
+from .._torch_base import TRAINING_CONSTRAINTS, TorchEstimatorMixin
 from .._utils import TrainingDivergedError, resolve_device, seed_from, torch_seed
 from ..conversation import check_conversations, check_labels
 from ..nn import gan as _gan
@@ -172,26 +172,19 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
 
     _parameter_constraints: dict = {
         **BaseOverSampler._parameter_constraints,
+        **TRAINING_CONSTRAINTS,
         "lambda_identity": [Interval(Real, 0, None, closed="left")],
         "lambda_adversarial": [Interval(Real, 0, None, closed="left")],
         "lambda_classification": [Interval(Real, 0, None, closed="left")],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "latent_size": [Interval(Integral, 0, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
         "classifier_max_epochs": [Interval(Integral, 1, None, closed="left")],
         "filter_synthetic": ["boolean"],
         "n_neighbor_classes": [Interval(Integral, 0, None, closed="left")],
         "lambda_diversity": [Interval(Real, 0, None, closed="left")],
         "filter_folds": [Interval(Integral, 2, None, closed="left")],
-        "early_stopping": [StrOptions({"loss"}), None],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
         "self_source_fraction": [Interval(Real, 0, 1, closed="both")],
         "placement": [StrOptions(set(PLACEMENTS))],
-        "device": [str, torch.device, None],
-        "verbose": ["verbose"],
     }
 
     def __init__(

@@ -13,7 +13,7 @@ import warnings
 import torch
 
 from .._progress import progress
-from .._torch_base import BestEpoch
+from .._torch_base import BestEpoch, evaluate
 from .._utils import TrainingDivergedError, check_finite_loss
 from ._sources import CrossFittedJudges, train_emotion_classifier
 
@@ -90,10 +90,7 @@ def _validation_loss(gan, ec, valid, sources, targets, X_t, lambdas, seed) -> fl
         torch.manual_seed(seed)
         r = targets[torch.randint(len(targets), (len(s),), device=device)]
         t = X_t[sources.draw(r)]
-        gan.eval()
-        with torch.no_grad():
-            _, terms, _ = gan.generator_loss(ec, s, y_s, t, r, **lambdas)
-        gan.train()
+        _, terms, _ = evaluate(gan, lambda: gan.generator_loss(ec, s, y_s, t, r, **lambdas))
     classification = terms["classification"] + terms["target_classification"]
     total = lambdas["lambda_identity"] * terms["identity"]
     return float(total + lambdas["lambda_classification"] * classification)
@@ -145,7 +142,7 @@ def train_gan(
     # translation sources index the full X_t.
     rows = torch.arange(len(y_t), device=device) if batch_rows is None else batch_rows
     n = len(rows)
-    tracker, best_epoch = BestEpoch(gan, patience), 0
+    tracker = BestEpoch(gan, patience)
     gan.train()
     bar = progress(range(max_epochs), desc=NAME, verbose=verbose)
     for epoch in bar:
@@ -178,16 +175,14 @@ def train_gan(
             )
         history.append(record)
         bar.set_postfix(total=f"{record['total']:.3f}", d=f"{record['discriminator']:.3f}")
-        best_epoch = epoch + 1
         if valid is not None:
-            loss = _validation_loss(gan, ec, valid, sources, targets, X_t, lambdas, seed)
-            record["valid_loss"] = loss
-            stop = tracker.update(epoch + 1, loss)
-            best_epoch = tracker.best_epoch if patience is not None else epoch + 1
-            if stop:
-                break
+            record["valid_loss"] = _validation_loss(
+                gan, ec, valid, sources, targets, X_t, lambdas, seed
+            )
+        if tracker.update(epoch + 1, record.get("valid_loss")):
+            break
     tracker.restore()
-    return best_epoch
+    return tracker.kept_epoch
 
 
 def generate(gan, judges, X_t, sources, code: int, count: int, *, label, lr):

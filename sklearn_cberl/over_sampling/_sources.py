@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from .._torch_base import hold_out
 from ..nn.gan import EmotionClassifier
 
 __all__ = [
@@ -167,8 +168,8 @@ def validation_rows(X_t, y_t, valid, sampler, code_of, seed):
         )
     if not sampler.early_stopping:
         return all_rows, None
-    order = np.random.RandomState(seed % (2**32)).permutation(len(y_t))
-    n_val = max(1, int(round(sampler.validation_fraction * len(y_t))))
-    held = torch.as_tensor(np.sort(order[:n_val]), device=y_t.device)
-    kept = torch.as_tensor(np.sort(order[n_val:]), device=y_t.device)
+    kept, held = (
+        torch.as_tensor(rows, device=y_t.device)
+        for rows in hold_out(len(y_t), sampler.validation_fraction, seed)
+    )
     return kept, (X_t[held], y_t[held])
