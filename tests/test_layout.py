@@ -65,7 +65,8 @@ def test_no_import_cycle():
 
 @pytest.mark.parametrize(
     "module",
-    ["conversation", "_conversations", "placement", "strategies", "_params", "paper"],
+    ["conversation", "_conversations", "placement", "strategies", "_params", "paper",
+     "features._text_context"],  # fmt: skip
 )
 def test_data_model_imports_no_torch(module):
     modules = _modules()

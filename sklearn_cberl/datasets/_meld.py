@@ -131,7 +131,23 @@ def load_meld_text(path=None, *, target: str = "emotion"):
     return make_bunch(splits, class_names, descr)
 
 
-def _embed_frame(X: pd.DataFrame, column, encoder, fit: bool) -> pd.DataFrame:
+def _supervised(encoder) -> bool:
+    """Whether the encoder learns from labels (:class:`TunedTextEncoder`): sklearn's tag."""
+    from sklearn.utils import get_tags
+
+    return get_tags(encoder).target_tags.required
+
+
+def _encoder_input(X: pd.DataFrame, column, encoder):
+    """The text column, or for a label-trained encoder the text with the dialogue metadata
+    (it reads dialogue windows)."""
+    if not _supervised(encoder):
+        return X[column]
+    meta = [c for c in METADATA_COLUMNS if c in X.columns]
+    return X[[*meta, column]].rename(columns={column: encoder.text_column})
+
+
+def _embed_frame(X: pd.DataFrame, column, encoder, fit: bool, y=None, validation=None):
     if not isinstance(X, pd.DataFrame):
         raise TypeError(
             f"embed_text expects a DataFrame or a loader Bunch, got {type(X).__name__}."
@@ -140,7 +156,16 @@ def _embed_frame(X: pd.DataFrame, column, encoder, fit: bool) -> pd.DataFrame:
         raise ValueError(
             f"embed_text: column {column!r} not in X; columns are {list(X.columns)[:8]}..."
         )
-    E = encoder.fit_transform(X[column]) if fit else encoder.transform(X[column])
+    inputs = _encoder_input(X, column, encoder)
+    if fit and _supervised(encoder):
+        if y is None:
+            raise ValueError(
+                f"embed_text: {type(encoder).__name__} is fitted on emotion labels: pass y= "
+                "(or a Bunch with y_train)."
+            )
+        E = encoder.fit_transform(inputs, y, validation_data=validation)
+    else:
+        E = encoder.fit_transform(inputs) if fit else encoder.transform(inputs)
     block = pd.DataFrame(E, columns=list(encoder.get_feature_names_out()), index=X.index)
     clash = [c for c in block.columns if c in X.columns]
     if clash:
@@ -151,7 +176,7 @@ def _embed_frame(X: pd.DataFrame, column, encoder, fit: bool) -> pd.DataFrame:
     return pd.concat([rest[meta], block, rest.drop(columns=meta)], axis=1)
 
 
-def embed_text(data, column: str = "utterance", *, encoder=None, **encoder_params):
+def embed_text(data, column: str = "utterance", *, encoder=None, y=None, **encoder_params):
     """Replace an utterance-text column by ``text_*`` features (a :class:`TextEncoder`).
 
     A thin convenience over :class:`sklearn_cberl.features.TextEncoder` (sentence-transformers
@@ -165,9 +190,14 @@ def embed_text(data, column: str = "utterance", *, encoder=None, **encoder_param
         reduction never sees validation or test text.
     column : str, default="utterance"
         The text column; it is dropped from the output.
-    encoder : TextEncoder, default=None
+    encoder : TextEncoder or TunedTextEncoder, default=None
         An encoder to use: fitted ones only ``transform``; an unfitted one is fitted (in
         place, like any sklearn estimator). None builds ``TextEncoder(**encoder_params)``.
+        A :class:`~sklearn_cberl.features.TunedTextEncoder` is fine-tuned on the labels
+        (``y_train`` of a Bunch, its epoch chosen on ``X_valid`` / ``y_valid``; or ``y``)
+        and reads the dialogue metadata columns for its windows.
+    y : array-like, default=None
+        Labels of a frame ``data``, for an unfitted ``TunedTextEncoder``.
     **encoder_params
         Parameters of a new :class:`TextEncoder` (``n_components``, ``batch_size``, ...).
 
@@ -192,7 +222,13 @@ def embed_text(data, column: str = "utterance", *, encoder=None, **encoder_param
 
     if isinstance(data, Bunch) or (isinstance(data, dict) and "X_train" in data):
         out = Bunch(**data)
-        out["X_train"] = _embed_frame(data["X_train"], column, encoder, fit=not fitted)
+        validation = None
+        if _supervised(encoder) and len(data.get("X_valid", ())):
+            validation = (_encoder_input(data["X_valid"], column, encoder), data["y_valid"])
+        out["X_train"] = _embed_frame(
+            data["X_train"], column, encoder, fit=not fitted, y=data.get("y_train"),
+            validation=validation,
+        )  # fmt: skip
         for split in ("X_valid", "X_test"):
             if split in data:
                 X = data[split]
@@ -204,7 +240,7 @@ def embed_text(data, column: str = "utterance", *, encoder=None, **encoder_param
                 )
         out["text_encoder"] = encoder
         return out
-    return _embed_frame(data, column, encoder, fit=not fitted)
+    return _embed_frame(data, column, encoder, fit=not fitted, y=y)
 
 
 def load_meld_minilm(path=None, *, cache_dir=None):

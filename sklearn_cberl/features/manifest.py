@@ -11,7 +11,11 @@ turn         position inside the dialogue (required, numeric)
 text         the transcript (optional column; empty = missing)
 audio_path   an audio file (optional column; empty = missing)
 video_path   a video file (optional column; empty = missing)
-label        the emotion (optional; needed to train ``VideoC3D``)
+label        the emotion (optional; needed to train ``VideoC3D`` and
+             ``TunedTextEncoder``)
+split        ``train`` / ``valid`` / ``test`` (optional): extractors are fitted
+             on the ``train`` rows only, choose their epoch on the ``valid``
+             rows, and transform every row
 ============ ===========================================================
 
 :func:`build_conversation_frame` turns it into ``dialogue_id, speaker, turn, text_*,
@@ -22,7 +26,6 @@ returned mask says which rows really had the stream.
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
@@ -37,16 +40,18 @@ __all__ = [
     "build_conversation_frame",
     "read_features",
     "write_features",
-    "cli_extract",
     "MANIFEST_COLUMNS",
     "STREAMS",
 ]
 
 #: Manifest columns (the first three are required).
-MANIFEST_COLUMNS = (DIALOGUE, SPEAKER, TURN, "text", "audio_path", "video_path", "label")
+MANIFEST_COLUMNS = (
+    DIALOGUE, SPEAKER, TURN, "text", "audio_path", "video_path", "label", "split"
+)  # fmt: skip
 #: Output block -> manifest column holding its raw stream.
 STREAMS = {"text": "text", "audio": "audio_path", "visual": "video_path"}
 LABEL = "label"
+SPLIT = "split"
 #: Prefix of the mask columns in files written by :func:`write_features`.
 MASK_PREFIX = "has_"
 
@@ -78,6 +83,54 @@ def _present(values: pd.Series) -> np.ndarray:
     present = values.notna().to_numpy()
     as_text = values.astype(str).str.strip()
     return present & (as_text != "").to_numpy()
+
+
+def _supervised(extractor) -> bool:
+    """Whether the extractor learns from the labels (sklearn's ``target_tags.required``)."""
+    from sklearn.utils import get_tags
+
+    return get_tags(extractor).target_tags.required
+
+
+def _stream(extractor, block, frame, items, rows):
+    """What ``extractor`` reads for ``rows``: the items (texts, media paths), or for a
+    label-trained text encoder the utterances with their dialogue metadata (its windows)."""
+    if block != "text" or not _supervised(extractor):
+        return list(items[rows])
+    part = frame.iloc[rows][[*METADATA_COLUMNS, "text"]]
+    return part.rename(columns={"text": extractor.text_column})
+
+
+def _fit_extractor(extractor, block, frame, items, y, present, fit_mask, valid):
+    """Fit an extractor on the ``fit_mask`` rows that have its stream and return the
+    features of every row with the stream (``fit_transform``'s for the fitted rows: a
+    cross-fitting extractor returns its out-of-fold features there)."""
+    from .._params import accepts_validation_data
+
+    fit_rows = np.flatnonzero(present & fit_mask)
+    if not len(fit_rows):
+        raise ValueError(f"No 'train' row of the manifest has a {block} stream to fit on.")
+    kwargs, target = {}, ()
+    if _supervised(extractor):
+        if y is None:
+            raise ValueError(
+                f"{type(extractor).__name__} is trained on the emotion labels: the manifest "
+                f"needs a {LABEL!r} column, or pass a fitted {block} extractor."
+            )
+        target = (y.to_numpy()[fit_rows],)
+        held = np.flatnonzero(present & valid)
+        if len(held) and accepts_validation_data(extractor):
+            held_y = y.to_numpy()[held]
+            kwargs["validation_data"] = (_stream(extractor, block, frame, items, held), held_y)
+    fitted = extractor.fit_transform(
+        _stream(extractor, block, frame, items, fit_rows), *target, **kwargs
+    )
+    values = np.zeros((len(frame), fitted.shape[1]), dtype=np.float32)
+    values[fit_rows] = fitted
+    other = np.flatnonzero(present & ~fit_mask)
+    if len(other):
+        values[other] = extractor.transform(_stream(extractor, block, frame, items, other))
+    return values[present]
 
 
 def _read_manifest(manifest, base_dir):
@@ -170,6 +223,16 @@ def build_conversation_frame(
     y = frame[LABEL].copy() if LABEL in frame.columns else None
     if y is not None and y.isna().any():
         raise ValueError(f"Manifest column {LABEL!r} has missing labels.")
+    fit_mask, valid = np.ones(len(frame), dtype=bool), np.zeros(len(frame), dtype=bool)
+    if SPLIT in frame.columns:
+        split = frame[SPLIT].astype(str).str.strip().str.lower()
+        unknown = sorted(set(split) - {"train", "valid", "test"})
+        if unknown:
+            raise ValueError(
+                f"Manifest column {SPLIT!r} has value(s) {unknown[:3]}: expected 'train', "
+                "'valid' or 'test'."
+            )
+        fit_mask, valid = (split == "train").to_numpy(), (split == "valid").to_numpy()
 
     extractors = {"text": text, "audio": audio, "visual": visual}
     blocks, masks = [], {}
@@ -204,19 +267,10 @@ def build_conversation_frame(
             items = np.asarray([str(p) for p in paths], dtype=object)
         rows = np.flatnonzero(present)
         values = None
-        if len(rows):
-            subset = list(items[rows])
-            if _is_fitted(extractor):
-                values = extractor.transform(subset)
-            elif block == "visual":
-                if y is None:
-                    raise ValueError(
-                        "VideoC3D is trained on the emotion labels: the manifest needs a "
-                        "'label' column, or pass a fitted visual extractor."
-                    )
-                values = extractor.fit(subset, y.to_numpy()[rows]).transform(subset)
-            else:
-                values = extractor.fit_transform(subset)
+        if len(rows) and _is_fitted(extractor):
+            values = extractor.transform(_stream(extractor, block, frame, items, rows))
+        elif len(rows):
+            values = _fit_extractor(extractor, block, frame, items, y, present, fit_mask, valid)
         elif not _is_fitted(extractor):
             raise ValueError(
                 f"No manifest row has a {column!r} stream, so the {block} extractor cannot be "
@@ -271,83 +325,3 @@ def read_features(path):
     mask_columns = [c for c in frame.columns if str(c).startswith(MASK_PREFIX)]
     mask = frame[mask_columns].rename(columns=lambda c: c[len(MASK_PREFIX) :]).astype(bool)
     return frame.drop(columns=mask_columns), y, mask
-
-
-def _build_parser():
-    parser = argparse.ArgumentParser(
-        prog="cberl extract",
-        description="Extract text/audio/visual features for a manifest of raw conversations.",
-    )
-    parser.add_argument(
-        "manifest", help="CSV with dialogue_id, speaker, turn, text, audio_path, video_path, label"
-    )
-    parser.add_argument("-o", "--output", required=True, help="output .parquet or .csv")
-    parser.add_argument("--base-dir", default=None, help="resolve relative media paths here")
-    parser.add_argument("--no-text", action="store_true")
-    parser.add_argument("--no-audio", action="store_true")
-    parser.add_argument("--no-video", action="store_true")
-    parser.add_argument(
-        "--text-components",
-        type=int,
-        default=None,
-        help="PCA width of the text block (default: the model's 384)",
-    )
-    parser.add_argument("--audio-components", type=int, default=100)
-    parser.add_argument("--video-components", type=int, default=512)
-    parser.add_argument("--video-epochs", type=int, default=20)
-    parser.add_argument(
-        "--video-clip-shape",
-        type=int,
-        nargs=3,
-        default=(16, 64, 64),
-        metavar=("FRAMES", "HEIGHT", "WIDTH"),
-        help="clips are resampled to this size before the 3D-CNN",
-    )
-    parser.add_argument("--missing-files", choices=("error", "zero"), default="error")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--verbose", type=int, default=0)
-    return parser
-
-
-def cli_extract(argv=None) -> int:
-    """``cberl extract manifest.csv -o features.parquet``: entry point for the CLI."""
-    args = _build_parser().parse_args(argv)
-    from .audio import AudioFeatures
-    from .text import TextEncoder
-    from .video import VideoC3D
-
-    common = {"device": args.device, "verbose": args.verbose, "random_state": args.seed}
-    extractors = {
-        "text": None if args.no_text else TextEncoder(args.text_components, **common),
-        "audio": None if args.no_audio else AudioFeatures(args.audio_components, **common),
-        "visual": None
-        if args.no_video
-        else VideoC3D(
-            args.video_components,
-            max_epochs=args.video_epochs,
-            clip_shape=tuple(args.video_clip_shape),
-            **common,
-        ),
-    }
-    manifest = pd.read_csv(args.manifest)
-    base = args.base_dir if args.base_dir is not None else str(Path(args.manifest).parent)
-    # Streams whose column the manifest lacks are skipped, not errors.
-    for block, column in STREAMS.items():
-        if column not in manifest.columns:
-            extractors[block] = None
-    X, y, mask = build_conversation_frame(
-        manifest,
-        **extractors,
-        base_dir=base,
-        missing_files=args.missing_files,
-        return_mask=True,
-    )
-    write_features(args.output, X, y, mask)
-    widths = {b: int(X.columns.str.startswith(f"{b}_").sum()) for b in mask.columns}
-    present = {b: int(mask[b].sum()) for b in mask.columns}
-    print(
-        f"Wrote {len(X)} utterances in {X[DIALOGUE].nunique()} dialogues to {args.output}: "
-        f"blocks {widths}, utterances with each stream {present}."
-    )
-    return 0
