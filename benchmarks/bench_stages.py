@@ -23,7 +23,10 @@ option ``ratio=r`` sets that ratio for all three (``emogan:ratio=0.5``).
 Data sets (``sklearn_cberl.reproduce.load_dataset``): ``meld-text`` (MiniLM text features,
 official split), ``mosi`` (real text/audio/video features; validation = 11 of the test
 videos, test = the other 20), ``mosi-imbalanced`` (training negatives cut to 1/8 of the
-positives) and ``demo`` (``make_conversations``).
+positives), ``demo`` (``make_conversations``) and MELD with the fine-tuned text features of
+``bench_text_tuning.py`` (run it first; each seed uses its own encoder): ``meld-tuned``
+(in-sample training features), ``meld-tuned-cv`` (cross-fitted) and ``meld-tuned-context``
+(a window of 2 preceding turns).
 
 ``--split valid`` scores the validation split instead (for choosing defaults; the test split
 is then never predicted) and writes ``stages_valid.*``. A rung can carry parameter overrides:
@@ -57,7 +60,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CACHE, RESULTS, machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASETS = ("meld-text", "mosi", "mosi-imbalanced", "demo")
+DATASETS = (
+    "meld-text", "mosi", "mosi-imbalanced", "demo",
+    "meld-tuned", "meld-tuned-cv", "meld-tuned-context",
+)  # fmt: skip
+#: MELD with fine-tuned text features (bench_text_tuning.py writes them, one set per seed):
+#: (cross-fitted training features, dialogue window).
+TUNED = {"meld-tuned": (False, 0), "meld-tuned-cv": (True, 0), "meld-tuned-context": (False, 2)}
 RUNGS = ("lr", "clf", "djvae", "e2e", "emogan", "ros", "smote", "default", "literal")
 DATA_PATHS = {
     "meld-text": ("CBERL_MELD_DIR", ROOT.parent / "shared" / "data" / "meld"),
@@ -66,9 +75,17 @@ DATA_PATHS = {
 _DATA: dict = {}
 
 
-def _data(name: str, quick: bool):
+def _data(name: str, quick: bool, seed: int = 0):
     from sklearn_cberl.reproduce import load_dataset
 
+    if name in TUNED:  # the features of this seed's fine-tuned encoder
+        from bench_text_tuning import tuned_meld
+
+        cross_fitted, context = TUNED[name]
+        if (name, seed) not in _DATA:
+            _DATA[name, seed] = tuned_meld(seed, cross_fitted=cross_fitted, context=context)
+        _DATA[name] = _DATA[name, seed]
+        return _DATA[name]
     if name not in _DATA:
         env, default = DATA_PATHS.get(name.replace("-imbalanced", ""), (None, None))
         path = os.environ.get(env, str(default)) if env else None
@@ -155,7 +172,7 @@ def run_one(dataset: str, rung: str, seed: int, split: str, overrides: dict, qui
     from sklearn_cberl.metrics import emotion_report
     from sklearn_cberl.reproduce import _features
 
-    data = _data(dataset, quick)
+    data = _data(dataset, quick, seed)
     start = time.perf_counter()
     info = {}
     if rung == "lr":
@@ -311,7 +328,7 @@ def main(argv=None):
         args.datasets, args.seeds = ["demo"], args.seeds[:1]
     rungs = [_parse_rung(r) for r in args.rungs]
     for dataset in args.datasets:  # load (and cache) once before the workers start
-        _data(dataset, args.quick)
+        _data(dataset, args.quick, args.seeds[0])
     labels_of = {d: [str(c) for c in _DATA[d].labels] for d in args.datasets}
     minority_of = {d: [str(c) for c in _DATA[d].minority] for d in args.datasets}
     tasks = [
