@@ -14,11 +14,27 @@ import pandas as pd
 
 from ..conversation import DIALOGUE, SPEAKER, TURN
 
-__all__ = ["utterance_inputs"]
+__all__ = ["as_texts", "utterance_inputs"]
 
 
-def _texts(values, name: str) -> list[str]:
-    """Check a 1-D sequence of utterance texts (no missing values, all ``str``)."""
+def as_texts(X, name: str = "X") -> list[str]:
+    """Turn a 1-D array-like of strings (or a one-column frame/2-D array) into a list."""
+    if isinstance(X, pd.DataFrame):
+        if X.shape[1] != 1:
+            raise ValueError(
+                f"{name} is a DataFrame with {X.shape[1]} columns: expected one text column "
+                "(select it, e.g. X['utterance'], or use sklearn_cberl.datasets.embed_text)."
+            )
+        X = X.iloc[:, 0]
+    if isinstance(X, str):
+        raise TypeError(f"{name} is a single string: expected a sequence of utterance texts.")
+    values = np.asarray(X, dtype=object)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise ValueError(f"{name} has shape {values.shape}: expected a 1-D sequence of texts.")
+    if len(values) == 0:
+        raise ValueError(f"{name} is empty: expected at least one utterance text.")
     texts = []
     for i, value in enumerate(values):
         if not isinstance(value, str):
@@ -28,8 +44,6 @@ def _texts(values, name: str) -> list[str]:
                 f"{name} has a {type(value).__name__} at position {i}: expected str texts."
             )
         texts.append(value)
-    if not texts:
-        raise ValueError(f"{name} is empty: expected at least one utterance text.")
     return texts
 
 
@@ -60,31 +74,21 @@ def utterance_inputs(X, *, text_column: str, context: int, name: str = "X"):
         The rows' dialogue ids when X has a ``dialogue_id`` column (cross-fitting folds and
         held-out validation keep dialogues whole), else None.
     """
-    if isinstance(X, str):
-        raise TypeError(f"{name} is a single string: expected a sequence of utterance texts.")
-    if not isinstance(X, pd.DataFrame):
-        values = np.asarray(X, dtype=object)
-        if values.ndim == 2 and values.shape[1] == 1:
-            values = values[:, 0]
-        if values.ndim != 1:
-            raise ValueError(f"{name} has shape {values.shape}: expected a 1-D sequence of texts.")
-        if context:
-            raise ValueError(
-                f"context={context} needs a DataFrame with the columns {DIALOGUE!r}, {TURN!r} "
-                f"and {text_column!r} (and optionally {SPEAKER!r}); {name} is a plain sequence "
-                "of texts."
-            )
-        return _texts(values, name), None, None
-    if X.shape[1] == 1 and text_column not in X.columns:
-        return utterance_inputs(
-            X.iloc[:, 0].to_numpy(), text_column=text_column, context=context, name=name
+    plain = not isinstance(X, pd.DataFrame) or (X.shape[1] == 1 and text_column not in X)
+    if plain and context:
+        raise ValueError(
+            f"context={context} needs a DataFrame with the columns {DIALOGUE!r}, {TURN!r} "
+            f"and {text_column!r} (and optionally {SPEAKER!r}); {name} is a plain sequence "
+            "of texts."
         )
+    if plain:  # texts, or a one-column frame of them whatever its column's name
+        return as_texts(X, name), None, None
     if text_column not in X.columns:
         raise ValueError(
             f"{name} has no text column {text_column!r} (columns {list(X.columns)[:8]}): set "
             "text_column= to the column holding the utterance texts."
         )
-    texts = _texts(X[text_column].to_numpy(dtype=object), f"{name}[{text_column!r}]")
+    texts = as_texts(X[text_column], f"{name}[{text_column!r}]")
     groups = X[DIALOGUE].astype(str).to_numpy() if DIALOGUE in X.columns else None
     if not context:
         return texts, None, groups

@@ -18,13 +18,13 @@ from numbers import Integral
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.decomposition import PCA
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._utils import resolve_device
+from ._text_context import as_texts as _as_texts
 
 __all__ = ["TextEncoder", "DEFAULT_TEXT_MODEL"]
 
@@ -88,36 +88,6 @@ def _quiet_loading(enabled: bool):
     finally:
         if enabled and was_enabled:
             hf_logging.enable_progress_bar()
-
-
-def _as_texts(X, name: str = "X") -> list[str]:
-    """Turn a 1-D array-like of strings (or a one-column frame/2-D array) into a list."""
-    if isinstance(X, pd.DataFrame):
-        if X.shape[1] != 1:
-            raise ValueError(
-                f"{name} is a DataFrame with {X.shape[1]} columns: expected one text column "
-                "(select it, e.g. X['utterance'], or use sklearn_cberl.datasets.embed_text)."
-            )
-        X = X.iloc[:, 0]
-    if isinstance(X, str):
-        raise TypeError(f"{name} is a single string: expected a sequence of utterance texts.")
-    values = np.asarray(X, dtype=object)
-    if values.ndim == 2 and values.shape[1] == 1:
-        values = values[:, 0]
-    if values.ndim != 1:
-        raise ValueError(f"{name} has shape {values.shape}: expected a 1-D sequence of texts.")
-    if len(values) == 0:
-        raise ValueError(f"{name} is empty: expected at least one utterance text.")
-    texts = []
-    for i, value in enumerate(values):
-        if not isinstance(value, str):
-            if value is None or (isinstance(value, float) and np.isnan(value)):
-                raise ValueError(f"{name} has a missing text at position {i}.")
-            raise TypeError(
-                f"{name} has a {type(value).__name__} at position {i}: expected str texts."
-            )
-        texts.append(value)
-    return texts
 
 
 class TextEncoder(TransformerMixin, BaseEstimator):
