@@ -17,7 +17,7 @@ from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils.class_weight import compute_class_weight
 from skorch.callbacks import Callback
 
-from .._progress import PlainPrintLog, progress
+from .._progress import PlainPrintLog, is_terminal, progress
 from .._torch_base import evaluate
 from .._utils import check_finite_loss, torch_seed
 from .text import _EXTRA_HINT, _model_path, _quiet_loading
@@ -85,7 +85,7 @@ def _waf1(net, X, y):
 
 
 def _callbacks(est, n_steps, validating):
-    from skorch.callbacks import EarlyStopping, EpochScoring, LRScheduler
+    from skorch.callbacks import EarlyStopping, EpochScoring, LRScheduler, ProgressBar
 
     warmup = max(1, n_steps // 10)
 
@@ -108,6 +108,8 @@ def _callbacks(est, n_steps, validating):
                 load_best=True,  # in memory, no checkpoint files
             )
             callbacks.append(("early_stopping", stopper))
+    if est.verbose and est.verbose > 1 and is_terminal():  # per-batch bar (skorch's)
+        callbacks.append(("progress_bar", ProgressBar()))
     return callbacks
 
 

@@ -94,7 +94,8 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
     device : str, default="auto"
         Torch device; "auto" picks CUDA when available.
     verbose : int, default=0
-        1: skorch's epoch table and a line per fitted encoder (with its wall time); 0: silent.
+        1: skorch's epoch table and a line per fitted encoder (with its wall time); 2: also
+        a per-batch progress bar in a terminal; 0: silent.
     random_state : int, RandomState instance or None, default=None
         Seeds the head, dropout, batch order, folds and held-out dialogues.
 
