@@ -148,6 +148,9 @@ def test_cross_fitted_features_differ_from_in_sample(tiny_model):
     in_sample = enc.transform(X)
     assert len(enc.fold_histories_) == 3 and len(enc.fit_time_["folds"]) == 3
     assert np.abs(crossed - in_sample).max() > 1e-2
+    # ... yet they are in the final encoder's space (each fold's space is mapped onto it;
+    # the raw fold embeddings of this set have a mean cosine of 0.87 with it).
+    assert np.mean(np.sum(crossed * in_sample, axis=1)) > 0.95
     # The final encoder is the cheap mode's: same seed, same rows, same weights.
     cheap = tuned(tiny_model, early_stopping=None)
     np.testing.assert_allclose(cheap.fit_transform(X, y), in_sample, atol=1e-6)
