@@ -24,6 +24,7 @@ validation WAF1 per epoch, seconds per epoch and per fold, and inference speed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -33,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CACHE, machine, write_results  # noqa: E402
+from _common import CACHE, RESULTS, machine, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MELD = ("CBERL_MELD_DIR", ROOT.parent / "shared" / "data" / "meld")
@@ -170,6 +171,12 @@ def main(argv=None):
     meta = {**machine(), "argv": " ".join(sys.argv[1:] if argv is None else argv),
             "threads": torch.get_num_threads()}  # fmt: skip
     name = "text_tuning" + (f"_c{args.context}" if args.context else "")
+    # Runs of other seeds from earlier invocations stay (one row per seed).
+    previous = RESULTS / f"{name}.json"
+    if previous.is_file():
+        done = {r["seed"] for r in runs}
+        kept = [r for r in json.loads(previous.read_text())["runs"] if r["seed"] not in done]
+        runs = sorted(kept + runs, key=lambda r: r["seed"])
     write_results(name, False, {"meta": meta, "runs": runs}, markdown(runs, meta, args))
 
 
