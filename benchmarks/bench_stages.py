@@ -25,8 +25,8 @@ official split), ``mosi`` (real text/audio/video features; validation = 11 of th
 videos, test = the other 20), ``mosi-imbalanced`` (training negatives cut to 1/8 of the
 positives), ``demo`` (``make_conversations``) and MELD with the fine-tuned text features of
 ``bench_text_tuning.py`` (run it first; each seed uses its own encoder): ``meld-tuned``
-(in-sample training features), ``meld-tuned-cv`` (cross-fitted) and ``meld-tuned-context``
-(a window of 2 preceding turns).
+(in-sample training features), ``meld-tuned-cv`` (cross-fitted), ``meld-tuned-context``
+(a window of 2 preceding turns) and ``meld-tuned-balanced`` (class-weighted fine-tuning).
 
 ``--split valid`` scores the validation split instead (for choosing defaults; the test split
 is then never predicted) and writes ``stages_valid.*``. A rung can carry parameter overrides:
@@ -62,11 +62,16 @@ from _common import CACHE, RESULTS, machine  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = (
     "meld-text", "mosi", "mosi-imbalanced", "demo",
-    "meld-tuned", "meld-tuned-cv", "meld-tuned-context",
+    "meld-tuned", "meld-tuned-cv", "meld-tuned-context", "meld-tuned-balanced",
 )  # fmt: skip
 #: MELD with fine-tuned text features (bench_text_tuning.py writes them, one set per seed):
-#: (cross-fitted training features, dialogue window).
-TUNED = {"meld-tuned": (False, 0), "meld-tuned-cv": (True, 0), "meld-tuned-context": (False, 2)}
+#: (cross-fitted training features, dialogue window, class weights).
+TUNED = {
+    "meld-tuned": (False, 0, None),
+    "meld-tuned-cv": (True, 0, None),
+    "meld-tuned-context": (False, 2, None),
+    "meld-tuned-balanced": (False, 0, "balanced"),
+}
 RUNGS = ("lr", "clf", "djvae", "e2e", "emogan", "ros", "smote", "default", "literal")
 DATA_PATHS = {
     "meld-text": ("CBERL_MELD_DIR", ROOT.parent / "shared" / "data" / "meld"),
@@ -81,9 +86,11 @@ def _data(name: str, quick: bool, seed: int = 0):
     if name in TUNED:  # the features of this seed's fine-tuned encoder
         from bench_text_tuning import tuned_meld
 
-        cross_fitted, context = TUNED[name]
+        cross_fitted, context, weights = TUNED[name]
         if (name, seed) not in _DATA:
-            _DATA[name, seed] = tuned_meld(seed, cross_fitted=cross_fitted, context=context)
+            _DATA[name, seed] = tuned_meld(
+                seed, cross_fitted=cross_fitted, context=context, class_weight=weights
+            )
         _DATA[name] = _DATA[name, seed]
         return _DATA[name]
     if name not in _DATA:

@@ -41,21 +41,23 @@ MELD = ("CBERL_MELD_DIR", ROOT.parent / "shared" / "data" / "meld")
 SPLITS = ("train", "valid", "test")
 
 
-def cache_path(seed: int, context: int) -> Path:
-    return CACHE / f"meld_tuned_c{context}_seed{seed}.npz"
+def cache_path(seed: int, context: int, class_weight: str | None = None) -> Path:
+    weighting = f"_{class_weight}" if class_weight else ""
+    return CACHE / f"meld_tuned_c{context}{weighting}_seed{seed}.npz"
 
 
-def tuned_meld(seed: int, *, cross_fitted: bool = False, context: int = 0):
+def tuned_meld(seed: int, *, cross_fitted: bool = False, context: int = 0, class_weight=None):
     """MELD text with the tuned features of ``seed`` in place of frozen MiniLM (a Bunch as
     ``load_dataset("meld-text")`` returns)."""
     from sklearn_cberl.reproduce import load_dataset
 
-    path = cache_path(seed, context)
+    path = cache_path(seed, context, class_weight)
     if not path.is_file():
         raise SystemExit(
             f"{path} is missing: run benchmarks/bench_text_tuning.py --seeds {seed}"
             + (f" --cv-seeds {seed}" if cross_fitted else "")
             + (f" --context {context}" if context else "")
+            + (f" --class-weight {class_weight}" if class_weight else "")
         )
     stored = np.load(path)
     if cross_fitted and "train_cv" not in stored:
@@ -86,6 +88,7 @@ def run_seed(seed, args, raw):
         cv=cv,
         max_epochs=args.max_epochs,
         lr=args.lr,
+        class_weight=args.class_weight,
         random_state=seed,
         device=args.device,
         verbose=1,
@@ -105,7 +108,7 @@ def run_seed(seed, args, raw):
     else:
         out["train"] = train
     CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez(cache_path(seed, args.context), **out)
+    np.savez(cache_path(seed, args.context, args.class_weight), **out)
     epochs = [row["dur"] for row in enc.history_]
     return {
         "seed": seed,
@@ -128,7 +131,8 @@ def markdown(runs, meta, args) -> str:
         "",
         f"`python benchmarks/bench_text_tuning.py {meta['argv']}` - {meta['machine']}, torch "
         f"{meta['torch']}, {meta['threads']} torch threads. all-MiniLM-L6-v2 fine-tuned on "
-        f"MELD train ({args.max_epochs} epochs at most, lr {args.lr}, context {args.context}), "
+        f"MELD train ({args.max_epochs} epochs at most, lr {args.lr}, context {args.context}, "
+        f"class weights {args.class_weight}), "
         "epoch kept by dev WAF1; wall times on a shared machine.",
         "",
         "| seed | cv | epochs run / kept | dev WAF1 per epoch | s per epoch | s per fold "
@@ -154,6 +158,7 @@ def main(argv=None):
     parser.add_argument("--context", type=int, default=0)
     parser.add_argument("--max-epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--class-weight", choices=("balanced",), default=None)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     args = parser.parse_args(argv)
@@ -171,6 +176,7 @@ def main(argv=None):
     meta = {**machine(), "argv": " ".join(sys.argv[1:] if argv is None else argv),
             "threads": torch.get_num_threads()}  # fmt: skip
     name = "text_tuning" + (f"_c{args.context}" if args.context else "")
+    name += f"_{args.class_weight}" if args.class_weight else ""
     # Runs of other seeds from earlier invocations stay (one row per seed).
     previous = RESULTS / f"{name}.json"
     if previous.is_file():
