@@ -225,10 +225,10 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         if self.verbose:
             print(f"TunedTextEncoder: {message}", file=sys.stderr, flush=True)
 
-    def _splitter(self, seed):
+    def _splitter(self, seed, groups):
         """An int is stratified folds that keep dialogues whole (rows without dialogue ids)."""
         if isinstance(self.cv, Integral):
-            kind = StratifiedGroupKFold if self._groups is not None else StratifiedKFold
+            kind = StratifiedGroupKFold if groups is not None else StratifiedKFold
             return kind(int(self.cv), shuffle=True, random_state=seed % 2**32)
         return check_cv(self.cv, classifier=True)
 
@@ -237,7 +237,7 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
             self.__dict__.pop(attr, None)
         self.device_ = resolve_device(self.device)
         self.tokenizer_, _ = load_pretrained(self.model)
-        tokens, self._groups = self._inputs(X)
+        tokens, dialogues = self._inputs(X)
         y = self._labels(y, len(tokens["input_ids"]))
         encoder = LabelEncoder().fit(y)
         if len(encoder.classes_) < 2:
@@ -263,10 +263,10 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         features, folds, self.fit_time_ = None, [], {}
         if cross_fit and self.cv is not None:
             self.fold_histories_, self.fit_time_["folds"] = [], []
-            splits = list(self._splitter(seed).split(codes, codes, self._groups))
+            splits = list(self._splitter(seed, dialogues).split(codes, codes, dialogues))
             for fold, (train, test) in enumerate(splits, 1):
                 start = time.perf_counter()
-                groups = None if self._groups is None else self._groups[train]
+                groups = None if dialogues is None else dialogues[train]
                 module, history, best = fine_tune(
                     self, rows(tokens, train), codes[train], groups, valid, seed + fold
                 )
@@ -280,7 +280,7 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
                 )
         start = time.perf_counter()
         module, self.history_, self.best_epoch_ = fine_tune(
-            self, tokens, codes, self._groups, valid, seed
+            self, tokens, codes, dialogues, valid, seed
         )
         self.fit_time_["final"] = time.perf_counter() - start
         self._log(
@@ -290,7 +290,6 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         self.n_iter_ = len(self.history_)
         self.module_ = module
         self.embedding_dim_ = module.head.in_features
-        del self._groups
         if self.n_components or cross_fit:
             features = embed(self, module, tokens)
         if folds:
