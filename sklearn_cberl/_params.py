@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import inspect
 
-__all__ = ["accepts_validation_data", "set_random_states"]
+__all__ = ["accepts_validation_data", "learns_from_labels", "set_random_states"]
 
 
 def accepts_validation_data(estimator) -> bool:
     """Whether ``estimator.fit`` takes a ``validation_data`` argument."""
     fit = getattr(estimator, "fit", None)
     return fit is not None and "validation_data" in inspect.signature(fit).parameters
+
+
+def learns_from_labels(estimator) -> bool:
+    """Whether ``estimator.fit`` needs ``y`` (scikit-learn's ``target_tags.required``), e.g. a
+    feature extractor trained on the emotions."""
+    from sklearn.utils import get_tags
+
+    return get_tags(estimator).target_tags.required
 
 
 def set_random_states(estimator, seed: int):

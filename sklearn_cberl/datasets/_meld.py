@@ -10,6 +10,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
+from .._params import accepts_validation_data, learns_from_labels
 from ..conversation import DIALOGUE, METADATA_COLUMNS, SPEAKER, TURN
 from ._bunch import data_dir, make_bunch
 from ._pickles import MELD_PICKLE_CLASSES
@@ -131,20 +132,13 @@ def load_meld_text(path=None, *, target: str = "emotion"):
     return make_bunch(splits, class_names, descr)
 
 
-def _supervised(encoder) -> bool:
-    """Whether the encoder learns from labels (:class:`TunedTextEncoder`): sklearn's tag."""
-    from sklearn.utils import get_tags
-
-    return get_tags(encoder).target_tags.required
-
-
 def _encoder_input(X: pd.DataFrame, column, encoder):
     """The text column, or for a label-trained encoder the text with the dialogue metadata
     (it reads dialogue windows)."""
-    if not _supervised(encoder):
+    if not learns_from_labels(encoder):
         return X[column]
     meta = [c for c in METADATA_COLUMNS if c in X.columns]
-    return X[[*meta, column]].rename(columns={column: encoder.text_column})
+    return X[[*meta, column]].rename(columns={column: getattr(encoder, "text_column", column)})
 
 
 def _embed_frame(X: pd.DataFrame, column, encoder, fit: bool, y=None, validation=None):
@@ -157,13 +151,14 @@ def _embed_frame(X: pd.DataFrame, column, encoder, fit: bool, y=None, validation
             f"embed_text: column {column!r} not in X; columns are {list(X.columns)[:8]}..."
         )
     inputs = _encoder_input(X, column, encoder)
-    if fit and _supervised(encoder):
+    if fit and learns_from_labels(encoder):
         if y is None:
             raise ValueError(
                 f"embed_text: {type(encoder).__name__} is fitted on emotion labels: pass y= "
                 "(or a Bunch with y_train)."
             )
-        E = encoder.fit_transform(inputs, y, validation_data=validation)
+        kwargs = {} if validation is None else {"validation_data": validation}
+        E = encoder.fit_transform(inputs, y, **kwargs)
     else:
         E = encoder.fit_transform(inputs) if fit else encoder.transform(inputs)
     block = pd.DataFrame(E, columns=list(encoder.get_feature_names_out()), index=X.index)
@@ -223,7 +218,11 @@ def embed_text(data, column: str = "utterance", *, encoder=None, y=None, **encod
     if isinstance(data, Bunch) or (isinstance(data, dict) and "X_train" in data):
         out = Bunch(**data)
         validation = None
-        if _supervised(encoder) and len(data.get("X_valid", ())):
+        if (
+            learns_from_labels(encoder)
+            and accepts_validation_data(encoder)
+            and len(data.get("X_valid", ()))
+        ):
             validation = (_encoder_input(data["X_valid"], column, encoder), data["y_valid"])
         out["X_train"] = _embed_frame(
             data["X_train"], column, encoder, fit=not fitted, y=data.get("y_train"),

@@ -34,6 +34,7 @@ import pandas as pd
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from .._params import accepts_validation_data, learns_from_labels
 from ..conversation import DIALOGUE, METADATA_COLUMNS, SPEAKER, TURN
 
 __all__ = [
@@ -85,33 +86,24 @@ def _present(values: pd.Series) -> np.ndarray:
     return present & (as_text != "").to_numpy()
 
 
-def _supervised(extractor) -> bool:
-    """Whether the extractor learns from the labels (sklearn's ``target_tags.required``)."""
-    from sklearn.utils import get_tags
-
-    return get_tags(extractor).target_tags.required
-
-
 def _stream(extractor, block, frame, items, rows):
     """What ``extractor`` reads for ``rows``: the items (texts, media paths), or for a
     label-trained text encoder the utterances with their dialogue metadata (its windows)."""
-    if block != "text" or not _supervised(extractor):
+    if block != "text" or not learns_from_labels(extractor):
         return list(items[rows])
     part = frame.iloc[rows][[*METADATA_COLUMNS, "text"]]
-    return part.rename(columns={"text": extractor.text_column})
+    return part.rename(columns={"text": getattr(extractor, "text_column", "text")})
 
 
 def _fit_extractor(extractor, block, frame, items, y, present, fit_mask, valid):
     """Fit an extractor on the ``fit_mask`` rows that have its stream and return the
     features of every row with the stream (``fit_transform``'s for the fitted rows: a
     cross-fitting extractor returns its out-of-fold features there)."""
-    from .._params import accepts_validation_data
-
     fit_rows = np.flatnonzero(present & fit_mask)
     if not len(fit_rows):
         raise ValueError(f"No 'train' row of the manifest has a {block} stream to fit on.")
     kwargs, target = {}, ()
-    if _supervised(extractor):
+    if learns_from_labels(extractor):
         if y is None:
             raise ValueError(
                 f"{type(extractor).__name__} is trained on the emotion labels: the manifest "
