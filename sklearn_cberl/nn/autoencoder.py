@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._progress import progress
 from .._torch_base import BestEpoch, evaluate
 from .._utils import check_finite_loss
 
@@ -56,11 +57,8 @@ def train_autoencoder(
     data = torch.from_numpy(np.ascontiguousarray(Z)).to(device)
     valid = None if Z_val is None else torch.from_numpy(np.ascontiguousarray(Z_val)).to(device)
     n = data.shape[0]
-    epochs = range(max_epochs)
-    if verbose:
-        from tqdm.auto import tqdm
-
-        epochs = tqdm(epochs, desc="AudioFeatures auto-encoder")
+    # tqdm in a terminal, plain lines in a log (the project's one progress helper).
+    epochs = progress(range(max_epochs), desc="AudioFeatures auto-encoder", verbose=verbose)
     tracker, losses, valid_losses = BestEpoch(net, patience), [], []
     net.train()
     for epoch in epochs:

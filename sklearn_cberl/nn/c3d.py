@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._progress import progress
 from .._torch_base import BestEpoch, evaluate
 from .._utils import check_finite_loss
 
@@ -64,11 +65,8 @@ def train_c3d(
     """
     device = next(net.parameters()).device
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-    epochs = range(max_epochs)
-    if verbose:
-        from tqdm.auto import tqdm
-
-        epochs = tqdm(epochs, desc="VideoC3D")
+    # tqdm in a terminal, plain lines in a log (the project's one progress helper).
+    epochs = progress(range(max_epochs), desc="VideoC3D", verbose=verbose)
     n = clips.shape[0]
     tracker, losses, valid_losses = BestEpoch(net, patience), [], []
     net.train()
