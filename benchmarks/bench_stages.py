@@ -7,7 +7,7 @@ split; results are mean +/- std over seeds. Rungs:
 * ``lr``       per-utterance logistic regression on all modalities (C on validation WAF1)
 * ``clf``      CBERLClassifier alone (modalities concatenated)
 * ``djvae``    + fusion: DJVAE -> CBERLClassifier
-* ``e2e``      + fusion end to end: CBERLClassifier(fusion="vae")
+* ``e2e``      + fusion end to end: CBERLClassifier(fusion=DJVAE())
 * ``emogan``   + sampler: EmoGANSampler -> CBERLClassifier
 * ``ros``      + sampler: RandomOverSampler(shrinkage=1.0) (smoothed bootstrap) -> classifier
 * ``smote``    + sampler: ConversationSampler(SMOTE) -> CBERLClassifier
@@ -130,7 +130,7 @@ def build(rung: str, seed: int, quick: bool, ratio: float | None = None):
     make = {
         "clf": lambda: CBERLClassifier(),
         "djvae": lambda: CBERLPipeline([("fuse", DJVAE()), ("clf", CBERLClassifier())]),
-        "e2e": lambda: CBERLClassifier(fusion="vae"),
+        "e2e": lambda: CBERLClassifier(fusion=DJVAE()),
         "emogan": lambda: CBERLPipeline(
             [("aug", EmoGANSampler(sampling_strategy=ratio)), ("clf", CBERLClassifier())]
         ),

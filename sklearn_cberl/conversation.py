@@ -1,4 +1,4 @@
-"""The conversation data model: the columns of the schema and their validation.
+"""The conversation data model: columns, validation, dialogues, and where synthetic rows go.
 
 A conversation batch is a :class:`pandas.DataFrame` with one row per utterance:
 
@@ -14,8 +14,8 @@ resampled rows. Columns travel through every step, through resampling and throug
 
 One optional column marks rows rather than describing them: ``synthetic`` (bool), written by
 the over-samplers on conversation frames (True for a generated utterance). It is neither a
-feature nor part of ``feature_names_in_``: the classifier keeps marked rows out of its
-validation split, and transformers carry the column along.
+feature nor part of ``feature_names_in_``: the estimators keep marked rows out of their
+validation splits, and transformers carry the column along.
 
 Two fallbacks keep the estimators usable by any sklearn tool:
 
@@ -25,35 +25,55 @@ Two fallbacks keep the estimators usable by any sklearn tool:
 are feature tables in which every row is its own one-utterance dialogue. A frame with only
 *some* of the metadata columns is an error (almost certainly a typo or a dropped column).
 
-:func:`check_conversations` validates a batch and returns a :class:`Conversations` with the
-features as one array, the modality blocks, and the grouping of rows into dialogues ordered by
-turn, together with the index arrays that put per-utterance results back in input row order.
-The container itself lives in :mod:`sklearn_cberl._conversations` (importable from here).
+The module holds, in this order:
+
+* :class:`Conversations` - a validated batch: the features as one array, the modality
+  blocks, the grouping of rows into dialogues ordered by turn, and the index arrays that put
+  per-utterance results back in input row order;
+* :func:`check_conversations` - validates a batch and builds the container;
+  :func:`check_validation_data` - the one check of every estimator's ``validation_data``;
+* :func:`split_dialogues` / :func:`validation_split` - the one dialogue-level hold-out of
+  the package (estimators' early stopping, the data set loaders): rows never split a
+  dialogue unless the input has no dialogues;
+* :func:`modality_presence` - the one definition of a missing modality (an all-zero block);
+* :func:`assemble_resampled` - an over-sampler's output in the input's container, synthetic
+  rows placed in dialogues (``placement``) and marked.
+
+No torch is imported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_array, validate_data
-
-from ._conversations import Conversations
 
 __all__ = [
     "DIALOGUE",
-    "SPEAKER",
-    "TURN",
     "METADATA_COLUMNS",
+    "PLACEMENTS",
+    "SPEAKER",
     "SYNTHETIC",
+    "TURN",
     "Conversations",
+    "assemble_resampled",
     "check_conversations",
-    "modality_of",
-    "is_conversation_frame",
     "check_labels",
+    "check_validation_data",
+    "densify_sparse_frame",
+    "is_conversation_frame",
+    "modality_of",
+    "modality_presence",
+    "split_dialogues",
+    "validation_split",
+    "wrap_like",
 ]
 
+# --------------------------------------------------------------------------- schema and checks
 DIALOGUE = "dialogue_id"
 SPEAKER = "speaker"
 TURN = "turn"
@@ -65,6 +85,132 @@ SYNTHETIC = "synthetic"
 PLAIN_BLOCK = "x"
 
 
+# --------------------------------------------------------------------------- the container
+@dataclass(frozen=True, eq=False)
+class Conversations:
+    """A validated batch of utterances grouped into dialogues.
+
+    All per-row arrays are in the *input* row order; ``order`` lists the rows dialogue by
+    dialogue, each dialogue sorted by turn, so that ``values[order]`` is the dialogue-major
+    layout that sequence and graph models consume, and :meth:`to_input_order` undoes it.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The feature columns (float32 or float64), block by block.
+    feature_names : ndarray of str, shape (n_features,)
+        Name of each column of ``X``.
+    blocks : dict of str -> slice
+        Columns of ``X`` belonging to each modality block, in block order.
+    dialogue : ndarray of int, shape (n_samples,)
+        Dialogue code of each row (``0 .. n_dialogues-1``, by first appearance).
+    speaker : ndarray of int, shape (n_samples,)
+        Speaker code of each row (equal codes = same speaker; compare within a dialogue).
+    turn : ndarray of float, shape (n_samples,)
+        The turn value of each row.
+    order : ndarray of int, shape (n_samples,)
+        Row indices sorted by (dialogue code, turn).
+    lengths : ndarray of int, shape (n_dialogues,)
+        Number of utterances of each dialogue, in dialogue-code order.
+    metadata : DataFrame or None
+        The metadata columns (with the input's index; ``synthetic`` included when present),
+        or None for a plain feature table.
+    dialogue_ids : ndarray
+        The original dialogue identifier of each dialogue code.
+    synthetic : ndarray of bool, shape (n_samples,), or None
+        The ``synthetic`` row mark, None when the input has no such column.
+    """
+
+    X: np.ndarray
+    feature_names: np.ndarray
+    blocks: dict
+    dialogue: np.ndarray
+    speaker: np.ndarray
+    turn: np.ndarray
+    order: np.ndarray
+    lengths: np.ndarray
+    metadata: pd.DataFrame | None
+    dialogue_ids: np.ndarray
+    synthetic: np.ndarray | None = None
+
+    @property
+    def n_samples(self) -> int:
+        """Number of utterances (rows)."""
+        return self.X.shape[0]
+
+    @property
+    def n_dialogues(self) -> int:
+        """Number of dialogues."""
+        return len(self.lengths)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Start of each dialogue in the dialogue-major layout (length ``n_dialogues + 1``)."""
+        return np.concatenate([[0], np.cumsum(self.lengths)])
+
+    @property
+    def position(self) -> np.ndarray:
+        """Position (0-based rank by turn) of each row inside its dialogue, input order.
+
+        ``position[order]`` is the dialogue-major position vector of
+        :func:`~sklearn_cberl.nn.data.dialogue_layout`.
+        """
+        sorted_pos = np.arange(self.n_samples) - np.repeat(self.offsets[:-1], self.lengths)
+        return self.to_input_order(sorted_pos)
+
+    @property
+    def is_plain(self) -> bool:
+        """True for a plain feature table (every row its own dialogue)."""
+        return self.metadata is None
+
+    def block(self, name: str) -> np.ndarray:
+        """Feature columns of one modality block."""
+        return self.X[:, self.blocks[name]]
+
+    @property
+    def real(self) -> np.ndarray:
+        """Boolean mask of the rows that are not marked synthetic."""
+        if self.synthetic is None:
+            return np.ones(self.n_samples, dtype=bool)
+        return ~self.synthetic
+
+    def take(self, rows) -> Conversations:
+        """The sub-batch of the given rows (boolean mask or indices), regrouped.
+
+        Dialogue codes are renumbered by first appearance among the kept rows; a dialogue
+        that keeps no row disappears.
+        """
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        dialogue, kept = pd.factorize(self.dialogue[rows], sort=False)
+        # Order by each row's rank in this batch's order (exact even for turns that float64
+        # cannot tell apart).
+        rank = np.empty(self.n_samples, dtype=np.int64)
+        rank[self.order] = np.arange(self.n_samples)
+        return Conversations(
+            X=self.X[rows],
+            feature_names=self.feature_names,
+            blocks=self.blocks,
+            dialogue=dialogue.astype(np.int64),
+            speaker=self.speaker[rows],
+            turn=self.turn[rows],
+            order=np.lexsort((rank[rows], dialogue)),
+            lengths=np.bincount(dialogue, minlength=len(kept)).astype(np.int64),
+            metadata=None if self.metadata is None else self.metadata.iloc[rows],
+            dialogue_ids=self.dialogue_ids[np.asarray(kept, dtype=np.int64)],
+            synthetic=None if self.synthetic is None else self.synthetic[rows],
+        )
+
+    def to_input_order(self, values_sorted):
+        """Put values computed in the dialogue-major layout back in input row order."""
+        values_sorted = np.asarray(values_sorted)
+        out = np.empty_like(values_sorted)
+        out[self.order] = values_sorted
+        return out
+
+
+# --------------------------------------------------------------------------- checks
 def modality_of(column) -> str:
     """Return the modality block a feature column belongs to when blocks are auto-detected.
 
@@ -318,3 +464,308 @@ def check_conversations(
         dialogue_ids=np.asarray(dialogue_ids),
         synthetic=synthetic,
     )
+
+
+def check_validation_data(
+    estimator, validation_data, *, classes=None, labels="required", modalities=None, dtype=None
+):
+    """The one check of every estimator's ``validation_data`` (and the pipeline's).
+
+    ``validation_data`` must be a tuple ``(X_val, y_val)`` (``labels="optional"``: or
+    ``X_val`` alone). ``X_val`` is validated like a later call of the fitted ``estimator``
+    (its columns and their names, :func:`check_conversations` with ``reset=False``), ``y_val``
+    like training labels: as long as ``X_val``, no missing label and, with ``classes``, no
+    label unseen in training. Synthetic rows are dropped: validation is on real utterances.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The estimator being fitted (its ``n_features_in_`` / ``feature_names_in_`` are set).
+    validation_data : tuple (X_val, y_val), or X_val when ``labels="optional"``
+    classes : array-like, default=None
+        The training classes; labels outside them are an error.
+    labels : {"required", "optional"}, default="required"
+    modalities, dtype
+        As for :func:`check_conversations`.
+
+    Returns
+    -------
+    conv_val : Conversations
+    y_val : ndarray or None
+    """
+    name = type(estimator).__name__
+    if isinstance(validation_data, tuple) and len(validation_data) == 2:
+        X_val, y_val = validation_data
+    elif labels == "optional" and not isinstance(validation_data, tuple):
+        X_val, y_val = validation_data, None
+    else:
+        expected = "a tuple (X_val, y_val)" + (" or X_val" if labels == "optional" else "")
+        raise TypeError(
+            f"{name}: validation_data must be {expected}; got {type(validation_data).__name__}"
+            + (f" of length {len(validation_data)}" if isinstance(validation_data, tuple) else "")
+            + "."
+        )
+    kwargs = {} if dtype is None else {"dtype": dtype}
+    try:
+        conv = check_conversations(
+            X_val, estimator=estimator, reset=False, modalities=modalities, **kwargs
+        )
+    except ValueError as error:
+        fitted = getattr(estimator, "feature_names_in_", None)
+        given = getattr(X_val, "columns", None)
+        if fitted is None or given is None or set(map(str, given)) == set(fitted):
+            raise ValueError(f"{name}: validation_data: {error}") from error
+        raise ValueError(
+            f"{name}: validation_data does not have the columns it is trained on (training: "
+            f"{list(fitted[:4])}..., validation: {list(given[:4])}...). Inside a Pipeline the "
+            "validation set must first go through the earlier steps: fit a "
+            "sklearn_cberl.CBERLPipeline (make_cberl_pipeline returns one) with "
+            "fit(X, y, validation_data=(X_val, y_val))."
+        ) from error
+    if y_val is not None:
+        check_labels(y_val)
+        y_val = np.asarray(y_val)
+        if y_val.ndim != 1 or len(y_val) != conv.n_samples:
+            raise ValueError(
+                f"{name}: validation_data has {conv.n_samples} rows in X_val but y_val has "
+                f"shape {y_val.shape}: expected one label per row."
+            )
+        if classes is not None:
+            unknown = np.setdiff1d(np.unique(y_val), np.asarray(classes))
+            if unknown.size:
+                raise ValueError(
+                    f"{name}: validation_data has labels {unknown.tolist()} not present in y."
+                )
+    elif labels == "required":
+        raise ValueError(f"{name}: validation_data needs labels: pass (X_val, y_val).")
+    if conv.synthetic is not None:  # validate on real utterances only
+        real = conv.real
+        conv, y_val = conv.take(real), None if y_val is None else y_val[real]
+    return conv, y_val
+
+
+# --------------------------------------------------------------------------- dialogue splits
+def split_dialogues(dialogue_ids, fraction, random_state):
+    """Split dialogue identifiers into ``(kept, held)``: ``fraction`` of the dialogues held out.
+
+    The one dialogue-level hold-out of the package: the estimators' validation splits
+    (:func:`validation_split`) and the data set loaders' validation dialogues use it, so a
+    dialogue is always on one side. Both lists keep the input order.
+
+    Parameters
+    ----------
+    dialogue_ids : sequence
+        Distinct dialogue identifiers.
+    fraction : float in (0, 1) or int
+        Share (or number) of the dialogues to hold out; at least one is held.
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    kept, held : list
+    """
+    dialogue_ids = list(dialogue_ids)
+    _, held = train_test_split(dialogue_ids, test_size=fraction, random_state=random_state)
+    chosen = set(held)
+    return [d for d in dialogue_ids if d not in chosen], [d for d in dialogue_ids if d in chosen]
+
+
+def validation_split(conv: Conversations, fraction: float, random_state):
+    """Rows of a validated batch for training and for validation, split by dialogue.
+
+    ``fraction`` of the dialogues that hold a real (not synthetic) row are held out
+    (:func:`split_dialogues`); a plain table's rows are its dialogues. Synthetic rows are
+    near-copies of their sources, and those in a held dialogue were made from validation
+    utterances, so they are dropped from both sides: the validation rows are the real rows
+    of the held dialogues, the training rows every row of the other dialogues.
+
+    Parameters
+    ----------
+    conv : Conversations
+    fraction : float in (0, 1)
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    (train_rows, valid_rows) or None
+        Sorted row indices of ``conv``; None when fewer than 2 dialogues hold a real row
+        (nothing can be held out: the caller trains without validation).
+    """
+    real_dialogues = np.unique(conv.dialogue[conv.real])
+    if len(real_dialogues) < 2:
+        return None
+    _, held = split_dialogues(real_dialogues, fraction, random_state)
+    in_valid = np.isin(conv.dialogue, held)
+    return np.flatnonzero(~in_valid), np.flatnonzero(in_valid & conv.real)
+
+
+def modality_presence(X: np.ndarray, blocks) -> np.ndarray:
+    """Which modality blocks each row has: an all-zero block is a missing modality.
+
+    The one definition of a missing modality (the convention of the loaders and of
+    :class:`~sklearn_cberl.DJVAE`'s ``mask_missing``), used by DJVAE and by the classifier's
+    in-network fusion alike.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    blocks : iterable of slice or index arrays
+        The columns of each block.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_blocks, n_samples)
+    """
+    return np.stack([np.any(X[:, b] != 0, axis=1) for b in blocks]).reshape(-1, X.shape[0])
+
+
+# --------------------------------------------------------------------------- synthetic rows
+#: Values of the samplers' ``placement`` parameter.
+PLACEMENTS = ("after_source", "standalone")
+
+
+def densify_sparse_frame(X):
+    """pandas sparse columns -> dense (the GAN is dense); the output restores their dtype."""
+    if isinstance(X, pd.DataFrame):
+        sparse = {c: d.subtype for c, d in X.dtypes.items() if isinstance(d, pd.SparseDtype)}
+        if sparse:
+            return X.astype(sparse)
+    return X
+
+
+def wrap_like(values: np.ndarray, reference, index=None):
+    """Return ``values`` in the container type of ``reference`` (as imblearn's samplers do)."""
+    if isinstance(reference, pd.Series):
+        return pd.Series(values, dtype=reference.dtype, name=reference.name, index=index)
+    if isinstance(reference, pd.DataFrame):
+        values = np.asarray(values).reshape(len(values), -1)
+        frame = pd.DataFrame(values, columns=reference.columns, index=index)
+        return frame.astype(reference.dtypes.to_dict())
+    if isinstance(reference, list):
+        return np.asarray(values).tolist()
+    return values
+
+
+def new_dialogue_ids(existing: pd.Series, n: int) -> pd.Series:
+    """``n`` dialogue ids that collide with none of ``existing``, of the same kind.
+
+    Integer ids continue after the largest one, widened to int64 when the input's dtype
+    cannot hold them (int8 ids would wrap around and collide); float ids likewise in
+    float64; any other kind (strings, categories, booleans, ...) gets string ids.
+    """
+    dtype = existing.dtype
+    numpy_dtype = getattr(dtype, "numpy_dtype", dtype)  # pandas nullable Int8 -> int8
+    if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        start = int(existing.max()) + 1
+        stop = start + n - 1
+        if stop <= np.iinfo(numpy_dtype).max:
+            return pd.Series(np.arange(start, start + n), dtype=dtype)
+        if stop <= np.iinfo(np.int64).max:
+            return pd.Series(np.arange(start, start + n, dtype=np.int64))
+    elif pd.api.types.is_float_dtype(dtype):
+        start = float(np.floor(existing.max())) + 1.0
+        ids = start + np.arange(n, dtype=np.float64)
+        exact = np.array_equal(ids.astype(numpy_dtype).astype(np.float64), ids)
+        return pd.Series(ids, dtype=dtype if exact else np.float64)
+    taken = {str(v) for v in existing.unique()}
+    prefix = "emogan_"
+    numbers = np.arange(n).astype(str)
+    while True:
+        names = np.char.add(prefix, numbers)
+        if taken.isdisjoint(names.tolist()):
+            break
+        prefix = "_" + prefix  # an id of this form is taken: lengthen the prefix
+    keep = pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
+    return pd.Series(names.astype(object), dtype=dtype if keep else object)
+
+
+def assemble_resampled(X, conv: Conversations, features: np.ndarray, sample_indices, placement):
+    """Put resampled features (real rows first) and carried metadata in X's container.
+
+    Shared by :class:`~sklearn_cberl.over_sampling.EmoGANSampler` and
+    :class:`~sklearn_cberl.over_sampling.ConversationSampler`: the metadata of row
+    ``n + j`` is derived from its source row ``sample_indices[n + j]`` (see ``placement``).
+    A conversation frame also gets the boolean ``synthetic`` row mark (kept from the input
+    when a previous sampler wrote it), so that the classifier can keep synthetic rows out of
+    its validation split.
+    """
+    n = conv.n_samples
+    if not isinstance(X, pd.DataFrame):
+        return features.tolist() if isinstance(X, list) else features
+    new = features[n:]
+    columns = [c for c in X.columns if c != SYNTHETIC]
+    if not len(new):
+        out = X.reset_index(drop=True)
+    else:
+        X_dense = densify_sparse_frame(X)
+        if conv.is_plain:
+            feature_columns = columns
+        else:
+            # conv.X holds the feature columns block by block (first appearance of each
+            # modality prefix), which need not be the frame's column order.
+            blocks: dict = {}
+            for column in columns:
+                if column not in METADATA_COLUMNS:
+                    blocks.setdefault(modality_of(column), []).append(column)
+            feature_columns = [c for cols in blocks.values() for c in cols]
+        synthetic = pd.DataFrame(new, columns=feature_columns)
+        if not conv.is_plain:
+            for column, values in synthetic_metadata(X, conv, sample_indices, placement).items():
+                synthetic[column] = values
+        # Generated values are continuous: bool / integer feature columns become float64
+        # before the concatenation (bool + float would give an object column).
+        widen = {
+            c: np.float64
+            for c in feature_columns
+            if not pd.api.types.is_float_dtype(X_dense[c].dtype)
+        }
+        X_dense = X_dense.astype(widen) if widen else X_dense
+        out = pd.concat([X_dense.reset_index(drop=True), synthetic[columns]], ignore_index=True)
+        # Float feature columns keep their exact input dtype (float32 / float64 / pandas
+        # sparse or nullable floats); other numeric feature columns are float64 now.
+        restore = {
+            c: d
+            for c, d in X.dtypes.items()
+            if c in feature_columns and pd.api.types.is_float_dtype(d) and out[c].dtype != d
+        }
+        out = out.astype(restore) if restore else out
+    if not conv.is_plain:
+        out = out.copy() if out is X else out
+        out[SYNTHETIC] = np.concatenate([~conv.real, np.ones(len(new), dtype=bool)])
+    return out
+
+
+def synthetic_metadata(X: pd.DataFrame, conv: Conversations, sample_indices, placement) -> dict:
+    """dialogue_id / speaker / turn of the synthetic rows (see ``placement``)."""
+    n = conv.n_samples
+    src = np.asarray(sample_indices)[n:]
+    meta = X[list(METADATA_COLUMNS)].reset_index(drop=True)
+    speaker = meta[SPEAKER].iloc[src].reset_index(drop=True)
+    if placement == "standalone":
+        turn_dtype = meta[TURN].dtype
+        return {
+            DIALOGUE: new_dialogue_ids(meta[DIALOGUE], len(src)),
+            SPEAKER: speaker,
+            TURN: pd.Series(np.zeros(len(src)), dtype=turn_dtype),
+        }
+    # after_source: between the source and the next utterance of its dialogue.
+    order = conv.order
+    dialogue_sorted, turn_sorted = conv.dialogue[order], conv.turn[order]
+    gap_sorted = np.ones(n)
+    same = dialogue_sorted[1:] == dialogue_sorted[:-1]
+    gap_sorted[:-1][same] = (turn_sorted[1:] - turn_sorted[:-1])[same]
+    gap = conv.to_input_order(gap_sorted)
+    # k-th (1-based) of m synthetic rows sharing a source, in output order.
+    rank_order = np.argsort(src, kind="stable")
+    sorted_src = src[rank_order]
+    first = np.searchsorted(sorted_src, sorted_src, side="left")
+    k = np.empty(len(src), dtype=np.float64)
+    k[rank_order] = np.arange(len(src)) - first + 1
+    m = np.bincount(src, minlength=n)[src]
+    turn = conv.turn[src] + gap[src] * k / (m + 1)
+    return {
+        DIALOGUE: meta[DIALOGUE].iloc[src].reset_index(drop=True),
+        SPEAKER: speaker,
+        TURN: pd.Series(turn, dtype=np.float64),
+    }
+

@@ -15,9 +15,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_cberl.classifier import CBERLClassifier, collate_dialogues
+from sklearn_cberl.classifier import CBERLClassifier
+from sklearn_cberl.classifier._net import collate_dialogues, dialogue_dataset
 from sklearn_cberl.conversation import METADATA_COLUMNS, check_conversations
 from sklearn_cberl.datasets import make_conversations
+from sklearn_cberl.fusion import DJVAE
 
 # Small and fast: the sklearn checks fit dozens of times on tiny tables.
 FAST = dict(
@@ -158,17 +160,6 @@ def test_pickle_round_trip_gives_identical_predictions(fitted, data):
     assert len(pickle.dumps(fitted)) < 2_000_000
 
 
-def test_names_that_moved_out_of_the_classifier_module_still_import():
-    # Tests, persistence and pickles of fitted models made before the split name these here.
-    from sklearn_cberl import _cberl_net, _net_config, classifier
-    from sklearn_cberl.nn import data
-
-    assert classifier.collate_dialogues is data.collate_dialogues
-    assert classifier.DialogueDataset is data.DialogueDataset
-    assert classifier._CBERLNet is _cberl_net._CBERLNet
-    assert classifier._valid_f1 is _net_config._valid_f1
-
-
 def test_same_random_state_same_model(data):
     X, y = data
     params = {**FAST, "max_epochs": 3}
@@ -233,7 +224,8 @@ def test_masking_only_at_train_time(fitted, data):
     X, _ = data
     module = fitted.net_.module_
     conv = check_conversations(X, estimator=fitted, reset=False)
-    batch = collate_dialogues([fitted._dataset(conv)[i] for i in range(conv.n_dialogues)])[0]
+    dataset = dialogue_dataset(conv)
+    batch = collate_dialogues([dataset[i] for i in range(conv.n_dialogues)])[0]
     old_rate = module.mask_rate
     try:
         module.mask_rate = 1.0
@@ -294,7 +286,7 @@ def test_class_weight_balanced_raises_minority_recall(data):
         dict(n_layers=0),
         dict(mask_rate=0.0, gamma=0.0),
         dict(early_stopping="loss"),
-        dict(fusion="vae", fusion_components=4),
+        dict(fusion=DJVAE(n_components=4)),
     ],
 )
 def test_variants_fit_and_predict(data, params):
@@ -310,14 +302,14 @@ def test_variants_fit_and_predict(data, params):
 
 def test_end_to_end_fusion_trains_the_vae_with_the_classifier(data):
     X, y = data
-    params = {**FAST, "max_epochs": 3, "fusion": "vae", "fusion_components": 5}
+    params = {**FAST, "max_epochs": 3, "fusion": DJVAE(n_components=5)}
     clf = CBERLClassifier(**params).fit(X, y)
     fusion = clf.net_.module_.fusion
     assert len(fusion.encoders) == 2 and fusion.n_components == 5  # text and audio experts
     assert clf.net_.module_.context.lstm.input_size == 5  # the Bi-LSTM reads the latent
     # The ELBO term is part of the optimised loss: without it the first epoch differs.
     without = CBERLClassifier(**{**params, "xi_fusion": 0.0}).fit(X, y)
-    assert clf.net_.history[0, "train_loss"] > without.net_.history[0, "train_loss"]
+    assert clf.history_[0]["train_loss"] > without.history_[0]["train_loss"]
     assert np.array_equal(clf.predict(X), CBERLClassifier(**params).fit(X, y).predict(X))
     # An all-zero block is a missing modality: its expert drops out, predictions stay finite.
     X_missing = X.copy()

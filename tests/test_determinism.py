@@ -16,17 +16,15 @@ import torch
 from imblearn.over_sampling import SMOTE
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, GroupKFold
-from sklearn.utils.validation import check_is_fitted
 from tiny import CLF, GAN, PIPE, VAE
 
 from sklearn_cberl import make_cberl_pipeline
-from sklearn_cberl._cberl_net import _CBERLNet
-from sklearn_cberl._utils import TrainingDivergedError
-from sklearn_cberl.classifier import CBERLClassifier
+from sklearn_cberl.classifier import CBERLClassifier, CBERLNet
+from sklearn_cberl.exceptions import TrainingDivergedError
 from sklearn_cberl.fusion import DJVAE
-from sklearn_cberl.nn import vae_loops as fusion_module  # where the DJVAE loop lives
+from sklearn_cberl.fusion._djvae import DJVAENet
 from sklearn_cberl.nn.gan import EmoGAN
-from sklearn_cberl.nn.losses import CBERLLoss
+from sklearn_cberl.nn.mgnn import CBERLLoss
 from sklearn_cberl.over_sampling import ConversationSampler, EmoGANSampler
 
 
@@ -103,7 +101,7 @@ def test_random_state_none_leaves_torch_rng_and_draws_from_numpy(data):
         ),
         (
             lambda: DJVAE(random_state=0, **{**VAE, "lr": 1e12}),
-            r"DJVAE: the (reconstruction loss|KL term) became (nan|inf) at epoch \d+.*lower lr",
+            r"DJVAE: the (train|valid) loss became (nan|inf) at epoch \d+.*lower lr",
         ),
         (
             lambda: CBERLClassifier(random_state=0, **{**CLF, "lr": 1e12}),
@@ -153,11 +151,16 @@ def test_nan_loss_in_gan_reports_exact_epoch(data, monkeypatch):
 def test_nan_loss_in_vae_reports_exact_epoch(data, monkeypatch):
     X, _ = data
     model = DJVAE(random_state=0, **VAE).fit(X)  # a first, good fit
-    original = fusion_module.gaussian_kl
-    poison = _nan_from_epoch(2, lambda: len(model.history_) + 1)
-    monkeypatch.setattr(fusion_module, "gaussian_kl", lambda *a: poison(original(*a)))
-    # NaN gradients of the KL term make the reconstruction NaN within the same epoch
-    with pytest.raises(TrainingDivergedError, match="DJVAE: the .* became nan at epoch 2"):
+    original = DJVAENet.loss_terms
+
+    def loss_terms(self, X, y, training):
+        terms = original(self, X, y, training)
+        if training and len(self.history) >= 2:  # epoch 2 on
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(DJVAENet, "loss_terms", loss_terms)
+    with pytest.raises(TrainingDivergedError, match="DJVAE: the train loss became nan at epoch 2"):
         model.fit(X)
     with pytest.raises(NotFittedError):  # the refit dropped the previous module
         model.transform(X)
@@ -166,7 +169,7 @@ def test_nan_loss_in_vae_reports_exact_epoch(data, monkeypatch):
 def test_nan_loss_in_classifier_reports_exact_epoch(data, monkeypatch):
     X, y = data
     poisoned = [False]
-    original_loss, original_forward = _CBERLNet.get_loss, CBERLLoss.forward
+    original_loss, original_forward = CBERLNet.get_loss, CBERLLoss.forward
 
     def get_loss(self, *args, training=False, **kwargs):
         poisoned[0] = training and len(self.history) >= 2  # epoch 2 on
@@ -176,7 +179,7 @@ def test_nan_loss_in_classifier_reports_exact_epoch(data, monkeypatch):
         total, focal, recon = original_forward(self, *args, **kwargs)
         return (total * float("nan") if poisoned[0] else total), focal, recon
 
-    monkeypatch.setattr(_CBERLNet, "get_loss", get_loss)
+    monkeypatch.setattr(CBERLNet, "get_loss", get_loss)
     monkeypatch.setattr(CBERLLoss, "forward", forward)
     clf = CBERLClassifier(random_state=0, **CLF)
     with pytest.raises(TrainingDivergedError, match=r"loss \(Eq. 20\) became nan at epoch 2"):
@@ -190,14 +193,14 @@ def test_keyboard_interrupt_leaves_a_usable_classifier(data, monkeypatch):
     """skorch catches KeyboardInterrupt, ends training and restores the best weights."""
     X, y = data
     clf = CBERLClassifier(random_state=0, **{**CLF, "max_epochs": 10})
-    original = _CBERLNet.get_loss
+    original = CBERLNet.get_loss
 
     def get_loss(self, *args, training=False, **kwargs):
         if training and len(self.history) == 4:
             raise KeyboardInterrupt
         return original(self, *args, training=training, **kwargs)
 
-    monkeypatch.setattr(_CBERLNet, "get_loss", get_loss)
+    monkeypatch.setattr(CBERLNet, "get_loss", get_loss)
     before = rng_snapshot()
     clf.fit(X, y)  # returns normally
     assert_rng_unchanged(before)
@@ -211,41 +214,41 @@ def test_keyboard_interrupt_leaves_a_usable_classifier(data, monkeypatch):
 def test_keyboard_interrupt_in_the_first_epoch_keeps_consistent_attributes(data, monkeypatch):
     X, y = data
     clf = CBERLClassifier(random_state=0, **{**CLF, "max_epochs": 10})
-    original = _CBERLNet.get_loss
+    original = CBERLNet.get_loss
 
     def get_loss(self, *args, training=False, **kwargs):
         if training and len(self.history) == 1:
             raise KeyboardInterrupt
         return original(self, *args, training=training, **kwargs)
 
-    monkeypatch.setattr(_CBERLNet, "get_loss", get_loss)
+    monkeypatch.setattr(CBERLNet, "get_loss", get_loss)
     clf.fit(X, y)
     assert clf.n_iter_ == 1 and clf.best_epoch_ == 1  # no validated epoch: the last weights
     assert np.isfinite(clf.predict_proba(X)).all()
 
 
-def test_keyboard_interrupt_in_vae_and_gan_propagates_and_leaves_clear_state(data, monkeypatch):
-    X, y = data
-    model = DJVAE(random_state=0, **VAE).fit(X)
-    original_kl = fusion_module.gaussian_kl
+def test_keyboard_interrupt_ends_vae_training_with_a_usable_model(data, monkeypatch):
+    """Every skorch-trained network ends training on KeyboardInterrupt and keeps its model
+    (the best validated epoch, else the last), as the classifier does."""
+    X, _ = data
+    original = DJVAENet.loss_terms
 
-    def kl(*args):
-        if len(model.history_) == 1:
+    def loss_terms(self, X, y, training):
+        if training and len(self.history) == 2:
             raise KeyboardInterrupt
-        return original_kl(*args)
+        return original(self, X, y, training)
 
-    monkeypatch.setattr(fusion_module, "gaussian_kl", kl)
+    monkeypatch.setattr(DJVAENet, "loss_terms", loss_terms)
     before = rng_snapshot()
-    with pytest.raises(KeyboardInterrupt):
-        model.fit(X)
+    model = DJVAE(random_state=0, **{**VAE, "max_epochs": 5}).fit(X)  # returns normally
     assert_rng_unchanged(before)
-    with pytest.raises(NotFittedError):  # no stale module next to the new scalers
-        model.transform(X)
-    with pytest.raises(NotFittedError):  # and sklearn's check agrees
-        check_is_fitted(model)
-    monkeypatch.setattr(fusion_module, "gaussian_kl", original_kl)
-    assert model.fit(X).transform(X).shape == (len(X), 6)
+    assert model.n_iter_ == 2 and model.best_epoch_ == 2
+    assert np.isfinite(model.transform(X).filter(like="fused_").to_numpy()).all()
 
+
+def test_keyboard_interrupt_in_gan_propagates_and_leaves_clear_state(data, monkeypatch):
+    X, y = data
+    before = rng_snapshot()
     sampler = EmoGANSampler(random_state=0, **GAN)
     original_d = EmoGAN.discriminator_loss
 

@@ -19,7 +19,7 @@ from tiny import PIPE, conversations
 
 from sklearn_cberl import make_cberl_pipeline
 
-PYG_MODULE = "sklearn_cberl.nn.graph_RelationalAttentionConv_propagate_"
+PYG_MODULE = "sklearn_cberl.nn.mgnn_RelationalAttentionConv_propagate_"
 
 distributed = pytest.importorskip("distributed", reason="the `distributed` extra is not installed")
 

@@ -26,7 +26,11 @@ def test_docs_build_strict(tmp_path):
 
 @pytest.mark.parametrize(
     "module",
-    ["sklearn_cberl.fusion", "sklearn_cberl.over_sampling._emogan", "sklearn_cberl._threads"],
+    [
+        "sklearn_cberl.fusion._djvae",
+        "sklearn_cberl.over_sampling._emogan",
+        "sklearn_cberl._threads",
+    ],
 )
 def test_docstring_examples_run(module):
     """The Examples sections are code people copy: they must run and print what they show

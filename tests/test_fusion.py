@@ -10,9 +10,9 @@ import torch
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_cberl._utils import TrainingDivergedError
 from sklearn_cberl.conversation import METADATA_COLUMNS, check_conversations
 from sklearn_cberl.datasets import make_conversations
+from sklearn_cberl.exceptions import TrainingDivergedError
 from sklearn_cberl.fusion import DJVAE
 from sklearn_cberl.nn.vae import (
     ENCODERS,
@@ -46,7 +46,7 @@ def _low_rank_frame(n_dialogues=20, seed=0):
 @parametrize_with_checks(
     [
         DJVAE(**FAST),
-        DJVAE(**{**FAST, "encoder": "bilstm", "fusion": "concat"}),
+        DJVAE(**{**FAST, "encoder": "bilstm", "posterior": "concat"}),
         DJVAE(**{**FAST, "encoder": "conv1d", "beta_warmup": 2}),
         DJVAE(**{**FAST, "encoder": "cnn", "passthrough": True}),
     ],
@@ -141,12 +141,16 @@ def test_reconstruction_error_falls_and_history_records_both_terms():
     model = DJVAE(n_components=2, max_epochs=30, batch_size=32, random_state=0, device="cpu")
     model.fit(X)
     history = pd.DataFrame(model.history_)
-    assert list(history.columns) == ["epoch", "reconstruction", "kl", "beta", "loss"]
+    assert {"epoch", "train_loss", "train_reconstruction", "train_kl", "beta", "dur"} == set(
+        history.columns
+    )
     assert history["epoch"].tolist() == list(range(1, 31))
-    rec = history["reconstruction"].to_numpy()
+    rec = history["train_reconstruction"].to_numpy()
     assert rec[-1] < 0.3 * rec[0]
-    assert (history["kl"] > 0).all()
-    np.testing.assert_allclose(history["loss"], history["reconstruction"] + history["kl"])
+    assert (history["train_kl"] > 0).all()
+    np.testing.assert_allclose(
+        history["train_loss"], history["train_reconstruction"] + history["train_kl"], rtol=1e-5
+    )
     # A trained model reconstructs far better than the column means (inverse_transform).
     X_hat = model.inverse_transform(model.transform(X))
     assert np.mean((X_hat - X) ** 2) < 0.2 * np.mean((X - X.mean(0)) ** 2)
@@ -305,7 +309,7 @@ def test_all_zero_block_is_a_missing_modality():
     empty[[c for c in X.columns if c not in METADATA_COLUMNS]] = 0.0
     np.testing.assert_allclose(model.transform(empty).iloc[0, 3:].to_numpy(float), 0.0)
     # The masked loss stays finite and training still reduces it.
-    assert model.history_[-1]["reconstruction"] < model.history_[0]["reconstruction"]
+    assert model.history_[-1]["train_reconstruction"] < model.history_[0]["train_reconstruction"]
 
 
 def test_modality_missing_in_every_training_row_is_an_error():
@@ -323,7 +327,7 @@ def test_modality_missing_in_every_training_row_is_an_error():
         ({"n_components": 0}, "'n_components' parameter of DJVAE must be an int in the range"),
         ({"beta": -1.0}, "'beta' parameter of DJVAE must be a float in the range"),
         ({"lr": 0.0}, "'lr' parameter of DJVAE must be a float in the range"),
-        ({"fusion": "sum"}, "'fusion' parameter of DJVAE must be a str among"),
+        ({"posterior": "sum"}, "'posterior' parameter of DJVAE must be a str among"),
         ({"encoder": "transformer"}, "'encoder' parameter of DJVAE must be a str among"),
         ({"encoder": {"video": "cnn"}}, r"not among the fitted blocks"),
         ({"encoder": {"text": "gru"}}, "encoder kinds must be among"),
@@ -352,7 +356,7 @@ def test_verbose_shows_progress_and_default_is_silent(capsys):
     assert capsys.readouterr().err == ""
     DJVAE(**FAST, random_state=0, verbose=1).fit(X)
     err = capsys.readouterr().err
-    assert "DJVAE" in err and "kl=" in err
+    assert "DJVAE" in err and "train_kl" in err
 
 
 # --------------------------------------------------------------------- validation, early stopping

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch_geometric.nn import MessagePassing
 
-from sklearn_cberl.nn.graph import (
+from sklearn_cberl.nn.mgnn import (
     RELATIONS,
     RelationalAttentionConv,
     build_conversation_graph,

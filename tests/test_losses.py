@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sklearn_cberl.nn.losses import (
+from sklearn_cberl.nn.mgnn import (
     CBERLLoss,
     focal_loss,
     masked_reconstruction_loss,

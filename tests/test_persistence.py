@@ -17,8 +17,8 @@ from sklearn.linear_model import LogisticRegression
 from skorch.exceptions import DeviceWarning
 from tiny import CLF, GAN, PIPE, VAE
 
-from sklearn_cberl import AddPerClass, _torch_base, make_cberl_pipeline, persistence
-from sklearn_cberl._utils import torch_seed
+from sklearn_cberl import AddPerClass, _torch_estimator, make_cberl_pipeline, persistence
+from sklearn_cberl._torch_estimator import torch_seed
 from sklearn_cberl.classifier import CBERLClassifier
 from sklearn_cberl.datasets import make_conversations
 from sklearn_cberl.fusion import DJVAE
@@ -209,9 +209,9 @@ def test_cuda_device_parameter_without_cuda_is_a_clear_error(fitted, data, monke
 def test_pickles_hold_torch_state_on_cpu_without_touching_the_model(fitted, data, monkeypatch):
     """The CUDA -> CPU pickling path, exercised on CPU by treating modules as off-CPU."""
     X, y = data
-    original = _torch_base._off_cpu
+    original = _torch_estimator._off_cpu
     monkeypatch.setattr(
-        _torch_base, "_off_cpu", lambda v: isinstance(v, torch.nn.Module) or original(v)
+        _torch_estimator, "_off_cpu", lambda v: isinstance(v, torch.nn.Module) or original(v)
     )
     gan, vae = fitted["gan"], fitted["vae"]
     gan_modules = (gan.gan_, gan.generator_, gan.emotion_classifier_)
@@ -256,25 +256,6 @@ def test_pickle_size_stays_small(fitted):
     buffer = io.BytesIO()
     pickle.dump(fitted["pipe"], buffer)
     assert buffer.tell() < 2_000_000
-
-
-def test_file_saved_before_the_redesign_loads_under_the_new_names():
-    """``data/pipeline_format1.cberl`` was saved by the format-1 code (old module paths
-    ``sklearn_cberl.sampler.*`` and parameter names ``n_epochs`` / ``classifier_epochs`` /
-    ``hidden_sizes``): it loads under the current names and predicts exactly as it did."""
-    from pathlib import Path
-
-    from tiny import conversations
-
-    here = Path(__file__).parent / "data"
-    model = load(here / "pipeline_format1.cberl")
-    assert isinstance(model.named_steps["aug"], EmoGANSampler)
-    assert model.named_steps["aug"].max_epochs == 1
-    assert model.named_steps["aug"].classifier_max_epochs == 1
-    assert model.named_steps["fuse"].get_params()["hidden_layer_sizes"] == (8,)
-    expected = json.loads((here / "pipeline_format1.json").read_text())["predictions"]
-    X, _ = conversations()
-    assert model.predict(X).tolist() == expected
 
 
 def test_newer_format_version_is_a_clear_versioned_error(tmp_path):
@@ -339,7 +320,7 @@ def test_format3_stores_every_module_as_class_config_and_weights(fitted, tmp_pat
 @pytest.mark.parametrize(
     "params",
     [
-        {"encoder": "paper", "fusion": "concat"},  # Bi-LSTM and 1-D conv encoders, one head
+        {"encoder": "paper", "posterior": "concat"},  # Bi-LSTM and 1-D conv encoders, one head
         {"encoder": {"text": "cnn", "audio": "mlp"}, "hidden_layer_sizes": (8, 4)},
     ],
 )
@@ -378,32 +359,3 @@ def test_save_refuses_a_torch_module_it_cannot_rebuild(fitted, tmp_path):
         save(vae, tmp_path / "vae.cberl")
 
 
-def test_file_saved_in_format2_loads_and_predicts_identically(tmp_path):
-    """``data/pipeline_format2.cberl`` was written by the format-2 code (per-estimator module
-    sizes): it loads through the legacy layout, predicts and transforms exactly as it did,
-    keeps the aliases, and saved again in format 3 it still gives the same outputs."""
-    from pathlib import Path
-
-    from tiny import conversations
-
-    here = Path(__file__).parent / "data"
-    expected = json.loads((here / "pipeline_format2.json").read_text())
-    assert torch.load(here / "pipeline_format2.cberl", weights_only=True)["version"] == 2
-    X, _ = conversations()
-    model = load(here / "pipeline_format2.cberl")
-    gan, vae = model.named_steps["aug"], model.named_steps["fuse"]
-    assert gan.generator_ is gan.gan_.g_ts
-    assert list(gan.discriminators_.values())[1] is gan.gan_.discriminators[1]
-    assert not gan.gan_.training and not gan.emotion_classifier_.training
-    assert not any(p.requires_grad for p in gan.emotion_classifier_.parameters())
-    assert vae.device_ == torch.device("cpu") and not vae.module_.training
-
-    def check(model):
-        np.testing.assert_array_equal(model.predict_proba(X), expected["predict_proba"])
-        fuse = model.named_steps["fuse"].transform(X).to_numpy()
-        assert fuse[:40].tolist() == expected["fuse_transform"]  # metadata + latent
-        aug = gan_output(model.named_steps["aug"], X)  # all rows: the noise draws depend on it
-        np.testing.assert_array_equal(aug[:40], np.asarray(expected["aug_translate"], "f4"))
-
-    check(model)
-    check(load(save(model, tmp_path / "format3.cberl")))

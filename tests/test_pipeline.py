@@ -130,14 +130,16 @@ def test_plain_pipeline_with_raw_validation_data_says_what_to_do(data):
 def test_synthetic_rows_never_reach_the_validation_split(data, placement, monkeypatch):
     """The literal three-step Pipeline validates on held-out real utterances only."""
     X_train, y_train, X_valid, y_valid = data
+    from sklearn_cberl.classifier import _classifier
+
     built = []
-    original = CBERLClassifier._dataset
+    original = _classifier.dialogue_dataset
 
-    def spy(self, conv, y=None, sample_weight=None):
+    def spy(conv, *args, **kwargs):
         built.append(conv)
-        return original(self, conv, y, sample_weight)
+        return original(conv, *args, **kwargs)
 
-    monkeypatch.setattr(CBERLClassifier, "_dataset", spy)
+    monkeypatch.setattr(_classifier, "dialogue_dataset", spy)
     pipe = Pipeline(make_cberl_pipeline(random_state=0, device="cpu", **FAST).steps)
     pipe.set_params(aug__placement=placement, clf__validation_fraction=0.3, clf__max_epochs=2)
     pipe.fit(X_train, y_train)

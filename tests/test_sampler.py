@@ -15,9 +15,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.utils.estimator_checks import parametrize_with_checks as sklearn_checks
 
-from sklearn_cberl._utils import TrainingDivergedError
 from sklearn_cberl.conversation import METADATA_COLUMNS, check_conversations
 from sklearn_cberl.datasets import make_conversations
+from sklearn_cberl.exceptions import TrainingDivergedError
 from sklearn_cberl.nn import gan
 from sklearn_cberl.over_sampling import EmoGANSampler, SyntheticRowsWarning
 

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_cberl._utils import (
-    TrainingDivergedError,
+from sklearn_cberl._torch_estimator import (
     check_finite_loss,
     resolve_device,
     seed_from,
     torch_seed,
 )
+from sklearn_cberl.exceptions import TrainingDivergedError
 
 
 def test_resolve_device():

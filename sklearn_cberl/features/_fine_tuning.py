@@ -17,9 +17,14 @@ from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils.class_weight import compute_class_weight
 from skorch.callbacks import Callback
 
-from .._progress import PlainPrintLog, is_terminal, progress
-from .._torch_base import evaluate
-from .._utils import check_finite_loss, torch_seed
+from .._torch_estimator import (
+    PlainPrintLog,
+    check_finite_loss,
+    evaluate,
+    is_terminal,
+    progress,
+    torch_seed,
+)
 from .text import _EXTRA_HINT, _model_path, _quiet_loading
 
 __all__ = ["embed", "fine_tune", "load_pretrained", "rows", "tokenize"]
@@ -159,7 +164,7 @@ def fine_tune(est, tokens, codes, groups, valid, seed):
             train_split=None if valid is None else predefined_split(Dataset(*valid)),
             classes=np.arange(n_classes),
             callbacks=_callbacks(est, n_steps, valid is not None),
-            callbacks__print_log=PlainPrintLog(),
+            callbacks__print_log=PlainPrintLog("TunedTextEncoder"),
             device=str(est.device_),
             verbose=int(bool(est.verbose)),
         )

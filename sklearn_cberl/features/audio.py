@@ -20,8 +20,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from .._torch_base import TRAINING_CONSTRAINTS, hold_out
-from .._utils import resolve_device, seed_from, torch_seed
+from .._torch_base import hold_out
+from .._torch_estimator import TRAINING_CONSTRAINTS, resolve_device, seed_from, torch_seed
 from ..nn.autoencoder import AutoEncoder, train_autoencoder
 
 __all__ = ["AudioFeatures", "AutoEncoder"]

@@ -23,7 +23,7 @@ from sklearn.decomposition import PCA
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._utils import resolve_device
+from .._torch_estimator import resolve_device
 from ._text_context import as_texts as _as_texts
 
 __all__ = ["TextEncoder", "DEFAULT_TEXT_MODEL"]

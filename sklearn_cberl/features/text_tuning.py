@@ -27,8 +27,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from .._torch_base import TRAINING_CONSTRAINTS, TorchEstimatorMixin
-from .._utils import resolve_device, seed_from
+from .._torch_estimator import TRAINING_CONSTRAINTS, TorchEstimatorMixin, resolve_device, seed_from
 from ._fine_tuning import embed, fine_tune, load_pretrained, rows, tokenize
 from ._text_context import utterance_inputs
 from .text import DEFAULT_TEXT_MODEL

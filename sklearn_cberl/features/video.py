@@ -20,8 +20,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 
-from .._torch_base import TRAINING_CONSTRAINTS, hold_out
-from .._utils import resolve_device, seed_from, torch_seed
+from .._torch_base import hold_out
+from .._torch_estimator import TRAINING_CONSTRAINTS, resolve_device, seed_from, torch_seed
 from ..nn.c3d import C3DNet, train_c3d
 
 __all__ = ["VideoC3D", "C3DNet", "read_video"]

@@ -7,9 +7,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._progress import progress
-from .._torch_base import BestEpoch, evaluate
-from .._utils import check_finite_loss
+from .._torch_base import BestEpoch
+from .._torch_estimator import check_finite_loss, evaluate, progress
 
 __all__ = ["AutoEncoder", "train_autoencoder"]
 

@@ -19,6 +19,8 @@ Paper Sec. IV-A-2, Fig. 4, Eq. 8-12 (``docs/fusion.md`` maps every equation to t
 * Eq. 12, the loss = minus that bound = reconstruction (:func:`reconstruction_loss`, the
   Gaussian negative log-likelihood = MSE up to constants) + KL(q || N(0, I))
   (:func:`gaussian_kl`, closed form); DJVAE weights the KL term by ``beta``.
+  :func:`negative_elbo` is the one place the two terms are assembled, with one scaling,
+  for :class:`~sklearn_cberl.DJVAE` and for the classifier's end-to-end fusion alike.
 
 Every tensor created here follows the input's device and dtype (CPU/CUDA parity).
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -44,6 +47,8 @@ __all__ = [
     "reparameterize",
     "gaussian_kl",
     "reconstruction_loss",
+    "ELBO",
+    "negative_elbo",
 ]
 
 #: Range of the log-variances the encoders may output: exp(-logvar) enters the product of
@@ -249,7 +254,7 @@ class DJVAEModule(nn.Module):
         Latent size.
     hidden_sizes : sequence of int
         Encoder hidden widths (the decoder mirrors them).
-    fusion : {"poe", "concat"}
+    posterior : {"poe", "concat"}
         How the modality encodings form the joint posterior ``q(z | x)``.
 
     Attributes
@@ -259,16 +264,16 @@ class DJVAEModule(nn.Module):
         the module from them and its ``state_dict``.
     """
 
-    def __init__(self, block_sizes, encoders, n_components, hidden_sizes, fusion="poe"):
+    def __init__(self, block_sizes, encoders, n_components, hidden_sizes, posterior="poe"):
         super().__init__()
         self.config = {
             "block_sizes": [int(size) for size in block_sizes],
             "encoders": [str(kind) for kind in encoders],
             "n_components": int(n_components),
             "hidden_sizes": [int(size) for size in hidden_sizes],
-            "fusion": str(fusion),
+            "posterior": str(posterior),
         }
-        self.fusion = fusion
+        self.posterior = posterior
         self.n_components = n_components
         starts = [0]
         for size in block_sizes:
@@ -278,11 +283,16 @@ class DJVAEModule(nn.Module):
             ENCODERS[kind](size, hidden_sizes) for kind, size in zip(encoders, block_sizes)
         )
         widths = [enc.out_features for enc in self.encoders]
-        if fusion == "poe":
+        if posterior == "poe":
             self.heads = nn.ModuleList(nn.Linear(w, 2 * n_components) for w in widths)
         else:
             self.heads = nn.ModuleList([nn.Linear(sum(widths), 2 * n_components)])
         self.decoder = Decoder(n_components, hidden_sizes, starts[-1])
+
+    @property
+    def n_features(self) -> int:
+        """Width of the input (every block side by side)."""
+        return self.blocks[-1].stop if self.blocks else 0
 
     def encode(self, x: torch.Tensor, present: torch.Tensor):
         """Posterior ``(mu, logvar)`` of shape (batch, n_components) each (Eq. 8 ``f``)."""
@@ -291,7 +301,7 @@ class DJVAEModule(nn.Module):
         hidden = [
             enc(x[:, b] * p.unsqueeze(1)) for enc, b, p in zip(self.encoders, self.blocks, present)
         ]
-        if self.fusion == "poe":
+        if self.posterior == "poe":
             stats = torch.stack([head(h) for head, h in zip(self.heads, hidden)])
             mu, logvar = stats.chunk(2, dim=-1)
             logvar = logvar.clamp(*LOGVAR_RANGE)
@@ -307,3 +317,52 @@ class DJVAEModule(nn.Module):
         mu, logvar = self.encode(x, present)
         z = reparameterize(mu, logvar, generator) if self.training else mu
         return self.decode(z), mu, logvar
+
+
+class ELBO(NamedTuple):
+    """The Eq. 12 terms of a batch, per row (see :func:`negative_elbo`)."""
+
+    z: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+
+    def loss(self, beta: float = 1.0) -> torch.Tensor:
+        """Minus the evidence lower bound per row, the KL term weighted by ``beta``."""
+        return self.reconstruction + float(beta) * self.kl
+
+
+def negative_elbo(
+    module: DJVAEModule, x: torch.Tensor, present: torch.Tensor, *, sample=True, generator=None
+) -> ELBO:
+    """The terms of the Eq. 12 loss of standardised rows ``x``, per row.
+
+    ``z`` is one draw ``mu + sigma * eps`` from the joint posterior (``sample=False``: the
+    posterior mean), decoded to reconstruct every modality. Every modality carries an equal
+    share of the reconstruction term whatever its width, the shares adding up to the
+    full-likelihood scale (``weights[m] = n_features / n_modalities`` in
+    :func:`reconstruction_loss`), so ``beta = 1`` is the plain ELBO; the KL term is exact.
+
+    Parameters
+    ----------
+    module : DJVAEModule
+    x : Tensor of shape (batch, n_features)
+    present : Tensor of shape (n_modalities, batch), 0/1
+    sample : bool, default=True
+    generator : torch.Generator, default=None
+        Draws ``eps`` (None: torch's global generator).
+
+    Returns
+    -------
+    ELBO
+        ``z``, ``mu``, ``logvar`` and the per-row ``reconstruction`` and ``kl`` terms;
+        ``.loss(beta)`` is the Eq. 12 loss per row.
+    """
+    mu, logvar = module.encode(x, present)
+    z = reparameterize(mu, logvar, generator) if sample else mu
+    n_blocks = len(module.blocks)
+    weights = x.new_full((n_blocks,), module.n_features / n_blocks)
+    reconstruction = reconstruction_loss(module.decode(z), x, module.blocks, present, weights)
+    return ELBO(z, mu, logvar, reconstruction, gaussian_kl(mu, logvar))
+

@@ -8,8 +8,8 @@ Where the synthetic rows go in a conversation is the data model's business
 (:mod:`sklearn_cberl.placement`).
 """
 
+from ..exceptions import SyntheticRowsWarning
 from ._conversation import ConversationSampler
 from ._emogan import EmoGANSampler
-from ._gan_training import SyntheticRowsWarning
 
 __all__ = ["ConversationSampler", "EmoGANSampler", "SyntheticRowsWarning"]

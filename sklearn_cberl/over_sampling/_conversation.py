@@ -13,8 +13,14 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import HasMethods, StrOptions
 
-from ..conversation import check_conversations, check_labels
-from ..placement import PLACEMENTS, assemble_resampled, densify_sparse_frame, wrap_like
+from ..conversation import (
+    PLACEMENTS,
+    assemble_resampled,
+    check_conversations,
+    check_labels,
+    densify_sparse_frame,
+    wrap_like,
+)
 
 __all__ = ["ConversationSampler"]
 

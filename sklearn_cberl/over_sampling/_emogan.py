@@ -18,11 +18,23 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length
 
-from .._torch_base import TRAINING_CONSTRAINTS, TorchEstimatorMixin
-from .._utils import TrainingDivergedError, resolve_device, seed_from, torch_seed
-from ..conversation import check_conversations, check_labels
+from .._torch_estimator import (
+    TRAINING_CONSTRAINTS,
+    TorchEstimatorMixin,
+    resolve_device,
+    seed_from,
+    torch_seed,
+)
+from ..conversation import (
+    PLACEMENTS,
+    assemble_resampled,
+    check_conversations,
+    check_labels,
+    densify_sparse_frame,
+    wrap_like,
+)
+from ..exceptions import TrainingDivergedError
 from ..nn import gan as _gan
-from ..placement import PLACEMENTS, assemble_resampled, densify_sparse_frame, wrap_like
 from ..strategies import UpToRatio
 from ._gan_training import HINT, NAME, fit_judges, generate, train_gan
 from ._sources import SourceSampler, nearest_classes, validation_rows

@@ -12,9 +12,9 @@ import warnings
 
 import torch
 
-from .._progress import progress
-from .._torch_base import BestEpoch, evaluate
-from .._utils import TrainingDivergedError, check_finite_loss
+from .._torch_base import BestEpoch
+from .._torch_estimator import check_finite_loss, evaluate, progress
+from ..exceptions import SyntheticRowsWarning, TrainingDivergedError
 from ._sources import CrossFittedJudges, train_emotion_classifier
 
 __all__ = [
@@ -35,10 +35,6 @@ HINT = (
 )
 #: Loss terms recorded per GAN epoch (``history_``), in :meth:`EmoGAN.generator_loss` names.
 TERMS = ("identity", "adversarial", "classification", "target_classification", "diversity")
-
-
-class SyntheticRowsWarning(UserWarning):
-    """Fewer synthetic candidates than requested passed the filter (the rest were filled)."""
 
 
 def pretrain_emotion_classifier(X_t, y_t, n_classes, *, history, verbose, **train):

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from .._torch_base import cpu_state
+from .._torch_estimator import cpu_state
 from ._codec import (
     RENAMED_CLASSES,
     RENAMED_PARAMS,

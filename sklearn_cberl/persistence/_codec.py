@@ -45,7 +45,7 @@ SAFE_CLASSES = (
 #: Callables a file may *refer to* (never called by the decoder): the skorch net's data
 #: loader class and collate function.
 SAFE_CALLABLES = (
-    "sklearn_cberl.nn.data.collate_dialogues",
+    "sklearn_cberl.classifier._net.collate_dialogues",
     "torch.utils.data.dataloader.DataLoader",
 )
 
@@ -55,7 +55,7 @@ RENAMED_CLASSES = {
     "sklearn_cberl.sampler.ConversationSampler": "sklearn_cberl.over_sampling.ConversationSampler",
     "sklearn_cberl.pipeline.AddPerClass": "sklearn_cberl.strategies.AddPerClass",
     "sklearn_cberl.pipeline.UpToRatio": "sklearn_cberl.strategies.UpToRatio",
-    "sklearn_cberl.classifier.collate_dialogues": "sklearn_cberl.nn.data.collate_dialogues",
+    "sklearn_cberl.classifier.collate_dialogues": "sklearn_cberl.classifier._net.collate_dialogues",
 }
 #: Parameter names of version-1 files -> their current name, per class (CHANGELOG.md).
 RENAMED_PARAMS = {
@@ -92,8 +92,8 @@ def registry() -> dict:
     from sklearn.preprocessing import StandardScaler
 
     from ..classifier import CBERLClassifier
+    from ..classifier._net import collate_dialogues
     from ..fusion import DJVAE
-    from ..nn.data import collate_dialogues
     from ..over_sampling import ConversationSampler, EmoGANSampler
     from ..pipeline import CBERLPipeline
     from ..strategies import AddPerClass, UpToRatio

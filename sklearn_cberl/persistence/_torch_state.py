@@ -116,7 +116,7 @@ def _check_sizes(factory, state: dict, what: str) -> None:
 
 def _build_checked(factory, state: dict, what: str):
     """:func:`_check_sizes`, then build the module on the CPU and load the weights."""
-    from .._utils import torch_seed
+    from .._torch_estimator import torch_seed
 
     _check_sizes(factory, state, what)
     with torch_seed(0):  # construction draws initial weights: keep the user's RNG intact
@@ -220,10 +220,9 @@ def decode_net(info, dec):
     """
     from skorch.history import History
 
-    from .._cberl_net import _CBERLNet
-    from .._utils import torch_seed
-    from ..nn.losses import CBERLLoss
-    from ..nn.mgnn import MGNN
+    from .._torch_estimator import torch_seed
+    from ..classifier._net import CBERLNet
+    from ..nn.mgnn import MGNN, CBERLLoss
 
     params = dec(info["params"])
     forbidden = [k for k in params if k in _NET_SKIP or not k.split("__")[0].isidentifier()]
@@ -231,7 +230,7 @@ def decode_net(info, dec):
     if forbidden:
         raise _InvalidFile(f"The classifier entry has forbidden net parameters {forbidden}.")
     params["device"] = "cpu"  # inference moves it to the `device` parameter's device
-    net = _CBERLNet(module=MGNN, criterion=CBERLLoss, optimizer=torch.optim.Adam, **params)
+    net = CBERLNet(module=MGNN, criterion=CBERLLoss, optimizer=torch.optim.Adam, **params)
     state = dec.state_dict(info["module"])
     module_kwargs = net.get_params_for("module")
     _check_sizes(lambda: MGNN(**module_kwargs), state, "classifier network")

@@ -1,47 +1,110 @@
 """``CBERLClassifier``: CBERL's masked multi-task graph network with an AdaBoost head stage.
 
 The estimator wraps a skorch :class:`~skorch.NeuralNet` built in :meth:`CBERLClassifier.fit`
-(``net_``) around :class:`sklearn_cberl.nn.mgnn.MGNN`. It is not a ``NeuralNetClassifier``
-subclass: that would put skorch's own attributes in ``__init__``, return label indices, and
-unpack DataFrames into keyword arguments (``DESIGN.md``). skorch provides the training loop,
-the optimiser, validation, early stopping (best weights restored in memory, so parallel
-``GridSearchCV`` jobs never share checkpoint files), the epoch table and the progress bar.
+(``net_``, :mod:`._net`) around :class:`sklearn_cberl.nn.mgnn.MGNN`. It is not a
+``NeuralNetClassifier`` subclass: that would put skorch's own attributes in ``__init__``,
+return label indices, and unpack DataFrames into keyword arguments (``DESIGN.md``). skorch
+provides the training loop, the optimiser, validation, early stopping (best weights restored
+in memory, so parallel ``GridSearchCV`` jobs never share checkpoint files), the epoch table
+and the progress bar.
 
-Batches are whole dialogues (``batch_size`` dialogues each); :func:`collate_dialogues` builds
-the PyG-style node layout (features, ``batch``, ``position``, ``speaker``) and the graph is
-built on the training device inside the module, vectorised (:mod:`sklearn_cberl.nn.graph`).
-
-Batching: :mod:`sklearn_cberl.nn.data`; the net, its loss and SAMME: ``_cberl_net``; its
-configuration: ``_net_config``; input checks and the validation split: ``_classifier_data``.
+This module holds the estimator and the checks of its inputs (the targets, the focal-loss
+class weights, the standardisation statistics): functions of arrays and plain values.
 """
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
-
-from ._cberl_net import _CBERLNet  # noqa: F401
-from ._classifier_data import (
-    check_attention_hidden,
-    check_targets,
-    class_alpha,
-    encode_targets,
-    training_datasets,
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
 )
-from ._net_config import _valid_f1, build_net, training_summary  # noqa: F401
-from ._utils import resolve_device, seed_from, torch_seed
-from .conversation import check_conversations
-from .nn.data import DialogueDataset, collate_dialogues, dialogue_dataset, inference_batch_size
 
-# DialogueDataset, collate_dialogues, _CBERLNet and _valid_f1 were defined here before the
-# split: tests and persistence import them from here, and pickles of fitted models name them.
-__all__ = ["CBERLClassifier", "DialogueDataset", "collate_dialogues"]
+from .._torch_estimator import fitted_history, resolve_device, seed_from, torch_seed
+from ..conversation import (
+    check_conversations,
+    check_labels,
+    check_validation_data,
+    validation_split,
+)
+from ._net import boosting_summary, dialogue_dataset, inference_batch_size, make_net
+
+__all__ = ["CBERLClassifier"]
+
+
+# --------------------------------------------------------------------------- input checks
+def check_attention_hidden(attention_hidden):
+    """The Eq. 15 MLP widths as a tuple of ints (a non-empty sequence of positive ints)."""
+    hidden = tuple(attention_hidden)
+    if not hidden or not all(isinstance(h, Integral) and h >= 1 for h in hidden):
+        raise ValueError(
+            "attention_hidden must be a non-empty tuple of positive ints (the Eq. 15 MLP "
+            f"widths, e.g. (200, 110)); got {attention_hidden!r}."
+        )
+    return tuple(int(h) for h in hidden)
+
+
+def check_targets(X, y):
+    """Validated emotion labels ``y`` (1-d, as long as ``X``, classification targets)."""
+    if y is None:
+        raise ValueError("CBERLClassifier requires y to be passed, but the target y is None.")
+    check_labels(y)
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(X, y)
+    check_classification_targets(y)
+    return y
+
+
+def encode_targets(encoder, y, sample_weight):
+    """Label codes of ``y`` under the fitted ``LabelEncoder``; at least 2 classes, and at least
+    2 with a positive ``sample_weight``."""
+    if len(encoder.classes_) < 2:
+        raise ValueError(
+            "CBERLClassifier needs samples of at least 2 classes in y; got 1 class: "
+            f"{encoder.classes_.tolist()}."
+        )
+    y_codes = encoder.transform(y)
+    weighted_classes = np.unique(y_codes[sample_weight > 0])
+    if len(weighted_classes) < 2:
+        raise ValueError(
+            "CBERLClassifier needs samples of at least 2 classes with a positive "
+            f"sample_weight; got {len(weighted_classes)} class(es) after weighting."
+        )
+    return y_codes
+
+
+def class_alpha(class_weight, classes, y, sample_weight):
+    """Per-class weight (alpha) of the focal loss (Eq. 19) from the full training labels, as
+    float32; None without ``class_weight``."""
+    if class_weight is None:
+        return None
+    alpha = compute_class_weight(class_weight, classes=classes, y=y, sample_weight=sample_weight)
+    return alpha.astype(np.float32)
+
+
+def feature_statistics(x):
+    """float32 mean and scale of the training rows ``x`` for the module's standardisation.
+
+    float64 statistics: float32 squares overflow for features of scale ~1e20. Constant and
+    non-finite columns keep a scale of 1.
+    """
+    x = x.astype(np.float64)
+    mean = x.mean(0)
+    scale = x.std(0)
+    scale[~np.isfinite(scale) | (scale < 1e-8 * np.maximum(1.0, np.abs(mean)))] = 1.0
+    return mean.astype(np.float32), scale.astype(np.float32)
 
 
 # --------------------------------------------------------------------------- estimator
@@ -119,17 +182,17 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
     patience : int, default=20
         Epochs without improvement before stopping (long enough to outlast the early
         plateau in which only the majority class is predicted).
-    fusion : {None, "vae"}, default=None
-        ``"vae"`` fuses the modality blocks *inside* the network and trains fusion, context,
-        graph and heads as a whole (paper Sec. IV-A): a DJVAE encoder (one MLP per block,
-        product of experts, Eq. 8-11) turns each utterance into a latent of
-        ``fusion_components`` that the Bi-LSTM reads, and the per-feature negative ELBO (Eq.
-        12) joins the loss with weight ``xi_fusion``. None feeds the concatenated blocks
-        (or the output of a separate :class:`~sklearn_cberl.DJVAE` step) to the Bi-LSTM.
-    fusion_components : int, default=32
-        Latent width of ``fusion="vae"``.
+    fusion : DJVAE or None, default=None
+        An (unfitted) :class:`~sklearn_cberl.DJVAE` to train *inside* the network: fusion,
+        context, graph and heads are trained as a whole (paper Sec. IV-A). Its encoders and
+        joint posterior (Eq. 8-11; its ``n_components``, ``encoder``,
+        ``hidden_layer_sizes``, ``posterior``, ``beta``) turn each utterance into the latent
+        the Bi-LSTM reads, and its per-feature negative ELBO (Eq. 12) joins the loss with
+        weight ``xi_fusion``; its training parameters are not used (the classifier's are).
+        None feeds the concatenated blocks (or the output of a separate ``DJVAE`` step) to
+        the Bi-LSTM. Tune its parameters as ``fusion__n_components``.
     xi_fusion : float, default=1.0
-        Weight of the fusion ELBO term in the total loss (``fusion="vae"`` only).
+        Weight of the fusion ELBO term in the total loss (with ``fusion`` only).
     modalities : sequence of str or None, default=None
         Feature blocks to use (column prefixes); None uses every non-metadata column.
     device : str, default="auto"
@@ -145,9 +208,12 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
     ----------
     classes_ : ndarray of shape (n_classes,)
         Original class labels.
-    net_ : skorch.NeuralNet
-        The trained network (``net_.module_`` is the :class:`~sklearn_cberl.nn.mgnn.MGNN`,
-        ``net_.history`` the training history).
+    net_ : CBERLNet
+        The trained skorch network (``net_.module_`` is the
+        :class:`~sklearn_cberl.nn.mgnn.MGNN`).
+    history_ : list of dict
+        Per epoch: ``epoch``, ``train_loss``, ``valid_loss`` and ``valid_waf1`` (with a
+        validation set), ``samme_error`` / ``samme_alpha`` (boosting), ``dur``.
     estimator_weights_ : ndarray of shape (n_heads,)
         SAMME vote (alpha) of each head.
     estimator_errors_ : ndarray of shape (n_heads,)
@@ -190,8 +256,7 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "early_stopping": [StrOptions({"waf1", "macro_f1", "loss"}), None],
         "patience": [Interval(Integral, 1, None, closed="left")],
-        "fusion": [StrOptions({"vae"}), None],
-        "fusion_components": [Interval(Integral, 1, None, closed="left")],
+        "fusion": [HasMethods(["fit", "transform"]), None],
         "xi_fusion": [Interval(Real, 0, None, closed="left")],
         "modalities": [list, tuple, str, None],
         "device": [str, torch.device, None],
@@ -227,7 +292,6 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         early_stopping="waf1",
         patience=20,
         fusion=None,
-        fusion_components=32,
         xi_fusion=1.0,
         modalities=None,
         device="auto",
@@ -259,7 +323,6 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.patience = patience
         self.fusion = fusion
-        self.fusion_components = fusion_components
         self.xi_fusion = xi_fusion
         self.modalities = modalities
         self.device = device
@@ -272,11 +335,6 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = False
         tags.classifier_tags.multi_label = False
         return tags
-
-    # ----------------------------------------------------------------------- helpers
-    def _dataset(self, conv, y=None, sample_weight=None):
-        # The one place fit and inference build datasets (tests watch it).
-        return dialogue_dataset(conv, y, sample_weight)
 
     # ----------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -318,10 +376,71 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         device = resolve_device(self.device)
         seed = seed_from(self.random_state)
         alpha = class_alpha(self.class_weight, self.classes_, y, sample_weight)
-        conv, dataset, valid_dataset, self.validation_dialogues_ = training_datasets(
-            self, X, conv, y_codes, sample_weight, encoder, validation_data, seed
+        presence = self.fusion is not None
+        held_ids = conv.dialogue_ids[:0]
+        valid = None
+        if validation_data is not None:
+            conv_val, y_val = check_validation_data(
+                self, validation_data, classes=self.classes_, modalities=self.modalities,
+                dtype=np.float32,
+            )  # fmt: skip
+            valid = dialogue_dataset(conv_val, encoder.transform(y_val), presence=presence)
+        elif self.validation_fraction is not None:
+            split = validation_split(conv, self.validation_fraction, seed % (2**31))
+            if split is not None:
+                train, held = split
+                held_ids = conv.dialogue_ids[np.unique(conv.dialogue[held])]
+                valid = dialogue_dataset(
+                    conv.take(held), y_codes[held], sample_weight[held], presence=presence
+                )
+                conv, y_codes = conv.take(train), y_codes[train]
+                sample_weight = sample_weight[train]
+        self.validation_dialogues_ = held_ids
+        dataset = dialogue_dataset(conv, y_codes, sample_weight, presence=presence)
+        mean, scale = feature_statistics(dataset.x.numpy())
+        module_params = {
+            "n_features": conv.X.shape[1],
+            "n_classes": len(self.classes_),
+            "hidden_size": self.hidden_size,
+            "window_past": self.window_past,
+            "window_future": self.window_future,
+            "relations": self.relations,
+            "max_speakers": self.max_speakers,
+            "attention_hidden": attention_hidden,
+            "n_layers": self.n_layers,
+            "mask_rate": self.mask_rate,
+            "dropout": self.dropout,
+            "n_heads": self.n_estimators if self.ensemble == "adaboost" else 1,
+            "voting": self.voting,
+            "feature_mean": torch.from_numpy(mean),
+            "feature_scale": torch.from_numpy(scale),
+        }
+        if self.fusion is not None:
+            block_sizes = {name: s.stop - s.start for name, s in conv.blocks.items()}
+            module_params["fusion"] = self.fusion.module_config(block_sizes)
+            module_params["fusion_beta"] = float(self.fusion.beta)
+        self.net_ = make_net(
+            module_params=module_params,
+            criterion_params={
+                "gamma": self.gamma,
+                "alpha": None if alpha is None else torch.from_numpy(alpha),
+                "xi_recon": self.xi_recon,
+                "xi_focal": self.xi_focal,
+                "xi_fusion": self.xi_fusion,
+            },
+            valid_dataset=valid,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            valid_batch_size=inference_batch_size(conv, self.batch_size),
+            early_stopping=self.early_stopping,
+            patience=self.patience,
+            boosting=self.ensemble == "adaboost",
+            boosting_rate=self.boosting_rate,
+            device=device,
+            verbose=self.verbose,
         )
-        self.net_ = build_net(self, conv, dataset, valid_dataset, attention_hidden, alpha, device)
         with torch_seed(seed, device):
             try:
                 # skorch ends training on KeyboardInterrupt and returns normally (the
@@ -332,9 +451,28 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
                 raise
         # Keep no reference to the training data in the fitted estimator (pickle size).
         self.net_.train_split = None
-        for name, value in training_summary(self.net_, self.max_epochs).items():
+        for name, value in fitted_history(self.net_).items():
             setattr(self, name, value)
+        for name, value in boosting_summary(self.net_, self.best_epoch_).items():
+            setattr(self, name, value)
+        self._warn_at_epoch_cap()
         return self
+
+    def _warn_at_epoch_cap(self):
+        """ConvergenceWarning when training hit ``max_epochs`` with the best validated epoch
+        in the last tenth of them (the validation score was still improving)."""
+        stopper = dict(self.net_.callbacks_).get("early_stopping")
+        if stopper is None or not stopper.best_epoch_:
+            return
+        last = self.max_epochs - max(1, self.max_epochs // 10)
+        if self.n_iter_ == self.max_epochs and self.best_epoch_ > last:
+            warnings.warn(
+                f"CBERLClassifier: training ended at the epoch cap (max_epochs="
+                f"{self.max_epochs}) while the validation {stopper.monitor} was still "
+                f"improving (best epoch {self.best_epoch_}); raise max_epochs.",
+                ConvergenceWarning,
+                stacklevel=3,  # the caller of CBERLClassifier.fit
+            )
 
     # ----------------------------------------------------------------------- inference
     def _infer(self, X, output):
@@ -347,7 +485,8 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
             X, estimator=self, reset=False, modalities=self.modalities, dtype=np.float32
         )
         size = inference_batch_size(conv, self.batch_size)
-        values = self.net_.infer_dialogues(self._dataset(conv), size, output)
+        dataset = dialogue_dataset(conv, presence=self.fusion is not None)
+        values = self.net_.infer_dialogues(dataset, size, output)
         return conv.to_input_order(values)
 
     def __sklearn_is_fitted__(self):
