@@ -65,12 +65,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.preprocessing import StandardScaler
 
+from sklearn_cberl import PAPER_AUGMENTATION, AddPerClass, UpToRatio
 from sklearn_cberl.conversation import DIALOGUE, METADATA_COLUMNS, SYNTHETIC
 from sklearn_cberl.datasets import make_conversations
 from sklearn_cberl.experiments import markdown_table, mean_std
 from sklearn_cberl.metrics import emotion_report
 from sklearn_cberl.over_sampling import ConversationSampler, EmoGANSampler
-from sklearn_cberl.pipeline import PAPER_AUGMENTATION, AddPerClass, UpToRatio
 
 HERE = Path(__file__).resolve().parent
 META = list(METADATA_COLUMNS)

@@ -27,9 +27,8 @@ from _common import PeakRSS, machine, write_results
 
 from sklearn_cberl import AddPerClass, make_cberl_pipeline
 from sklearn_cberl.datasets import make_conversations
-from sklearn_cberl.experiments import markdown_table, mean_std
+from sklearn_cberl.experiments import markdown_table, mean_std, split_frame_by_dialogue
 from sklearn_cberl.metrics import weighted_f1
-from sklearn_cberl.reproduce import _split_dialogues
 
 #: Paper Table VI IEMOCAP additions mapped onto make_conversations' MELD-named classes
 #: (same number of additions, 900 in total on ~5.8k training utterances).
@@ -39,7 +38,7 @@ ADDITIONS = {"joy": 250, "neutral": 80, "sadness": 120, "fear": 120, "anger": 25
 def run(seed: int, quick: bool, device: str) -> dict:
     n_dialogues, length = (30, (20, 40)) if quick else (151, (30, 68))
     X, y = make_conversations(n_dialogues=n_dialogues, dialogue_length=length, random_state=seed)
-    data = _split_dialogues(X, y, (0.72, 0.08, 0.20), seed=seed)
+    data = split_frame_by_dialogue(X, y, (0.72, 0.08, 0.20), seed=seed)
     pipe = make_cberl_pipeline(
         sampling_strategy=AddPerClass(ADDITIONS), device=device, random_state=seed
     )

@@ -166,9 +166,9 @@ def build(rung: str, seed: int, quick: bool, ratio: float | None = None):
 
 
 def _lr(data, seed):
-    from sklearn_cberl.reproduce import _fit_flat
+    from sklearn_cberl.experiments import fit_utterance_baseline
 
-    return _fit_flat("lr", data, seed)
+    return fit_utterance_baseline("lr", data, seed)
 
 
 def run_one(dataset: str, rung: str, seed: int, split: str, overrides: dict, quick: bool):
@@ -176,8 +176,8 @@ def run_one(dataset: str, rung: str, seed: int, split: str, overrides: dict, qui
     import torch
 
     torch.set_num_threads(1)
+    from sklearn_cberl.experiments import utterance_features
     from sklearn_cberl.metrics import emotion_report
-    from sklearn_cberl.reproduce import _features
 
     data = _data(dataset, quick, seed)
     start = time.perf_counter()
@@ -185,7 +185,7 @@ def run_one(dataset: str, rung: str, seed: int, split: str, overrides: dict, qui
     if rung == "lr":
         model = _lr(data, seed)
         fit_time = time.perf_counter() - start
-        y_pred = model.predict(_features(data[f"X_{split}"]))
+        y_pred = model.predict(utterance_features(data[f"X_{split}"]))
         info["C"] = float(model[-1].C)
     else:
         params = dict(overrides)

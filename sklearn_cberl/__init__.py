@@ -18,14 +18,15 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "EmoGANSampler": "over_sampling",
     "ConversationSampler": "over_sampling",
-    "SyntheticRowsWarning": "over_sampling",
+    "SyntheticRowsWarning": "exceptions",
+    "TrainingDivergedError": "exceptions",
     "DJVAE": "fusion",
     "CBERLClassifier": "classifier",
     "CBERLPipeline": "pipeline",
     "make_cberl_pipeline": "pipeline",
-    "AddPerClass": "pipeline",
-    "UpToRatio": "pipeline",
-    "PAPER_AUGMENTATION": "pipeline",
+    "AddPerClass": "strategies",
+    "UpToRatio": "strategies",
+    "PAPER_AUGMENTATION": "paper",
     "torch_threads": "_threads",
 }
 

@@ -35,14 +35,14 @@ def demo(args) -> int:
 
     from .conversation import METADATA_COLUMNS
     from .datasets import make_conversations
+    from .experiments import split_frame_by_dialogue
     from .metrics import emotion_report, format_report
     from .pipeline import make_cberl_pipeline
     from .plotting import plot_confusion_matrix
-    from .reproduce import _split_dialogues
 
     out = Path(args.output_dir)
     X, y = make_conversations(n_dialogues=args.n_dialogues, random_state=args.seed)
-    data = _split_dialogues(X, y, (0.7, 0.1, 0.2), seed=args.seed)
+    data = split_frame_by_dialogue(X, y, (0.7, 0.1, 0.2), seed=args.seed)
     print(
         f"Synthetic conversations: {len(X)} utterances in {X['dialogue_id'].nunique()} dialogues "
         f"(text 100-d, audio 100-d, visual 512-d); train/valid/test by dialogue: "

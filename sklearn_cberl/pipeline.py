@@ -5,17 +5,8 @@ from __future__ import annotations
 from imblearn.pipeline import Pipeline
 
 from ._params import accepts_validation_data, set_random_states
-from .paper import PAPER_AUGMENTATION  # re-exported: Table VI's counts live in paper.py
-from .strategies import EMOTION_ALIASES, AddPerClass, UpToRatio  # re-exported
 
-__all__ = [
-    "AddPerClass",
-    "CBERLPipeline",
-    "EMOTION_ALIASES",
-    "PAPER_AUGMENTATION",
-    "UpToRatio",
-    "make_cberl_pipeline",
-]
+__all__ = ["CBERLPipeline", "make_cberl_pipeline"]
 
 
 class CBERLPipeline(Pipeline):

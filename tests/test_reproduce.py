@@ -29,16 +29,13 @@ def test_quick_demo_reproduction_in_two_processes_writes_every_table_and_figure(
         assert (out / f"{figure}.png").stat().st_size > 10_000
 
 
-def test_paper_constants_have_one_home_and_old_import_paths_still_work():
-    from sklearn_cberl import paper, pipeline, reproduce
+def test_paper_constants_have_one_home_and_the_tables_have_their_roles():
+    from sklearn_cberl import PAPER_AUGMENTATION, paper
     from sklearn_cberl.experiments._report import MAIN_ROWS
+    from sklearn_cberl.experiments._variants import build_variants
 
-    assert reproduce.PAPER_AUGMENTATION is pipeline.PAPER_AUGMENTATION is paper.PAPER_AUGMENTATION
-    assert reproduce.PAPER_RESULTS is paper.PAPER_RESULTS
-    assert reproduce.TABLE_ORDER is paper.TABLE_ORDER
-    for name in ("load_dataset", "build_variants", "Variant", "_split_dialogues", "_fit_flat"):
-        assert hasattr(reproduce, name), name
-    variants, roles = reproduce.build_variants(include_gamma_sweep=False)
+    assert PAPER_AUGMENTATION is paper.PAPER_AUGMENTATION
+    variants, roles = build_variants(include_gamma_sweep=False)
     assert set(MAIN_ROWS) <= set(roles) and "ablation ++++" in roles
     assert roles["CBERL"] is roles["ablation ++++"]  # one model fills both roles
     assert len({v.name for v in variants}) == len(variants)

@@ -11,8 +11,9 @@ import os
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch
+
+from ..conversation import split_dialogues
 
 __all__ = ["data_dir", "holdout_dialogues", "make_bunch"]
 
@@ -34,7 +35,8 @@ def holdout_dialogues(dialogue_ids, valid_size, random_state):
 
     IEMOCAP has no official validation split; the paper (like DialogueGCN) holds out 10 %
     of the training dialogues. Splitting dialogues, not utterances, keeps every
-    conversation on one side.
+    conversation on one side; the split is the package's one dialogue hold-out
+    (:func:`sklearn_cberl.conversation.split_dialogues`), checked for a loader's arguments.
     """
     dialogue_ids = list(dialogue_ids)
     if isinstance(valid_size, bool) or not isinstance(valid_size, (int, float, np.number)):
@@ -48,12 +50,7 @@ def holdout_dialogues(dialogue_ids, valid_size, random_state):
             f"Cannot hold out validation dialogues from {len(dialogue_ids)} training "
             "dialogue(s); use valid_size=0."
         )
-    train, valid = train_test_split(
-        dialogue_ids, test_size=valid_size, random_state=random_state, shuffle=True
-    )
-    # Keep the file's dialogue order inside each side (deterministic, easy to read).
-    chosen = set(valid)
-    return [d for d in dialogue_ids if d not in chosen], [d for d in dialogue_ids if d in chosen]
+    return split_dialogues(dialogue_ids, valid_size, random_state)
 
 
 def make_bunch(splits: dict, class_names, descr: str, **extra) -> Bunch:

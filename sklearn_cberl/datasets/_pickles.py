@@ -32,8 +32,6 @@ from ._pickle_layouts import (
     split_ids,
 )
 
-# holdout_dialogues and make_bunch (now in ._bunch) were defined here: _meld and _mosi
-# still import them from this module.
 __all__ = ["load_iemocap", "load_meld", "IEMOCAP_CLASSES", "MELD_PICKLE_CLASSES", "LAYOUTS"]
 
 #: IEMOCAP's six emotions in the pickles' label-id order (hap, sad, neu, ang, exc, fru).

@@ -12,6 +12,7 @@ Modules: ``_protocol`` (fitting, selection, :class:`ProtocolResult`), ``_tables`
 :mod:`sklearn_cberl.reproduce`).
 """
 
+from ._datasets import DATASETS, load_dataset, split_frame_by_dialogue
 from ._protocol import (
     ProtocolResult,
     fit_with_validation,
@@ -21,6 +22,7 @@ from ._protocol import (
     set_random_states,
 )
 from ._tables import markdown_table, mean_std, metric_table, summary_table, write_results
+from ._variants import fit_utterance_baseline, utterance_features
 
 __all__ = [
     "ProtocolResult",
@@ -34,4 +36,9 @@ __all__ = [
     "select_on_validation",
     "make_run",
     "metric_table",
+    "DATASETS",
+    "load_dataset",
+    "split_frame_by_dialogue",
+    "fit_utterance_baseline",
+    "utterance_features",
 ]

@@ -9,11 +9,14 @@ from sklearn.utils import Bunch
 from ..conversation import DIALOGUE
 from ..paper import DATASETS, PAPER_MINORITY, TABLE_ORDER
 
-__all__ = ["DATASETS", "load_dataset"]
+__all__ = ["DATASETS", "load_dataset", "split_frame_by_dialogue"]
 
 
-def _split_dialogues(X, y, fractions, seed):
-    """Split a conversation frame by dialogue into consecutive parts of the given sizes."""
+def split_frame_by_dialogue(X, y, fractions, seed):
+    """Train / valid / test parts of a conversation frame, by dialogue, of the given sizes.
+
+    Returns a Bunch of ``X_train, y_train, X_valid, y_valid, X_test, y_test``.
+    """
     groups = X[DIALOGUE].to_numpy()
     rest, test = next(
         GroupShuffleSplit(test_size=fractions[2], random_state=seed).split(X, y, groups)
@@ -66,7 +69,7 @@ def load_dataset(name: str, path=None, *, quick: bool = False, cache_dir=None) -
             modalities={"text": 32, "audio": 32, "visual": 64} if quick else None,
             random_state=0,
         )
-        data = _split_dialogues(X, y, (0.7, 0.1, 0.2), seed=0)
+        data = split_frame_by_dialogue(X, y, (0.7, 0.1, 0.2), seed=0)
         data.labels = list(datasets.MELD_CLASSES)
         data.paper = None
         data.description = (

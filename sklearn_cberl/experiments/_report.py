@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..paper import PAPER_AUGMENTATION, PAPER_RESULTS
 from ._tables import markdown_table, mean_std, metric_table
-from ._variants import _features
+from ._variants import utterance_features
 
 #: Rows of Table I/II (table roles, see :func:`~._variants.build_variants`).
 MAIN_ROWS = [
@@ -140,7 +140,7 @@ def write_figures(out, dataset, data, by_role, figures_state, seed, sweep) -> No
     embedding = cberl["clf"].embed(cberl["X_test"])
     plot_tsne(
         {
-            "raw features (test)": (_features(data.X_test).to_numpy(), data.y_test),
+            "raw features (test)": (utterance_features(data.X_test).to_numpy(), data.y_test),
             "CBERL graph embeddings (test)": (np.asarray(embedding), data.y_test),
         },
         max_points=1500,
@@ -150,8 +150,8 @@ def write_figures(out, dataset, data, by_role, figures_state, seed, sweep) -> No
     X_aug, y_aug = cberl["augmented"]
     plot_tsne(
         {
-            "original training data": (_features(data.X_train).to_numpy(), data.y_train),
-            "after EmoGAN augmentation": (_features(X_aug).to_numpy(), y_aug),
+            "original training data": (utterance_features(data.X_train).to_numpy(), data.y_train),
+            "after EmoGAN augmentation": (utterance_features(X_aug).to_numpy(), y_aug),
         },
         max_points=1500,
         title="Fig. 9: t-SNE of raw vs augmented training data",

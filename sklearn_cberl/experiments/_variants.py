@@ -14,7 +14,13 @@ from ..conversation import METADATA_COLUMNS
 from ..paper import PAPER_AUGMENTATION, TABLE_VI_REFERENCE_SIZE
 from ._protocol import fit_with_validation, select_on_validation
 
-__all__ = ["SAMPLER_LABELS", "Variant", "build_variants"]
+__all__ = [
+    "SAMPLER_LABELS",
+    "Variant",
+    "build_variants",
+    "fit_utterance_baseline",
+    "utterance_features",
+]
 
 #: The over-samplers compared in front of the same fusion + classifier: ``Variant.aug`` code
 #: -> class name (the imbalanced-learn class for all but ``emogan``).
@@ -131,12 +137,14 @@ def _make_sampler(aug, strategy, seed, device, verbose):
     return ConversationSampler(cls(sampling_strategy=strategy, random_state=seed))
 
 
-def _features(X):
+def utterance_features(X):
+    """The feature columns of a conversation frame: what a per-utterance model sees."""
     return X.drop(columns=[c for c in METADATA_COLUMNS if c in X.columns])
 
 
-def _fit_flat(kind, data, seed):
-    """Per-utterance baselines; C / hidden size chosen on validation WAF1."""
+def fit_utterance_baseline(kind, data, seed):
+    """A per-utterance baseline fitted on ``data.X_train``: ``kind="lr"`` (logistic
+    regression, C chosen on validation WAF1) or ``"mlp"`` (hidden size chosen likewise)."""
     if kind == "lr":
         grid = [
             make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
@@ -158,9 +166,9 @@ def _fit_flat(kind, data, seed):
         ]
     _, _, model, _ = select_on_validation(
         enumerate(grid),
-        _features(data.X_train),
+        utterance_features(data.X_train),
         data.y_train,
-        _features(data.X_valid),
+        utterance_features(data.X_valid),
         data.y_valid,
     )
     return model
@@ -228,8 +236,8 @@ def _fit_variant(variant: Variant, prefixes: _Prefixes, device, verbose, quick, 
     data = prefixes.data
     if variant.kind in ("lr", "mlp"):
         start = time.perf_counter()
-        model = _fit_flat(variant.kind, data, prefixes.seed)
-        return model.predict(_features(data.X_test)), time.perf_counter() - start, {}
+        model = fit_utterance_baseline(variant.kind, data, prefixes.seed)
+        return model.predict(utterance_features(data.X_test)), time.perf_counter() - start, {}
     X, y, X_valid, X_test, vae, prefix_time = prefixes.fuse(variant.aug, variant.fuse)
     clf = CBERLClassifier(device=device, random_state=prefixes.seed, verbose=verbose)
     clf.set_params(**dict(variant.clf))
