@@ -40,3 +40,14 @@ def test_docstring_examples_run(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_parameter_table_lists_every_public_parameter():
+    """docs/api.md's table is the generated one: every parameter of every public estimator,
+    with its default, and every parameter is documented in its estimator's docstring."""
+    import parameter_table
+
+    assert parameter_table.undocumented() == []
+    assert parameter_table.current() == parameter_table.block(), (
+        "docs/api.md's parameter table is stale: run `python tests/parameter_table.py`"
+    )
