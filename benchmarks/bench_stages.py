@@ -57,7 +57,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CACHE, RESULTS, machine  # noqa: E402
+from _common import (  # noqa: E402
+    CACHE,
+    RESULTS,
+    machine,
+    provenance,
+    provenance_lines,
+    run_id,
+    run_ids,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = (
@@ -242,14 +250,17 @@ def _cell(report, row, column):
 
 
 def summarise(runs, labels_of) -> dict:
-    """Per (data set, rung label): mean/std of WAF1, WAA, macro-F1, per-class F1, fit time."""
+    """Per (data set, rung label): mean/std of WAF1, WAA, macro-F1, per-class F1, fit time,
+    and the runs (numbered as in :func:`_common.run_ids`) its seeds come from."""
     groups: dict = {}
+    ids = run_ids(runs)
     for run in runs:
         groups.setdefault((run["dataset"], _label(run)), []).append(run)
     out = {}
     for (dataset, label), group in groups.items():
         ok = [r for r in group if "error" not in r]
         entry = {"n_seeds": len(ok), "errors": [r["error"] for r in group if "error" in r]}
+        entry["runs"] = sorted({run_id(r, ids) for r in group})
         if ok:
             cells = {"WAF1": ("weighted", "f1"), "WAA": ("weighted", "acc"),
                      "macro-F1": ("macro", "f1")}  # fmt: skip
@@ -266,14 +277,14 @@ def summarise(runs, labels_of) -> dict:
     return out
 
 
-def markdown(summary, labels_of, minority_of, split, meta) -> str:
+def markdown(summary, labels_of, minority_of, split, meta, runs) -> str:
     lines = [
         "# Stage ladder: does each CBERL stage earn its place?",
         "",
-        f"`python benchmarks/bench_stages.py {meta['argv']}` - {meta['machine']}, torch "
-        f"{meta['torch']}, one torch thread per process, {meta['jobs']} processes. Scores on "
+        f"{meta['machine']}, torch {meta['torch']}, one torch thread per process. Scores on "
         f"the **{split}** split (%), mean ± std over seeds; epochs (and LR's C) chosen on the "
-        "validation split; fit time in seconds on a shared machine (indicative).",
+        "validation split; fit time in seconds on a shared machine (indicative). The `runs` "
+        "column names the run(s) each row's seeds come from (listed at the end).",
     ]
     by_dataset: dict = {}
     for key, entry in summary.items():
@@ -282,7 +293,7 @@ def markdown(summary, labels_of, minority_of, split, meta) -> str:
     for dataset, rows in by_dataset.items():
         minority = minority_of[dataset]
         head = ["rung", "seeds", "WAF1", "WAA (acc)", "macro-F1"]
-        head += [f"F1 {c}" for c in minority] + ["fit s", "epoch", "synthetic"]
+        head += [f"F1 {c}" for c in minority] + ["fit s", "epoch", "synthetic", "runs"]
         lines += ["", f"## {dataset}", "", "| " + " | ".join(head) + " |",
                   "| " + " | ".join(["---"] * len(head)) + " |"]  # fmt: skip
         for label, entry in rows:
@@ -299,6 +310,7 @@ def markdown(summary, labels_of, minority_of, split, meta) -> str:
             cells += [
                 f"{entry[k]:.0f}" if k in entry else "-" for k in ("best_epoch", "n_synthetic")
             ]
+            cells.append(",".join(map(str, entry.get("runs", []))))
             lines.append("| " + " | ".join(cells) + " |")
         classes = labels_of[dataset]
         lines += ["", f"Per-class F1 ({dataset}):", "", "| rung | " + " | ".join(classes) + " |",
@@ -307,6 +319,7 @@ def markdown(summary, labels_of, minority_of, split, meta) -> str:
             if entry["n_seeds"]:
                 row = [f"{entry[f'F1 {c}'][0]:.1f} ± {entry[f'F1 {c}'][1]:.1f}" for c in classes]
                 lines.append(f"| {label} | " + " | ".join(row) + " |")
+    lines += ["", *provenance_lines(runs, label=lambda r: f"{r['dataset']} {_label(r)}")]
     return "\n".join(lines) + "\n"
 
 
@@ -345,9 +358,11 @@ def main(argv=None):
         for seed in args.seeds
     ]
     start = time.time()
+    prov = provenance(argv=None if argv is None else [sys.argv[0], *argv])
     with ProcessPoolExecutor(max_workers=args.jobs, initializer=_init_worker) as pool:
         runs = []
         for run in pool.map(_worker, tasks):
+            run["provenance"] = prov
             runs.append(run)
             status = run.get("error") or f"{_cell(run['report'], 'weighted', 'f1'):.2f} WAF1"
             print(f"[{time.time() - start:7.0f}s] {run['dataset']} {_label(run)} "
@@ -370,7 +385,7 @@ def main(argv=None):
                "runs": all_runs}  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=1, default=str))
-    text = markdown(summary, labels_of, minority_of, args.split, meta)
+    text = markdown(summary, labels_of, minority_of, args.split, meta, all_runs)
     path.with_suffix(".md").write_text(text)
     print(text)
 

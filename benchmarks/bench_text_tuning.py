@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CACHE, RESULTS, machine, write_results  # noqa: E402
+from _common import CACHE, RESULTS, machine, provenance, provenance_lines, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MELD = ("CBERL_MELD_DIR", ROOT.parent / "shared" / "data" / "meld")
@@ -170,8 +170,9 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     raw = load_meld_text(os.environ.get(MELD[0], str(MELD[1])))
     runs = []
+    prov = provenance(argv=None if argv is None else [sys.argv[0], *argv])
     for seed in args.seeds:
-        runs.append(run_seed(seed, args, raw))
+        runs.append({**run_seed(seed, args, raw), "provenance": prov})
         print(runs[-1], flush=True)
     meta = {**machine(), "argv": " ".join(sys.argv[1:] if argv is None else argv),
             "threads": torch.get_num_threads()}  # fmt: skip
@@ -183,7 +184,9 @@ def main(argv=None):
         done = {r["seed"] for r in runs}
         kept = [r for r in json.loads(previous.read_text())["runs"] if r["seed"] not in done]
         runs = sorted(kept + runs, key=lambda r: r["seed"])
-    write_results(name, False, {"meta": meta, "runs": runs}, markdown(runs, meta, args))
+    text = markdown(runs, meta, args).rstrip("\n") + "\n\n"
+    text += "\n".join(provenance_lines(runs, label=lambda r: f"seed {r['seed']}")) + "\n"
+    write_results(name, False, {"meta": meta, "runs": runs}, text)
 
 
 if __name__ == "__main__":
