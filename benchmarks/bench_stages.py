@@ -22,11 +22,15 @@ option ``ratio=r`` sets that ratio for all three (``emogan:ratio=0.5``).
 
 Data sets (``sklearn_cberl.reproduce.load_dataset``): ``meld-text`` (MiniLM text features,
 official split), ``mosi`` (real text/audio/video features; validation = 11 of the test
-videos, test = the other 20), ``mosi-imbalanced`` (training negatives cut to 1/8 of the
-positives), ``demo`` (``make_conversations``) and MELD with the fine-tuned text features of
-``bench_text_tuning.py`` (run it first; each seed uses its own encoder): ``meld-tuned``
-(in-sample training features), ``meld-tuned-cv`` (cross-fitted), ``meld-tuned-context``
-(a window of 2 preceding turns) and ``meld-tuned-balanced`` (class-weighted fine-tuning).
+videos, test = the other 20; its training videos' text and video features were fitted to
+those videos, so this train -> test protocol says little about fusion), ``mosi-imbalanced``
+(training negatives cut to 1/8 of the positives), ``mosi-clean`` (the 31 clean test videos
+only, 5-fold cross-validation by video, each fold validating on a quarter of its training
+videos: every seed runs all folds), ``demo`` (``make_conversations``) and MELD with the
+fine-tuned text features of ``bench_text_tuning.py`` (run it first; each seed uses its own
+encoder): ``meld-tuned`` (in-sample training features), ``meld-tuned-cv`` (cross-fitted),
+``meld-tuned-context`` (a window of 2 preceding turns) and ``meld-tuned-balanced``
+(class-weighted fine-tuning).
 
 ``--split valid`` scores the validation split instead (for choosing defaults; the test split
 is then never predicted) and writes ``stages_valid.*``. A rung can carry parameter overrides:
@@ -69,7 +73,7 @@ from _common import (  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = (
-    "meld-text", "mosi", "mosi-imbalanced", "demo",
+    "meld-text", "mosi", "mosi-imbalanced", "mosi-clean", "demo",
     "meld-tuned", "meld-tuned-cv", "meld-tuned-context", "meld-tuned-balanced",
 )  # fmt: skip
 #: MELD with fine-tuned text features (bench_text_tuning.py writes them, one set per seed):
@@ -88,7 +92,7 @@ DATA_PATHS = {
 _DATA: dict = {}
 
 
-def _data(name: str, quick: bool, seed: int = 0):
+def _data(name: str, quick: bool, seed: int = 0, fold: int | None = None):
     from sklearn_cberl.reproduce import load_dataset
 
     if name in TUNED:  # the features of this seed's fine-tuned encoder
@@ -99,13 +103,14 @@ def _data(name: str, quick: bool, seed: int = 0):
             _DATA[name, seed] = tuned_meld(
                 seed, cross_fitted=cross_fitted, context=context, class_weight=weights
             )
-        _DATA[name] = _DATA[name, seed]
-        return _DATA[name]
-    if name not in _DATA:
-        env, default = DATA_PATHS.get(name.replace("-imbalanced", ""), (None, None))
+        return _DATA[name, seed]
+    if (name, fold) not in _DATA:
+        base = name.replace("-imbalanced", "").replace("-clean", "")
+        env, default = DATA_PATHS.get(base, (None, None))
         path = os.environ.get(env, str(default)) if env else None
-        _DATA[name] = load_dataset(name, path, quick=quick, cache_dir=CACHE)
-    return _DATA[name]
+        kwargs = {} if fold is None else {"fold": fold}
+        _DATA[name, fold] = load_dataset(name, path, quick=quick, cache_dir=CACHE, **kwargs)
+    return _DATA[name, fold]
 
 
 def _ratio() -> float:
@@ -179,15 +184,15 @@ def _lr(data, seed):
     return fit_utterance_baseline("lr", data, seed)
 
 
-def run_one(dataset: str, rung: str, seed: int, split: str, overrides: dict, quick: bool):
-    """Fit one rung on one seed; score ``split`` once. Runs in a worker process."""
+def run_one(dataset, rung, seed, fold, split, overrides, quick):
+    """Fit one rung on one seed (and fold); score ``split`` once. Runs in a worker process."""
     import torch
 
     torch.set_num_threads(1)
     from sklearn_cberl.experiments import utterance_features
     from sklearn_cberl.metrics import emotion_report
 
-    data = _data(dataset, quick, seed)
+    data = _data(dataset, quick, seed, fold)
     start = time.perf_counter()
     info = {}
     if rung == "lr":
@@ -217,6 +222,7 @@ def run_one(dataset: str, rung: str, seed: int, split: str, overrides: dict, qui
         "rung": rung,
         "overrides": {k: repr(v) for k, v in overrides.items()},
         "seed": seed,
+        "fold": fold,
         "split": split,
         "fit_time": fit_time,
         "report": report.reset_index().to_dict(orient="list"),
@@ -228,8 +234,8 @@ def _worker(args):
     try:
         return run_one(*args)
     except Exception as error:  # a failed rung is reported, not fatal for the others
-        dataset, rung, seed, split, overrides, _ = args
-        return {"dataset": dataset, "rung": rung, "seed": seed, "split": split,
+        dataset, rung, seed, fold, split, overrides, _ = args
+        return {"dataset": dataset, "rung": rung, "seed": seed, "fold": fold, "split": split,
                 "overrides": {k: repr(v) for k, v in overrides.items()},
                 "error": f"{type(error).__name__}: {error}"}  # fmt: skip
 
@@ -249,9 +255,19 @@ def _cell(report, row, column):
     return float(report[column][index])
 
 
+def _over_seeds(runs, values) -> tuple[float, float]:
+    """Mean and std over seeds; a cross-validated set's folds are averaged per seed first, so
+    the std is the seed-to-seed spread (the folds' spread is a property of the data)."""
+    per_seed: dict = {}
+    for run, value in zip(runs, values):
+        per_seed.setdefault(run["seed"], []).append(value)
+    means = np.array([np.mean(v) for v in per_seed.values()])
+    return float(means.mean()), float(means.std())
+
+
 def summarise(runs, labels_of) -> dict:
-    """Per (data set, rung label): mean/std of WAF1, WAA, macro-F1, per-class F1, fit time,
-    and the runs (numbered as in :func:`_common.run_ids`) its seeds come from."""
+    """Per (data set, rung label): mean/std over seeds of WAF1, WAA, macro-F1, per-class F1,
+    fit time, and the runs (numbered as in :func:`_common.run_ids`) its fits come from."""
     groups: dict = {}
     ids = run_ids(runs)
     for run in runs:
@@ -266,10 +282,8 @@ def summarise(runs, labels_of) -> dict:
                      "macro-F1": ("macro", "f1")}  # fmt: skip
             cells.update({f"F1 {c}": (str(c), "f1") for c in labels_of[dataset]})
             for key, (row, column) in cells.items():
-                values = np.array([_cell(r["report"], row, column) for r in ok])
-                entry[key] = (float(values.mean()), float(values.std()))
-            fit = np.array([r["fit_time"] for r in ok])
-            entry["fit s"] = (float(fit.mean()), float(fit.std()))
+                entry[key] = _over_seeds(ok, [_cell(r["report"], row, column) for r in ok])
+            entry["fit s"] = _over_seeds(ok, [r["fit_time"] for r in ok])
             for key in ("best_epoch", "n_synthetic"):
                 if all(key in r for r in ok):
                     entry[key] = float(np.mean([r[key] for r in ok]))
@@ -283,8 +297,10 @@ def markdown(summary, labels_of, minority_of, split, meta, runs) -> str:
         "",
         f"{meta['machine']}, torch {meta['torch']}, one torch thread per process. Scores on "
         f"the **{split}** split (%), mean ± std over seeds; epochs (and LR's C) chosen on the "
-        "validation split; fit time in seconds on a shared machine (indicative). The `runs` "
-        "column names the run(s) each row's seeds come from (listed at the end).",
+        "validation split; fit time in seconds on a shared machine (indicative). `n` counts "
+        "the fits (seeds, times folds for a cross-validated set, whose folds are averaged per "
+        "seed before the std over seeds); `from run` names the run(s) they come from (listed "
+        "at the end).",
     ]
     by_dataset: dict = {}
     for key, entry in summary.items():
@@ -292,8 +308,8 @@ def markdown(summary, labels_of, minority_of, split, meta, runs) -> str:
         by_dataset.setdefault(dataset, []).append((label, entry))
     for dataset, rows in by_dataset.items():
         minority = minority_of[dataset]
-        head = ["rung", "seeds", "WAF1", "WAA (acc)", "macro-F1"]
-        head += [f"F1 {c}" for c in minority] + ["fit s", "epoch", "synthetic", "runs"]
+        head = ["rung", "n", "WAF1", "WAA (acc)", "macro-F1"]
+        head += [f"F1 {c}" for c in minority] + ["fit s", "epoch", "synthetic", "from run"]
         lines += ["", f"## {dataset}", "", "| " + " | ".join(head) + " |",
                   "| " + " | ".join(["---"] * len(head)) + " |"]  # fmt: skip
         for label, entry in rows:
@@ -347,15 +363,18 @@ def main(argv=None):
     if args.quick:
         args.datasets, args.seeds = ["demo"], args.seeds[:1]
     rungs = [_parse_rung(r) for r in args.rungs]
-    for dataset in args.datasets:  # load (and cache) once before the workers start
-        _data(dataset, args.quick, args.seeds[0])
-    labels_of = {d: [str(c) for c in _DATA[d].labels] for d in args.datasets}
-    minority_of = {d: [str(c) for c in _DATA[d].minority] for d in args.datasets}
+    from sklearn_cberl.experiments._datasets import FOLDED
+
+    folds = {d: list(range(FOLDED[d])) if d in FOLDED else [None] for d in args.datasets}
+    first = {d: _data(d, args.quick, args.seeds[0], folds[d][0]) for d in args.datasets}
+    labels_of = {d: [str(c) for c in first[d].labels] for d in args.datasets}
+    minority_of = {d: [str(c) for c in first[d].minority] for d in args.datasets}
     tasks = [
-        (d, rung, seed, args.split, overrides, args.quick)
+        (d, rung, seed, fold, args.split, overrides, args.quick)
         for d in args.datasets
         for rung, overrides in rungs
         for seed in args.seeds
+        for fold in folds[d]
     ]
     start = time.time()
     prov = provenance(argv=None if argv is None else [sys.argv[0], *argv])
@@ -365,15 +384,19 @@ def main(argv=None):
             run["provenance"] = prov
             runs.append(run)
             status = run.get("error") or f"{_cell(run['report'], 'weighted', 'f1'):.2f} WAF1"
+            fold = "" if run.get("fold") is None else f" fold {run['fold']}"
             print(f"[{time.time() - start:7.0f}s] {run['dataset']} {_label(run)} "
-                  f"seed {run['seed']}: {status}", flush=True)  # fmt: skip
+                  f"seed {run['seed']}{fold}: {status}", flush=True)  # fmt: skip
 
     name = args.output or ("stages" if args.split == "test" else "stages_valid")
     name += "_quick" if args.quick else ""
     path = RESULTS / f"{name}.json"
     previous = json.loads(path.read_text()) if path.is_file() else {"runs": []}
-    done = {(r["dataset"], _label(r), r["seed"]) for r in runs}
-    kept = [r for r in previous["runs"] if (r["dataset"], _label(r), r["seed"]) not in done]
+    def key(r):
+        return r["dataset"], _label(r), r["seed"], r.get("fold")
+
+    done = {key(r) for r in runs}
+    kept = [r for r in previous["runs"] if key(r) not in done]
     all_runs = kept + runs
     for d in {r["dataset"] for r in all_runs} - set(labels_of):
         labels_of[d] = previous["labels"][d]

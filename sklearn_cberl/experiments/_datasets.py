@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils import Bunch
 
-from ..conversation import DIALOGUE
-from ..paper import DATASETS, PAPER_MINORITY, TABLE_ORDER
+from ..conversation import DIALOGUE, split_dialogues
+from ..paper import DATASETS as PAPER_DATASETS
+from ..paper import PAPER_MINORITY, TABLE_ORDER
 
-__all__ = ["DATASETS", "load_dataset", "split_frame_by_dialogue"]
+__all__ = ["DATASETS", "FOLDED", "load_dataset", "split_frame_by_dialogue"]
+
+#: Every data set :func:`load_dataset` knows (the paper's, the CMU-MOSI variants).
+DATASETS = (*PAPER_DATASETS, "mosi", "mosi-imbalanced", "mosi-clean")
+#: Cross-validated data sets -> their number of folds (``load_dataset(name, fold=k)``).
+FOLDED = {"mosi-clean": 5}
 
 
 def split_frame_by_dialogue(X, y, fractions, seed):
@@ -30,7 +37,9 @@ def split_frame_by_dialogue(X, y, fractions, seed):
     return Bunch(X_train=X_tr, y_train=y_tr, X_valid=X_va, y_valid=y_va, X_test=X_te, y_test=y_te)
 
 
-def load_dataset(name: str, path=None, *, quick: bool = False, cache_dir=None) -> Bunch:
+def load_dataset(
+    name: str, path=None, *, quick: bool = False, cache_dir=None, fold: int | None = None
+) -> Bunch:
     """Load a reproduction dataset as ``X_/y_`` train/valid/test plus ``labels``, ``paper``.
 
     ``demo``: :func:`~sklearn_cberl.datasets.make_conversations` (3 modalities), split
@@ -42,17 +51,23 @@ def load_dataset(name: str, path=None, *, quick: bool = False, cache_dir=None) -
     (seeded, fixed; the training videos' features are fitted to them, see
     :func:`~sklearn_cberl.datasets.load_mosi`), test = the other test videos;
     ``mosi-imbalanced``: the same with the training negatives cut to 1/8 of the positives
-    (seeded; validation and test untouched).
+    (seeded; validation and test untouched). ``mosi-clean``: MOSI's 31 test videos only
+    (752 utterances whose features were not fitted to them), cross-validated by video:
+    ``fold`` ``k`` of :data:`FOLDED` tests on a fifth of the videos, validates on a quarter
+    of the others and trains on the rest (folds and validation videos fixed and seeded).
 
     Parameters
     ----------
-    name : {"demo", "meld-text", "iemocap", "meld", "mosi", "mosi-imbalanced"}
+    name : {"demo", "meld-text", "iemocap", "meld", "mosi", "mosi-imbalanced", "mosi-clean"}
     path : path-like, default=None
         The data set's files (see above); required for ``iemocap`` and ``meld``.
     quick : bool, default=False
         Smoke mode: fewer demo dialogues, a seeded quarter of the other data sets' dialogues.
     cache_dir : path-like, default=None
         Where ``meld-text`` caches its embeddings.
+    fold : int, default=None
+        The fold of a cross-validated data set (:data:`FOLDED`); required for those, refused
+        for the others.
 
     Returns
     -------
@@ -63,6 +78,12 @@ def load_dataset(name: str, path=None, *, quick: bool = False, cache_dir=None) -
     """
     from .. import datasets
 
+    if (fold is None) == (name in FOLDED):
+        raise ValueError(
+            f"{name!r}: " + (f"pass fold=0..{FOLDED[name] - 1}" if name in FOLDED else "no folds")
+        )
+    if name == "mosi-clean":
+        return _mosi_clean(path, fold)
     if name == "demo":
         X, y = datasets.make_conversations(
             n_dialogues=80 if quick else 300,
@@ -121,6 +142,41 @@ def load_dataset(name: str, path=None, *, quick: bool = False, cache_dir=None) -
     minority = PAPER_MINORITY.get(data.paper or "meld")  # copied: callers may edit theirs
     data.minority = (
         list(minority) if minority else [c for c in counts.index[::-1] if c in data.labels][:2]
+    )
+    return data
+
+
+def _mosi_clean(path, fold: int) -> Bunch:
+    """Fold ``fold`` of the video-level cross-validation over MOSI's clean test videos."""
+    from sklearn.model_selection import GroupKFold
+
+    from .. import datasets
+
+    n_folds = FOLDED["mosi-clean"]
+    if not 0 <= fold < n_folds:
+        raise ValueError(f"mosi-clean has folds 0..{n_folds - 1}, got fold={fold}.")
+    raw = datasets.load_mosi(path, valid_size=0, random_state=0)
+    X = raw.X_test.drop(columns="transcript").reset_index(drop=True)
+    y = raw.y_test.reset_index(drop=True)
+    videos = X[DIALOGUE].to_numpy()
+    # Videos shuffled once (seeded) so that folds do not follow the file's video order.
+    order = np.random.RandomState(0).permutation(len(X))
+    splitter = GroupKFold(n_splits=n_folds)
+    rest, test = list(splitter.split(X.iloc[order], groups=videos[order]))[fold]
+    rest, test = np.sort(order[rest]), np.sort(order[test])
+    kept, held = split_dialogues(pd.unique(videos[rest]), 0.25, random_state=fold)
+    valid = rest[np.isin(videos[rest], held)]
+    train = rest[np.isin(videos[rest], kept)]
+    take = lambda idx: (X.iloc[idx].reset_index(drop=True), y.iloc[idx].reset_index(drop=True))  # noqa: E731
+    (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = take(train), take(valid), take(test)
+    data = Bunch(X_train=X_tr, y_train=y_tr, X_valid=X_va, y_valid=y_va, X_test=X_te, y_test=y_te)
+    data.labels = list(datasets.MOSI_CLASSES)
+    data.paper = None
+    data.minority = ["negative"]
+    data.description = (
+        "CMU-MOSI's 31 test videos (clean features), 5-fold cross-validation by video: fold "
+        f"{fold} tests on {X_te[DIALOGUE].nunique()} videos, validates on "
+        f"{X_va[DIALOGUE].nunique()}, trains on {X_tr[DIALOGUE].nunique()}"
     )
     return data
 
