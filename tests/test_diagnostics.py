@@ -54,3 +54,37 @@ def test_copies_score_zero_and_no_judge_no_column():
     )
     assert out.loc["b", "to_source"] == 0 and out.loc["b", "to_nearest_real"] == 0
     assert "judge_accuracy" not in out.columns
+
+
+def test_fusion_report_on_a_block_that_holds_the_label_and_one_that_is_noise():
+    from sklearn_cberl import DJVAE
+    from sklearn_cberl.diagnostics import fusion_report
+
+    rng = np.random.RandomState(0)
+    n = 240
+    y = np.where(rng.rand(n) < 0.5, "pos", "neg")
+    sign = np.where(y == "pos", 1.0, -1.0)
+    X = pd.DataFrame(
+        {
+            "dialogue_id": np.repeat(np.arange(40), 6),
+            "speaker": 0,
+            "turn": np.tile(np.arange(6), 40),
+            "text_0": 2 * sign + 0.3 * rng.randn(n),  # the label, plainly
+            "text_1": sign + 0.3 * rng.randn(n),
+            **{f"audio_{i}": rng.randn(n) for i in range(3)},  # noise
+        }
+    )
+    model = DJVAE(n_components=2, max_epochs=30, random_state=0, device="cpu").fit(X)
+    report = fusion_report(model, X, y)
+    assert list(report.index) == ["text", "audio", "all"]
+    assert report.loc["text", "probe_input"] > 95  # the text block holds the label
+    assert report.loc["audio", "probe_input"] < 70  # noise: near chance
+    assert report.loc["audio", "probe_latent_and_input"] > 90  # the latent carries the text
+    assert report.loc["text", "n_features"] == 2 and report.loc["all", "n_features"] == 5
+    shares = report.loc[["text", "audio"], "latent_share"]
+    assert np.isclose(shares.sum(), 1.0) and (shares >= 0).all()
+    assert (report["reconstruction_mse"] > 0).all()
+    # A block missing (all zeros) for some rows is scored on the rows that have it.
+    X_missing = X.copy()
+    X_missing.loc[::4, ["audio_0", "audio_1", "audio_2"]] = 0.0
+    assert np.isfinite(fusion_report(model, X_missing, y)["reconstruction_mse"]).all()
