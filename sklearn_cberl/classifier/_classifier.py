@@ -186,9 +186,11 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         An (unfitted) :class:`~sklearn_cberl.DJVAE` to train *inside* the network: fusion,
         context, graph and heads are trained as a whole (paper Sec. IV-A). Its encoders and
         joint posterior (Eq. 8-11; its ``n_components``, ``encoder``,
-        ``hidden_layer_sizes``, ``posterior``, ``beta``) turn each utterance into the latent
-        the Bi-LSTM reads, and its per-feature negative ELBO (Eq. 12) joins the loss with
-        weight ``xi_fusion``; its training parameters are not used (the classifier's are).
+        ``hidden_layer_sizes``, ``posterior``, ``beta``, ``modality_dropout``) turn each
+        utterance into the latent the Bi-LSTM reads (next to the standardised features
+        when its ``passthrough`` resolves to True), and its per-feature negative ELBO (Eq.
+        12) joins the loss with weight ``xi_fusion``; its training parameters are not used
+        (the classifier's are).
         None feeds the concatenated blocks (or the output of a separate ``DJVAE`` step) to
         the Bi-LSTM. Tune its parameters as ``fusion__n_components``.
     xi_fusion : float, default=1.0
@@ -419,6 +421,11 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
             block_sizes = {name: s.stop - s.start for name, s in conv.blocks.items()}
             module_params["fusion"] = self.fusion.module_config(block_sizes)
             module_params["fusion_beta"] = float(self.fusion.beta)
+            passthrough = self.fusion.passthrough
+            module_params["fusion_passthrough"] = bool(
+                len(block_sizes) == 1 if passthrough == "auto" else passthrough
+            )
+            module_params["fusion_dropout"] = float(self.fusion.modality_dropout)
         self.net_ = make_net(
             module_params=module_params,
             criterion_params={

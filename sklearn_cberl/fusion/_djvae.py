@@ -15,10 +15,17 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_feature_names_in, check_array, check_is_fitted
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
 from skorch.helper import predefined_split
 
 from .._torch_estimator import (
@@ -38,12 +45,13 @@ from ..conversation import (
     METADATA_COLUMNS,
     PLAIN_BLOCK,
     check_conversations,
+    check_labels,
     check_validation_data,
     is_conversation_frame,
     modality_presence,
     validation_split,
 )
-from ..nn.vae import ENCODERS, PAPER_ENCODERS, DJVAEModule, negative_elbo
+from ..nn.vae import ENCODERS, PAPER_ENCODERS, DJVAEModule, drop_modalities, negative_elbo
 
 __all__ = ["DJVAE"]
 
@@ -106,6 +114,13 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         Adam learning rate.
     mask_missing : bool, default=True
         Treat an all-zero block as a missing modality (see above).
+    modality_dropout : float in [0, 1), default=0.0
+        During training, hide each available modality of an utterance with this probability
+        (an utterance keeps at least one): the latent must then be inferred from every
+        modality, small ones included, and learns to work with missing ones.
+    label_weight : float, default=0.0
+        Weight of a label term in the loss: the cross-entropy of a linear head on the latent
+        (a label-aware latent; ``fit`` then needs ``y``). 0: unsupervised, as in the paper.
     passthrough : bool or "auto", default="auto"
         Also output the original modality columns after the fused ones (``[latent (+)
         input]``). ``"auto"``: only for a single modality block, where a latent alone only
@@ -180,6 +195,8 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         "beta": [Interval(Real, 0, None, closed="left")],
         "beta_warmup": [Interval(Integral, 0, None, closed="left")],
         "mask_missing": ["boolean"],
+        "modality_dropout": [Interval(Real, 0, 1, closed="left")],
+        "label_weight": [Interval(Real, 0, None, closed="left")],
         "passthrough": [StrOptions({"auto"}), "boolean"],
     }
 
@@ -197,6 +214,8 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         batch_size=128,
         lr=1e-3,
         mask_missing=True,
+        modality_dropout=0.0,
+        label_weight=0.0,
         passthrough="auto",
         early_stopping=None,
         validation_fraction=0.1,
@@ -216,6 +235,8 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.mask_missing = mask_missing
+        self.modality_dropout = modality_dropout
+        self.label_weight = label_weight
         self.passthrough = passthrough
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -280,13 +301,14 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         ----------
         X : DataFrame or array-like of shape (n_samples, n_features)
             Conversation frame or plain feature table.
-        y : ignored
-            Present for API consistency (fusion is unsupervised).
+        y : array-like of shape (n_samples,), default=None
+            Labels; used only by the label term (``label_weight > 0``, which needs them).
         validation_data : X_val or tuple (X_val, y_val), default=None
-            Data of the same kind as ``X`` whose Eq. 12 loss is recorded per epoch
-            (``history_[i]["valid_loss"]``) and, with ``early_stopping="loss"``, monitored.
-            Without it, ``early_stopping`` holds out ``validation_fraction`` of the
-            dialogues of ``X`` (of the rows, for a plain table).
+            Data of the same kind as ``X`` whose loss is recorded per epoch
+            (``history_[i]["valid_loss"]``) and, with ``early_stopping="loss"``, monitored
+            (with ``label_weight > 0`` it needs its labels). Without it, ``early_stopping``
+            holds out ``validation_fraction`` of the dialogues of ``X`` (of the rows, for a
+            plain table).
 
         Returns
         -------
@@ -307,18 +329,28 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
             check_passthrough_names(self._fused_names(), names)
         self.encoders_ = resolve_encoders(self.encoder, self.modalities_)
         self.scalers_ = {}
+        codes = self._label_codes(y, conv.n_samples)
         values, present = self._standardise(conv, columns, fit=True)
         seed = seed_from(self.random_state)
         valid = None
         if validation_data is not None:
-            valid = self._standardise(self._validation_conv(validation_data), columns, fit=False)
+            conv_val, y_val = self._validation_conv(validation_data)
+            valid = (*self._standardise(conv_val, columns, fit=False), None)
+            if codes is not None:
+                if y_val is None:
+                    raise ValueError(
+                        "DJVAE: label_weight > 0 needs the labels of validation_data: pass "
+                        "(X_val, y_val)."
+                    )
+                valid = (*valid[:2], np.searchsorted(self.classes_, y_val))
         elif self.early_stopping:
             # Held-out dialogues; the scalers saw them (unsupervised statistics only).
             split = validation_split(conv, self.validation_fraction, seed % (2**32))
             if split is not None:
                 kept, held = split
-                valid = values[held], present[:, held]
+                valid = values[held], present[:, held], None if codes is None else codes[held]
                 values, present = values[kept], present[:, kept]
+                codes = None if codes is None else codes[kept]
         self.device_ = resolve_device(self.device)
         with torch_seed(seed, self.device_):
             module = DJVAEModule(
@@ -328,6 +360,8 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
                 module,
                 beta=self.beta,
                 beta_warmup=self.beta_warmup,
+                modality_dropout=self.modality_dropout,
+                label_weight=self.label_weight,
                 max_epochs=self.max_epochs,
                 batch_size=self.batch_size,
                 lr=self.lr,
@@ -352,7 +386,7 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
                 device=str(self.device_),
                 verbose=self.verbose,
             )
-            net.fit(_rows(values, present), y=None)
+            net.fit(_rows(values, present, codes), y=None)
         for name, value in fitted_history(net).items():
             setattr(self, name, value)
         self.module_ = net.module_.eval()
@@ -372,24 +406,45 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
             The checked ``hidden_layer_sizes`` (checked here when None).
         """
         encoders = resolve_encoders(self.encoder, list(block_sizes))
+        classes = getattr(self, "classes_", ()) if self.label_weight else ()
         return {
             "block_sizes": [int(size) for size in block_sizes.values()],
             "encoders": [encoders[m] for m in block_sizes],
             "n_components": int(self.n_components),
             "hidden_sizes": list(hidden_sizes or self._hidden_layer_sizes()),
             "posterior": self.posterior,
+            "n_classes": len(classes),
         }
 
+    def _label_codes(self, y, n_samples):
+        """Label codes for the label term (None without it); sets ``classes_``."""
+        self.__dict__.pop("classes_", None)
+        if not self.label_weight:
+            return None
+        if y is None:
+            raise ValueError(
+                "DJVAE(label_weight > 0) trains a label head on the latent: fit needs y."
+            )
+        y = column_or_1d(check_labels(y), warn=True)
+        check_consistent_length(np.empty(n_samples), y)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        return encoder.transform(y)
+
     def _validation_conv(self, validation_data):
-        """The checked validation rows (the package's one ``validation_data`` boundary)."""
+        """The checked validation rows and labels (the package's one ``validation_data``
+        boundary)."""
         X_val = validation_data[0] if isinstance(validation_data, tuple) else validation_data
         if is_conversation_frame(X_val) != self.conversational_:
             self._validate(X_val, reset=False)  # raises the same-kind-of-input error
         modalities = self.modalities if self.conversational_ else None
-        conv, _ = check_validation_data(
-            self, validation_data, labels="optional", modalities=modalities
+        return check_validation_data(
+            self,
+            validation_data,
+            classes=getattr(self, "classes_", None),
+            labels="optional",
+            modalities=modalities,
         )
-        return conv
 
     def _fused_names(self):
         return [f"fused_{i}" for i in range(self.n_components)]
@@ -643,12 +698,16 @@ class DJVAENet(TermsNet):
     (:class:`~sklearn_cberl._torch_estimator.RowDataset`).
     """
 
-    terms = ("reconstruction", "kl")
+    terms = ("reconstruction", "kl", "label")
 
-    def __init__(self, *args, beta=1.0, beta_warmup=0, **kwargs):
+    def __init__(
+        self, *args, beta=1.0, beta_warmup=0, modality_dropout=0.0, label_weight=0.0, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.beta = beta
         self.beta_warmup = beta_warmup
+        self.modality_dropout = modality_dropout
+        self.label_weight = label_weight
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         if training:
@@ -661,17 +720,28 @@ class DJVAENet(TermsNet):
         super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
 
     def loss_terms(self, X, y, training):
-        elbo = negative_elbo(
-            self.module_, X["x"], X["present"].T, generator=None if training else self.generator_
-        )
+        present = X["present"].T
+        if training:
+            present = drop_modalities(present, self.modality_dropout)
+        generator = None if training else self.generator_
+        elbo = negative_elbo(self.module_, X["x"], present, generator=generator)
         reconstruction, kl = elbo.reconstruction.mean(), elbo.kl.mean()
         beta = self.beta_ if training else float(self.beta)
-        return {"loss": reconstruction + beta * kl, "reconstruction": reconstruction, "kl": kl}
+        loss = reconstruction + beta * kl
+        label = loss.new_zeros(())
+        if self.module_.label_head is not None and "y" in X:
+            label = F.cross_entropy(self.module_.label_head(elbo.z), X["y"])
+            loss = loss + self.label_weight * label
+        return {"loss": loss, "reconstruction": reconstruction, "kl": kl, "label": label}
 
 
-def _rows(values, present):
-    """DJVAENet's dataset: standardised rows and their (n, M) modality mask."""
-    return RowDataset({"x": values, "present": np.ascontiguousarray(present.T)})
+def _rows(values, present, codes=None):
+    """DJVAENet's dataset: standardised rows, their (n, M) modality mask and, for the label
+    term, their label codes."""
+    X = {"x": values, "present": np.ascontiguousarray(present.T)}
+    if codes is not None:
+        X["y"] = np.asarray(codes, dtype=np.int64)
+    return RowDataset(X)
 
 
 #: Rows encoded/decoded per chunk at inference: bounds memory, independent of batch_size.

@@ -53,7 +53,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax, to_torch_csr_tensor
 
-from .vae import DJVAEModule, negative_elbo
+from .vae import DJVAEModule, drop_modalities, negative_elbo
 
 __all__ = [
     "RELATIONS",
@@ -419,6 +419,12 @@ class MGNN(nn.Module):
         Bi-LSTM reads its latent. None feeds the standardised features to the Bi-LSTM.
     fusion_beta : float, default=1.0
         KL weight of the fusion's Eq. 12 loss.
+    fusion_passthrough : bool, default=False
+        The Bi-LSTM reads the standardised features next to the latent (a skip path: the
+        fusion can add to the inputs but not hide them).
+    fusion_dropout : float, default=0.0
+        Modality dropout of the fusion in training
+        (:func:`~sklearn_cberl.nn.vae.drop_modalities`).
     """
 
     def __init__(
@@ -441,6 +447,8 @@ class MGNN(nn.Module):
         feature_scale: Tensor | None = None,
         fusion: dict | None = None,
         fusion_beta: float = 1.0,
+        fusion_passthrough: bool = False,
+        fusion_dropout: float = 0.0,
     ):
         super().__init__()
         self.n_features = n_features
@@ -461,7 +469,10 @@ class MGNN(nn.Module):
 
         self.fusion = None if fusion is None else DJVAEModule(**fusion)
         self.fusion_beta = float(fusion_beta)
+        self.fusion_passthrough = bool(fusion_passthrough) and self.fusion is not None
+        self.fusion_dropout = float(fusion_dropout)
         in_features = n_features if self.fusion is None else self.fusion.n_components
+        in_features += n_features if self.fusion_passthrough else 0
         self.context = ContextLSTM(in_features, max(1, hidden_size // 2))
         width = self.context.out_features
         self.mask_token = nn.Parameter(torch.randn(width) * 0.02)
@@ -529,8 +540,11 @@ class MGNN(nn.Module):
         the per-feature scale of the other per-utterance terms of Eq. 20. ``present`` marks
         the modalities each node has (``sklearn_cberl.conversation.modality_presence``).
         """
+        if self.training:
+            present = drop_modalities(present, self.fusion_dropout)
         elbo = negative_elbo(self.fusion, x, present, sample=self.training)
-        return elbo.z, elbo.loss(self.fusion_beta) / self.n_features
+        inputs = torch.cat([elbo.z, x], dim=1) if self.fusion_passthrough else elbo.z
+        return inputs, elbo.loss(self.fusion_beta) / self.n_features
 
     def decision(self, logits: Tensor) -> Tensor:
         """SAMME alpha-weighted vote of the heads (n, K)."""

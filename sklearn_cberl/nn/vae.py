@@ -48,6 +48,7 @@ __all__ = [
     "gaussian_kl",
     "reconstruction_loss",
     "ELBO",
+    "drop_modalities",
     "negative_elbo",
 ]
 
@@ -256,6 +257,9 @@ class DJVAEModule(nn.Module):
         Encoder hidden widths (the decoder mirrors them).
     posterior : {"poe", "concat"}
         How the modality encodings form the joint posterior ``q(z | x)``.
+    n_classes : int, default=0
+        Classes of a linear label head on the latent (``label_logits``; a label-aware
+        DJVAE); 0: no head.
 
     Attributes
     ----------
@@ -264,7 +268,9 @@ class DJVAEModule(nn.Module):
         the module from them and its ``state_dict``.
     """
 
-    def __init__(self, block_sizes, encoders, n_components, hidden_sizes, posterior="poe"):
+    def __init__(
+        self, block_sizes, encoders, n_components, hidden_sizes, posterior="poe", n_classes=0
+    ):
         super().__init__()
         self.config = {
             "block_sizes": [int(size) for size in block_sizes],
@@ -272,6 +278,7 @@ class DJVAEModule(nn.Module):
             "n_components": int(n_components),
             "hidden_sizes": [int(size) for size in hidden_sizes],
             "posterior": str(posterior),
+            "n_classes": int(n_classes),
         }
         self.posterior = posterior
         self.n_components = n_components
@@ -288,6 +295,7 @@ class DJVAEModule(nn.Module):
         else:
             self.heads = nn.ModuleList([nn.Linear(sum(widths), 2 * n_components)])
         self.decoder = Decoder(n_components, hidden_sizes, starts[-1])
+        self.label_head = nn.Linear(n_components, n_classes) if n_classes else None
 
     @property
     def n_features(self) -> int:
@@ -331,6 +339,27 @@ class ELBO(NamedTuple):
     def loss(self, beta: float = 1.0) -> torch.Tensor:
         """Minus the evidence lower bound per row, the KL term weighted by ``beta``."""
         return self.reconstruction + float(beta) * self.kl
+
+
+def drop_modalities(present: torch.Tensor, rate: float) -> torch.Tensor:
+    """Modality dropout: each available modality of a row is hidden with probability
+    ``rate`` (a row keeps at least one), so that the latent learns to be inferred from every
+    modality, small ones included, and to work when some are missing.
+
+    Parameters
+    ----------
+    present : Tensor of shape (n_modalities, batch), 0/1
+    rate : float in [0, 1)
+
+    Returns
+    -------
+    Tensor of the same shape
+    """
+    if not rate or present.shape[0] < 2:
+        return present
+    kept = present * (torch.rand(present.shape, device=present.device) >= rate).to(present.dtype)
+    emptied = (kept.sum(0) == 0) & (present.sum(0) > 0)
+    return torch.where(emptied.unsqueeze(0), present, kept)
 
 
 def negative_elbo(
