@@ -141,9 +141,15 @@ def test_reconstruction_error_falls_and_history_records_both_terms():
     model = DJVAE(n_components=2, max_epochs=30, batch_size=32, random_state=0, device="cpu")
     model.fit(X)
     history = pd.DataFrame(model.history_)
-    assert {"epoch", "train_loss", "train_reconstruction", "train_kl", "beta", "dur"} == set(
-        history.columns
-    )
+    assert {
+        "epoch",
+        "train_loss",
+        "train_reconstruction",
+        "train_kl",
+        "train_label",
+        "beta",
+        "dur",
+    } == set(history.columns)
     assert history["epoch"].tolist() == list(range(1, 31))
     rec = history["train_reconstruction"].to_numpy()
     assert rec[-1] < 0.3 * rec[0]

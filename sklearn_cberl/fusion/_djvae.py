@@ -698,7 +698,9 @@ class DJVAENet(TermsNet):
     (:class:`~sklearn_cberl._torch_estimator.RowDataset`).
     """
 
-    terms = ("reconstruction", "kl", "label")
+    @property
+    def terms(self):
+        return ("reconstruction", "kl", "label") if self.label_weight else ("reconstruction", "kl")
 
     def __init__(
         self, *args, beta=1.0, beta_warmup=0, modality_dropout=0.0, label_weight=0.0, **kwargs
