@@ -146,7 +146,6 @@ def test_reconstruction_error_falls_and_history_records_both_terms():
         "train_loss",
         "train_reconstruction",
         "train_kl",
-        "train_label",
         "beta",
         "dur",
     } == set(history.columns)
