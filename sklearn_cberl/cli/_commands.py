@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._cli_io import (
+from ._io import (
     CLIError,
     check_output,
     load_model,
@@ -33,12 +33,12 @@ def demo(args) -> int:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from .conversation import METADATA_COLUMNS
-    from .datasets import make_conversations
-    from .metrics import emotion_report, format_report
-    from .pipeline import make_cberl_pipeline
-    from .plotting import plot_confusion_matrix
-    from .reproduce import _split_dialogues
+    from ..conversation import METADATA_COLUMNS
+    from ..datasets import make_conversations
+    from ..metrics import emotion_report, format_report
+    from ..pipeline import make_cberl_pipeline
+    from ..plotting import plot_confusion_matrix
+    from ..reproduce import _split_dialogues
 
     out = Path(args.output_dir)
     X, y = make_conversations(n_dialogues=args.n_dialogues, random_state=args.seed)
@@ -81,8 +81,8 @@ def fit(args) -> int:
     """``cberl fit``: fit the CBERL pipeline on a table and save it pickle-free."""
     check_output(args.model, args.data, args.valid, option="-m")
     X, y = split_label(read_table(args.data), args.label, args.data)
-    from .persistence import save  # torch: only once the input is known to be readable
-    from .pipeline import make_cberl_pipeline
+    from ..persistence import save  # torch: only once the input is known to be readable
+    from ..pipeline import make_cberl_pipeline
 
     pipe = make_cberl_pipeline(
         augment=not args.no_augment,
@@ -137,8 +137,8 @@ def predict(args) -> int:
 
 def evaluate(args) -> int:
     """``cberl evaluate``: per-class report and confusion matrix of a fitted model."""
-    from .metrics import emotion_report, format_report
-    from .plotting import plot_confusion_matrix
+    from ..metrics import emotion_report, format_report
+    from ..plotting import plot_confusion_matrix
 
     frame = read_table(args.data)
     model = load_model(args.model, args.trust_pickle)
@@ -166,7 +166,7 @@ def evaluate(args) -> int:
 
 def reproduce(args) -> int:
     """``cberl reproduce``: the paper's tables and figures for one dataset."""
-    from .reproduce import run_reproduction
+    from ..reproduce import run_reproduction
 
     seeds = args.seeds if args.seeds else ([0] if args.quick else [0, 1, 2])
     run_reproduction(
@@ -187,6 +187,6 @@ def reproduce(args) -> int:
 
 def extract(args) -> int:
     """``cberl extract``: raw conversations to a feature table (its own parser)."""
-    from .features import cli_extract
+    from ..features import cli_extract
 
     return cli_extract(args.rest)

@@ -5,8 +5,8 @@ a per-class report against a per-utterance baseline and a confusion-matrix PNG.
 
 This module is the argument parser, the ``--threads`` set-up and the one-line error
 reporting of :func:`main` (the ``cberl`` entry point); the command bodies are in
-:mod:`sklearn_cberl._cli_commands` and their file and column helpers in
-:mod:`sklearn_cberl._cli_io`. Both import only the standard library at module level.
+:mod:`sklearn_cberl.cli._commands` and their file and column helpers in
+:mod:`sklearn_cberl.cli._io`. Both import only the standard library at module level.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import _cli_commands as commands
-from ._cli_io import CLIError
+from . import _commands as commands
+from ._io import CLIError
 
 __all__ = ["main", "build_parser"]
 
@@ -28,7 +28,7 @@ TRUST_HELP = (
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     """The ``cberl`` parser (``extract`` is listed; :func:`main` hands it its own parser)."""
-    from .paper import DATASETS
+    from ..paper import DATASETS
 
     parser = argparse.ArgumentParser(
         prog="cberl",
@@ -123,7 +123,7 @@ def _run_with_threads(args):
     """Run the command with ``--threads`` torch threads (auto: the cores left free)."""
     import os
 
-    from ._threads import free_cores, torch_threads
+    from .._threads import free_cores, torch_threads
 
     n = free_cores() if args.threads == "auto" else args.threads
     args.threads = n

@@ -106,7 +106,7 @@ def parse_params(pairs):
 def load_model(path, trust_pickle=False):
     """A model file through the pickle-free loader; a joblib pickle only on explicit opt-in
     (unpickling runs code chosen by whoever wrote the file)."""
-    from .persistence import load
+    from ..persistence import load
 
     path = Path(path)
     if not path.is_file():
