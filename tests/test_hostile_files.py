@@ -1,7 +1,10 @@
 """Hostile model files: no payload runs, no object outside the allow list is built, and every
-case ends in a ValueError (``persistence.load``) or exit status 2 (the ``cberl`` command)."""
+case ends in a ValueError (``persistence.load``) or exit status 2 (the ``cberl`` command).
 
-import json
+Forged files recompute their digests (``forging.forge``), as a deliberate forger would: what
+stops them is the check of each claim. Damage, forged dtypes and shapes, links and
+interrupted writes are in ``test_integrity.py``."""
+
 import os
 import pickle
 import time
@@ -9,6 +12,7 @@ import time
 import joblib
 import pytest
 import torch
+from forging import forge
 from tiny import PIPE, conversations
 
 from sklearn_cberl import make_cberl_pipeline, persistence
@@ -34,16 +38,6 @@ def saved(tmp_path_factory):
     table = root / "data.csv"
     X.assign(label=y).to_csv(table, index=False)
     return root, path, table
-
-
-def forge(saved_path, out, edit):
-    """Rewrite a save file's JSON document with ``edit(document)``."""
-    payload = torch.load(saved_path, weights_only=True)
-    document = json.loads(payload["json"])
-    edit(document)
-    payload["json"] = json.dumps(document)
-    torch.save(payload, out)
-    return out
 
 
 def find(node, predicate):
