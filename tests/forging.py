@@ -50,3 +50,17 @@ def write_document(out, document, tensors=None, version=FORMAT_VERSION):
         "tensors": dict(tensors or {}),
     }
     return write_payload(payload, out)
+
+
+def find(node, predicate):
+    """The first dict in a JSON document for which ``predicate`` holds."""
+    if isinstance(node, dict):
+        if predicate(node):
+            return node
+        node = list(node.values())
+    if isinstance(node, list):
+        for item in node:
+            found = find(item, predicate)
+            if found is not None:
+                return found
+    return None

@@ -12,7 +12,7 @@ import time
 import joblib
 import pytest
 import torch
-from forging import forge
+from forging import find, forge
 from tiny import PIPE, conversations
 
 from sklearn_cberl import make_cberl_pipeline, persistence
@@ -38,20 +38,6 @@ def saved(tmp_path_factory):
     table = root / "data.csv"
     X.assign(label=y).to_csv(table, index=False)
     return root, path, table
-
-
-def find(node, predicate):
-    """The first dict in a JSON document for which ``predicate`` holds."""
-    if isinstance(node, dict):
-        if predicate(node):
-            return node
-        node = list(node.values())
-    if isinstance(node, list):
-        for item in node:
-            found = find(item, predicate)
-            if found is not None:
-                return found
-    return None
 
 
 def estimator_entry(document, name):
