@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the full pipeline on built-in synthetic conversations")
     demo.add_argument("--n-dialogues", type=int, default=200)
+    demo.add_argument(
+        "--write-csv",
+        metavar="DIR",
+        help="write the demo data as DIR/train.csv, dev.csv and test.csv (label column "
+        "'emotion') for cberl fit / predict / evaluate, instead of running the demo",
+    )
     common(demo)
     demo.set_defaults(func=commands.demo)
 
@@ -62,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "-m", "--model", required=True, help="where to save the fitted model (e.g. model.cberl)"
     )
-    fit.add_argument("--label", default="label", help="label column (default: label)")
+    fit.add_argument(
+        "--label",
+        help="label column (default: 'label'; without one, the only non-numeric column "
+        "besides dialogue_id and speaker, if there is exactly one)",
+    )
     fit.add_argument("--valid", help="validation table for epoch selection (same schema)")
     fit.add_argument("--no-augment", action="store_true", help="drop the EmoGAN step")
     fit.add_argument("--no-fuse", action="store_true", help="drop the DJVAE step")
