@@ -189,6 +189,7 @@ def traps(tmp_path_factory, tiny_conversations):
     frame["dialogue_id"] = frame["dialogue_id"].str.replace("dlg", "00")  # "000012"
     frame["speaker"] = frame["speaker"].where(frame.index % 3 > 0, "NA")
     frame.loc[frame.index % 3 == 1, "speaker"] = "None"
+    frame["turn"] = frame["turn"].astype(str).str.zfill(3)  # "007": numeric, spelt with zeros
     root = tmp_path_factory.mktemp("traps")
     frame.to_csv(root / "data.csv", index=False)
     model = root / "model.cberl"
@@ -209,6 +210,7 @@ def test_csv_cells_are_read_and_written_verbatim(traps, tmp_path, capsys):
     pred = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert pred["dialogue_id"].tolist() == frame["dialogue_id"].tolist()  # "000012", not 12
     assert pred["speaker"].tolist() == frame["speaker"].tolist()  # "NA" and "None" as named
+    assert pred["turn"].tolist() == frame["turn"].tolist()  # "007" as the input spells it
     assert set(pred["prediction"]) <= {"None", "NA", "emotion_2"}
     assert persistence_classes(model) == ["NA", "None", "emotion_2"]  # classes, not NaN
     code = main(["evaluate", str(root / "data.csv"), "-m", str(model), "--output-dir",
@@ -216,6 +218,18 @@ def test_csv_cells_are_read_and_written_verbatim(traps, tmp_path, capsys):
     assert code == 0
     report = pd.read_csv(tmp_path / "eval" / "report.csv", keep_default_na=False)
     assert {"None", "NA"} <= set(report["emotion"])
+
+
+def test_only_an_empty_feature_cell_is_missing(traps, tmp_path, capsys):
+    root, frame, model = traps
+    text = (root / "data.csv").read_text().splitlines()
+    header = text[0].split(",")
+    for token, message in [("", "contains NaN"), ("NA", "dtype")]:
+        cells = text[1].split(",")
+        cells[header.index("text_1")] = token
+        (tmp_path / "x.csv").write_text("\n".join([text[0], ",".join(cells), *text[2:]]) + "\n")
+        code, err = run(["predict", tmp_path / "x.csv", "-m", model], capsys)
+        assert code == 2 and "'text_1'" in err and message in err, err
 
 
 def persistence_classes(path):
