@@ -206,6 +206,8 @@ def djvae_file(tmp_path):
         {"__np__": "|O", "value": 1},
         {"__np__": "<M8[ns]", "value": 1},
         {"__np__": "<f8", "value": "1e3"},  # a dtype's value of the wrong JSON type
+        {"__np__": "<i8", "value": 1.5},
+        {"__np__": ["<f8"], "value": 1.0},
         {"__np__": "<U5", "value": 5},
         {"__ndarray__": "", "dtype": "|V500000000"},
         {"__ndarray__": "", "dtype": "<c16"},

@@ -7,13 +7,11 @@ and the classifier's skorch net are handled by :mod:`._torch_state`.
 
 from __future__ import annotations
 
-import math
-import re
-
 import numpy as np
 import torch
 
-from ._archive import MAX_DIMS, TENSOR_DTYPES
+from ._archive import TENSOR_DTYPES
+from ._arrays import ARRAY_DTYPES, SCALAR_TEXT, decode_array, decode_objects, decode_scalar
 from ._torch_state import (
     MODULE_REF,
     ModuleTable,
@@ -56,19 +54,7 @@ SAFE_CALLABLES = (
 #: place to change when the estimators drop private state: ``_columns`` and ``_seed`` are
 #: DJVAE's, ``_sklearn_output_config`` is scikit-learn's ``set_output``.
 PRIVATE_ATTRS = frozenset({"_columns", "_seed", "_sklearn_output_config"})
-#: numpy dtypes a numeric array or scalar of a file may claim -> the dtype of the tensor that
-#: stores it (torch has no general uint16/32/64: those are stored as int64).
-ARRAY_DTYPES = {
-    np.dtype(code).str: torch.int64 if code in ("u2", "u4", "u8") else dtype
-    for code, dtype in [
-        ("?", torch.bool), ("i1", torch.int8), ("i2", torch.int16), ("i4", torch.int32),
-        ("i8", torch.int64), ("u1", torch.uint8), ("u2", None), ("u4", None), ("u8", None),
-        ("f2", torch.float16), ("f4", torch.float32), ("f8", torch.float64),
-    ]
-}  # fmt: skip
 _TENSOR_DTYPES = frozenset(TENSOR_DTYPES.values())
-#: Text dtypes (numpy unicode, native byte order) of scalars and text arrays.
-SCALAR_TEXT = re.compile(r"[<=|]U\d{1,9}")
 #: Sampling-strategy callables a file may hold, with their ``__init__`` arguments.
 _STRATEGY_INIT = {
     "sklearn_cberl.strategies.AddPerClass": ("additions", "reference_size"),
@@ -227,9 +213,9 @@ class Decoder:
     """JSON document + tensors of a file -> Python values; builds allowlisted classes only.
 
     Every claim of the document is checked before it is acted on: class names against the
-    allow lists, dtypes against :data:`ARRAY_DTYPES` / :data:`SCALAR_KINDS`, shapes against the
-    stored tensor's element count or the number of items, text arrays against
-    ``text_budget`` bytes. With ``dry=True`` torch modules are only built on the ``meta``
+    allow lists, array and scalar dtypes and shapes by :mod:`._arrays` (against its allow
+    lists, the stored tensor's element count or the number of items, and text arrays
+    against ``text_budget`` bytes). With ``dry=True`` torch modules are only built on the ``meta``
     device (no memory) and the classifier's net is only size-checked: a dry pass checks a
     whole document without building anything real.
     """
@@ -304,59 +290,14 @@ class Decoder:
             return self.estimator(value)
         raise _InvalidFile(f"Unknown entry in the file: keys {sorted(value)}.")
 
-    # ------------------------------------------------------------------ arrays and scalars
     def scalar(self, dtype, item):
-        kind = ARRAY_DTYPES.get(dtype)
-        if kind is not None and type(item) in (bool, int, float):
-            return np.dtype(dtype).type(item)
-        if isinstance(dtype, str) and SCALAR_TEXT.fullmatch(dtype) and isinstance(item, str):
-            return np.str_(item)
-        raise _InvalidFile(
-            f"A scalar of the file claims dtype {dtype!r} (value {type(item).__name__}); "
-            f"allowed: {sorted(ARRAY_DTYPES)} and text."
-        )
+        return decode_scalar(dtype, item)
 
     def ndarray(self, value):
-        dtype, stored = value.get("dtype"), self.tensor(value["__ndarray__"])
-        if dtype not in ARRAY_DTYPES:
-            raise _InvalidFile(
-                f"An array of the file claims dtype {dtype!r}; allowed: {sorted(ARRAY_DTYPES)}."
-            )
-        shape = _shape(value.get("shape"), stored.numel())
-        if stored.dtype != ARRAY_DTYPES[dtype]:
-            raise _InvalidFile(
-                f"An array of the file claims dtype {dtype!r} but is stored as {stored.dtype}."
-            )
-        data = stored.numpy()
-        target = np.dtype(dtype)
-        if target.kind == "u" and target.itemsize > 1 and data.size:
-            if data.min() < 0 or data.max() > np.iinfo(target).max:
-                raise _InvalidFile(f"An array of the file holds values outside {target}.")
-        return data.astype(target, copy=False).reshape(shape)
+        return decode_array(value, self.tensor(value["__ndarray__"]))
 
     def objects(self, value):
-        dtype, items = value.get("dtype"), value["__objects__"]
-        if not isinstance(items, list):
-            raise _InvalidFile("An object array of the file is malformed.")
-        shape = _shape(value.get("shape"), len(items))
-        if dtype == "|O":
-            out = np.empty(len(items), dtype=object)
-            for i, item in enumerate(items):  # element-wise: items may be tuples
-                out[i] = self(item)
-            return out.reshape(shape)
-        if not (isinstance(dtype, str) and SCALAR_TEXT.fullmatch(dtype)):
-            raise _InvalidFile(
-                f"An object array of the file claims dtype {dtype!r}; allowed: '|O' and text."
-            )
-        if not all(isinstance(item, str) for item in items):
-            raise _InvalidFile(f"A text array of the file ({dtype}) holds non-text items.")
-        nbytes = np.dtype(dtype).itemsize * len(items)
-        if nbytes > self.text_budget:
-            raise _InvalidFile(
-                f"A text array of the file claims {nbytes} bytes ({len(items)} x {dtype}), out "
-                "of proportion to the file."
-            )
-        return np.array(items, dtype=dtype).reshape(shape)
+        return decode_objects(value, self, self.text_budget)
 
     # ------------------------------------------------------------------ estimators
     def estimator(self, value):
@@ -397,20 +338,6 @@ def _check_names(name: str, entry) -> None:
         # few the estimators use are never written by save().
         if not isinstance(key, str) or (key.startswith("_") and key not in PRIVATE_ATTRS):
             raise _InvalidFile(f"The entry of {name!r} has a forbidden attribute {key!r}.")
-
-
-def _shape(shape, count: int) -> tuple:
-    """A shape claimed by the file, checked against the number of elements actually stored."""
-    if (
-        not isinstance(shape, list)
-        or len(shape) > MAX_DIMS
-        or not all(type(n) is int and n >= 0 for n in shape)
-        or math.prod(shape) != count
-    ):
-        raise _InvalidFile(
-            f"An array of the file claims shape {str(shape)[:80]} for {count} stored elements."
-        )
-    return tuple(shape)
 
 
 def _hashable(key):
