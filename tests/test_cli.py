@@ -248,7 +248,7 @@ def test_empty_label_cells_are_named_by_line(traps, tmp_path, capsys, command):
     argv += [tmp_path / "m.cberl", *QUICK] if command == "fit" else [model, "-q"]
     code, err = run(argv, capsys)
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert "2 utterance(s) have no label in column 'emotion' at line(s) 5, 9" in err
+    assert "2 missing (empty) label(s) in column 'emotion' at line(s) 5, 9" in err
 
 
 def test_a_missing_label_column_names_the_likely_ones(tmp_path, capsys):

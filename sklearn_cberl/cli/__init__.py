@@ -163,7 +163,3 @@ def main(argv=None) -> int:
     # One line, whatever the underlying message looks like.
     print(f"cberl {command}: error: {' '.join(message.split())}", file=sys.stderr)
     return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

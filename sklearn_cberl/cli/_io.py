@@ -156,8 +156,8 @@ def split_label(frame, label, path):
     if missing.any():
         rows = np.flatnonzero(missing).tolist()
         raise CLIError(
-            f"{path}: {len(rows)} utterance(s) have no label in column {label!r} at "
-            f"{_rows(path, rows)}: give them a label or drop those rows."
+            f"{path}: {len(rows)} missing (empty) label(s) in column {label!r} at "
+            f"{_rows(path, rows)}: give those utterances a label or drop them."
         )
     return frame.drop(columns=[label]), y
 
