@@ -287,6 +287,35 @@ def test_tensor_records_must_match_the_pickled_claims(model, tmp_path):
 
 
 @pytest.mark.parametrize(
+    "edit, match",
+    [
+        # memo index 2**23: the C unpickler would grow its memo table to 128 MiB at once
+        (lambda pkl: pkl.replace(b"}q\x00(", b"}r" + (2**23).to_bytes(4, "little") + b"(", 1),
+         "memo index"),
+        # the JSON string claiming 2 GiB
+        (lambda pkl: pkl.replace(b"X\x04\x00\x00\x00json", b"X\xff\xff\xff\x7fjson", 1),
+         "malformed"),
+    ],
+)  # fmt: skip
+def test_the_pickle_is_parsed_before_it_can_make_the_unpickler_allocate(
+    model, tmp_path, edit, match
+):
+    path, _, _ = model
+
+    def change(name, data):
+        if name.endswith("data.pkl"):
+            changed = edit(data)
+            assert changed != data
+            data = changed
+        return [(name, data, zipfile.ZIP_STORED)]
+
+    forged = rewrite(path, tmp_path / "forged.cberl", change)
+    with PeakRSS() as memory:
+        refused(forged, match)
+    assert memory.growth < 2 * forged.stat().st_size + SLACK
+
+
+@pytest.mark.parametrize(
     "replacement, match",
     [
         (lambda t: torch.nn.Parameter(t), "refers to torch._utils._rebuild_parameter"),

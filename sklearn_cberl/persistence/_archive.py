@@ -11,7 +11,9 @@ unpickler, checking every claim against the file before anything is allocated:
 
 * the archive: uncompressed members only, none larger than the file, all of them together no
   larger than the file, no duplicate names, every member's CRC-32 verified by reading it;
-* the pickle: only the names ``torch.save`` uses for tensors are resolvable, and they resolve
+* the pickle: parsed first without running it, so that no length or memo index it claims
+  makes the unpickler allocate; then only the names ``torch.save`` uses for tensors are
+  resolvable, and they resolve
   to inert claims (no torch or user code runs); a tensor claim must name an existing record
   and an allowed dtype (:data:`TENSOR_DTYPES`), and its byte count, shape and strides must
   describe that record exactly (contiguous, from offset 0, each record used once);
@@ -28,6 +30,7 @@ import hashlib
 import io
 import math
 import pickle
+import pickletools
 import re
 import sys
 import zipfile
@@ -104,7 +107,9 @@ def read_archive(path) -> dict:
             f"it was written in {bytes(order)[:10]!r} byte order; this machine's is "
             f"{sys.byteorder}."
         )
-    unpickler = _Unpickler(bytes(pickled), records)
+    pickled = bytes(pickled)
+    _check_pickle(pickled)
+    unpickler = _Unpickler(pickled, records)
     del pickled
     try:
         return unpickler.load()
@@ -157,6 +162,32 @@ def _read_members(archive: zipfile.ZipFile, size: int) -> dict:
 
 
 # --------------------------------------------------------------------------- pickle
+_MEMO_PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
+
+
+def _check_pickle(data: bytes) -> None:
+    """Parse the pickle without running it (:func:`pickletools.genops`, pure Python): every
+    length it claims must lie within the data, and every memo index must be the next one.
+
+    Why: the C unpickler allocates before it reads. A memo index (``LONG_BINPUT``) makes it
+    grow its memo table to twice that index - 11 bytes claiming index 2**31 would take 32
+    GiB - and a counted ``BINBYTES8`` reserves its claimed length first.
+    """
+    puts = 0
+    try:
+        for opcode, arg, _ in pickletools.genops(data):
+            if opcode.name in _MEMO_PUTS:
+                if type(arg) is not int or not 0 <= arg <= puts:
+                    raise _Damaged(f"its pickle claims memo index {arg!r} after {puts} entries.")
+                puts += 1
+            elif opcode.name == "MEMOIZE":
+                puts += 1
+    except _InvalidFile:
+        raise
+    except Exception as exc:  # truncated, an unknown opcode, a length beyond the data
+        raise _Damaged(f"its data.pkl record is malformed ({exc}).") from exc
+
+
 class _StorageType(tuple):
     """What the pickle's storage class names resolve to: the dtype, nothing callable."""
 
