@@ -6,6 +6,7 @@ import errno
 import os
 import random
 import threading
+import time
 import zipfile
 
 import numpy as np
@@ -264,6 +265,32 @@ def test_a_text_array_may_not_claim_memory_out_of_proportion_to_the_file(tmp_pat
         entry["dtype"] = "<U10000000"
 
     refused(forge(tmp_path / "vae.cberl", tmp_path / "big.cberl", edit), "out of proportion")
+
+
+@pytest.mark.parametrize("where", ["DJVAEModule", "MGNN"])
+def test_a_module_config_may_not_describe_more_layers_than_the_file_holds(model, tmp_path, where):
+    """The meta device spares the tensors, not the module objects: 20,000 hidden sizes (60 kB
+    of JSON) took 12 s and 340 MB to build on it before they could be compared with the
+    stored weights. Building stops once it registers more than the file could fill."""
+    path, _, _ = model
+
+    def edit(document):
+        if where == "MGNN":
+            entry = find(document, lambda d: d.get("__estimator__", "").endswith("Classifier"))
+            params = entry["torch"]["params"]["__dict__"]
+            next(p for p in params if p[0] == "module__attention_hidden")[1] = {
+                "__tuple__": [4] * 20000
+            }
+        else:
+            entry = find(document, lambda d: str(d.get("module")).endswith(where))
+            entry["config"]["hidden_sizes"] = [4] * 20000
+
+    forged = forge(path, tmp_path / "forged.cberl", edit)
+    start = time.perf_counter()
+    with PeakRSS() as memory:
+        refused(forged, "larger network than the weights")
+    assert time.perf_counter() - start < 3
+    assert memory.growth < 2 * forged.stat().st_size + SLACK
 
 
 # ----------------------------------------------------------------------------- the archive
