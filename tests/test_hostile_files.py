@@ -318,3 +318,23 @@ def test_malformed_module_weights_and_flags_are_refused(saved, tmp_path, field):
         )
 
     assert_refused(forge(path, tmp_path / "forged.cberl", edit), match="malformed")
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("iterator_valid__num_workers", 10000),  # would start processes at predict
+        ("iterator_valid__worker_init_fn", {"__callable__": persistence.SAFE_CALLABLES[1]}),
+        ("iterator_valid__multiprocessing_context", "fork"),
+        ("compile", True),
+        ("torch_load_kwargs", {"__dict__": [["weights_only", False]]}),
+    ],
+)  # fmt: skip
+def test_net_parameters_that_change_how_inference_runs_are_refused(saved, tmp_path, key, value):
+    _, path, _ = saved
+
+    def edit(document):
+        params = estimator_entry(document, "CBERLClassifier")["torch"]["params"]["__dict__"]
+        params[:] = [p for p in params if p[0] != key] + [[key, value]]
+
+    assert_refused(forge(path, tmp_path / "forged.cberl", edit), match="forbidden net parameters")

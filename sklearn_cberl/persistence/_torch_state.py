@@ -231,6 +231,16 @@ def resolve_ref(ref: dict, modules: dict):
 #: skorch net parameters that are inference-relevant and plain values (the rest - the
 #: callbacks, the training data loader options - only matter while training).
 _NET_SKIP = {"module", "criterion", "optimizer", "callbacks", "train_split", "dataset"}
+#: Data-loader options that would let a file start processes or swap the sampling at
+#: inference (a forged ``iterator_valid__num_workers=10000``); save never writes them.
+_LOADER_SKIP = {
+    "num_workers", "worker_init_fn", "multiprocessing_context", "persistent_workers",
+    "prefetch_factor", "pin_memory", "pin_memory_device", "generator", "sampler",
+    "batch_sampler", "timeout",
+}  # fmt: skip
+#: Net parameters a file may only hold at these values (compiling, or loading further
+#: files, is not for a model file to switch on).
+_NET_FIXED = {"compile": False, "torch_load_kwargs": None}
 
 
 def encode_net(net, enc, where: str) -> dict:
@@ -272,6 +282,8 @@ def decode_net(info, dec, dry: bool = False):
         raise _InvalidFile("The classifier's network parameters are malformed.")
     forbidden = [k for k in params if k in _NET_SKIP or not k.split("__")[0].isidentifier()]
     forbidden += [k for k in params if k.startswith(("callbacks", "_"))]
+    forbidden += [k for k in params if k.rsplit("__", 1)[-1] in _LOADER_SKIP]
+    forbidden += [k for k, v in _NET_FIXED.items() if k in params and params[k] != v]
     if forbidden:
         raise _InvalidFile(f"The classifier entry has forbidden net parameters {forbidden}.")
     params["device"] = "cpu"  # inference moves it to the `device` parameter's device
