@@ -82,7 +82,7 @@ def verbatim_metadata(path, frame):
     import pandas as pd
 
     keep = [c for c in (*TEXT_METADATA, "turn") if c in frame.columns]
-    if Path(path).suffix.lower() != ".csv":
+    if not keep or Path(path).suffix.lower() != ".csv":
         return frame[keep]
     raw = pd.read_csv(path, usecols=keep, dtype=str, keep_default_na=False)
     return raw[keep].set_axis(frame.index)
