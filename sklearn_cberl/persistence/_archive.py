@@ -91,7 +91,7 @@ def read_archive(path) -> dict:
         handle.seek(0)
         try:
             archive = zipfile.ZipFile(handle)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except Exception as exc:  # BadZipFile, but a damaged directory can raise others
             raise _Damaged(
                 "it is not a zip archive as sklearn_cberl.persistence.save writes (truncated, "
                 "damaged, or another kind of file)."

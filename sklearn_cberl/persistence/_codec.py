@@ -333,7 +333,9 @@ def _check_names(name: str, entry) -> None:
     if not (isinstance(entry, dict) and isinstance(entry.get("__dict__"), list)):
         raise _InvalidFile(f"The entry of {name!r} is malformed.")
     for pair in entry["__dict__"]:
-        key = pair[0] if isinstance(pair, list) and len(pair) == 2 else None
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise _InvalidFile(f"The entry of {name!r} is malformed.")
+        key = pair[0]
         # Dunder names could swap the object's class or dict; private names other than the
         # few the estimators use are never written by save().
         if not isinstance(key, str) or (key.startswith("_") and key not in PRIVATE_ATTRS):
