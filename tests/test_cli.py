@@ -1,3 +1,6 @@
+import errno
+import os
+
 import pandas as pd
 import pytest
 
@@ -169,3 +172,232 @@ def test_the_getting_started_sequence(tables, tmp_path, capsys):
     assert main(["predict", str(tmp_path / "broken.csv"), "-m", str(model)]) == 2
     err = capsys.readouterr().err
     assert "missing column(s) ['text_0']" in err and "did you mean 'text0'" in err
+
+
+# ----------------------------------------------------------------------------- integrity
+QUICK = ["--no-augment", "--device", "cpu", "--param", "fuse__max_epochs=1", "--param",
+         "clf__max_epochs=1", "--param", "clf__validation_fraction=None", "-q"]  # fmt: skip
+# QUICK[:-1]: the same without -q, to see the log lines
+
+
+@pytest.fixture(scope="module")
+def traps(tmp_path_factory, tiny_conversations):
+    """A CSV whose cells pandas' type inference would mangle: zero-padded dialogue ids,
+    speakers named NA and None, classes named None and NA; and a model fitted on it."""
+    X, y = tiny_conversations
+    frame = X.assign(emotion=y.replace({"emotion_0": "None", "emotion_1": "NA"}))
+    frame["dialogue_id"] = frame["dialogue_id"].str.replace("dlg", "00")  # "000012"
+    frame["speaker"] = frame["speaker"].where(frame.index % 3 > 0, "NA")
+    frame.loc[frame.index % 3 == 1, "speaker"] = "None"
+    frame["turn"] = frame["turn"].astype(str).str.zfill(3)  # "007": numeric, spelt with zeros
+    root = tmp_path_factory.mktemp("traps")
+    frame.to_csv(root / "data.csv", index=False)
+    model = root / "model.cberl"
+    assert main(["fit", str(root / "data.csv"), "-m", str(model), *QUICK]) == 0
+    return root, frame, model
+
+
+def run(argv, capsys):
+    """Exit status and the stderr of one ``cberl`` call."""
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def test_csv_cells_are_read_and_written_verbatim(traps, tmp_path, capsys):
+    root, frame, model = traps
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(root / "data.csv"), "-m", str(model), "-o", str(out), "-q"]) == 0
+    pred = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert pred["dialogue_id"].tolist() == frame["dialogue_id"].tolist()  # "000012", not 12
+    assert pred["speaker"].tolist() == frame["speaker"].tolist()  # "NA" and "None" as named
+    assert pred["turn"].tolist() == frame["turn"].tolist()  # "007" as the input spells it
+    assert set(pred["prediction"]) <= {"None", "NA", "emotion_2"}
+    assert persistence_classes(model) == ["NA", "None", "emotion_2"]  # classes, not NaN
+    code = main(["evaluate", str(root / "data.csv"), "-m", str(model), "--output-dir",
+                 str(tmp_path / "eval"), "-q"])  # fmt: skip
+    assert code == 0
+    report = pd.read_csv(tmp_path / "eval" / "report.csv", keep_default_na=False)
+    assert {"None", "NA"} <= set(report["emotion"])
+
+
+def test_only_an_empty_feature_cell_is_missing(traps, tmp_path, capsys):
+    root, frame, model = traps
+    text = (root / "data.csv").read_text().splitlines()
+    header = text[0].split(",")
+    for token, message in [("", "contains NaN"), ("NA", "dtype")]:
+        cells = text[1].split(",")
+        cells[header.index("text_1")] = token
+        (tmp_path / "x.csv").write_text("\n".join([text[0], ",".join(cells), *text[2:]]) + "\n")
+        code, err = run(["predict", tmp_path / "x.csv", "-m", model], capsys)
+        assert code == 2 and "'text_1'" in err and message in err, err
+
+
+def persistence_classes(path):
+    from sklearn_cberl.persistence import load
+
+    return [str(c) for c in load(path).classes_]
+
+
+@pytest.mark.parametrize("command", ["fit", "evaluate"])
+def test_empty_label_cells_are_named_by_line(traps, tmp_path, capsys, command):
+    root, frame, model = traps
+    holes = frame.copy()
+    holes.loc[[3, 7], "emotion"] = ""
+    holes.to_csv(tmp_path / "holes.csv", index=False)
+    argv = [command, tmp_path / "holes.csv", "-m"]
+    argv += [tmp_path / "m.cberl", *QUICK] if command == "fit" else [model, "-q"]
+    code, err = run(argv, capsys)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "2 missing (empty) label(s) in column 'emotion' at line(s) 5, 9" in err
+
+
+def test_a_missing_label_column_names_the_likely_ones(tmp_path, capsys):
+    """The issue's case: 716 columns, label 'emotion'; the message used to list the first 30
+    columns only. Without --label, fit takes the only candidate and says so."""
+    from sklearn_cberl.datasets import make_conversations
+
+    X, y = make_conversations(n_dialogues=3, random_state=0)
+    X.assign(emotion=y).to_csv(tmp_path / "train.csv", index=False)
+    code, err = run(["fit", tmp_path / "train.csv", "-m", tmp_path / "m.cberl", "--label",
+                     "label"], capsys)  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "no label column 'label'; columns that could hold the labels: 'emotion'." in err
+    assert "text_0" not in err
+    X.assign(emotion=y, note="x").to_csv(tmp_path / "two.csv", index=False)
+    code, err = run(["fit", tmp_path / "two.csv", "-m", tmp_path / "m.cberl"], capsys)
+    assert code == 2 and "'emotion', 'note'" in err  # two candidates: no guess
+
+
+def test_fit_guesses_the_only_label_column_and_evaluate_names_the_remembered_one(
+    traps, tmp_path, capsys
+):
+    root, frame, model = traps
+    code, err = run(["fit", root / "data.csv", "-m", tmp_path / "m.cberl", *QUICK[:-1]], capsys)
+    assert code == 0 and "using 'emotion'" in err and "as the label" in err
+    frame.rename(columns={"emotion": "mood"}).to_csv(tmp_path / "mood.csv", index=False)
+    code, err = run(["evaluate", tmp_path / "mood.csv", "-m", model, "-q"], capsys)
+    assert code == 2
+    assert "no label column 'emotion' (the column the model was fitted with)" in err
+    assert "could hold the labels: 'mood'" in err
+
+
+def test_predict_and_evaluate_take_the_model_columns_in_any_order(traps, tmp_path, capsys):
+    """With --no-augment the pipeline's first step is "passthrough": the feature names come
+    from the next step (a reordered table used to fail with scikit-learn's "The feature
+    names should match those that were passed during fit")."""
+    root, frame, model = traps
+    shuffled = frame[list(reversed(frame.columns))]
+    shuffled.to_csv(tmp_path / "shuffled.csv", index=False)
+    outs = []
+    for name in ("data.csv", "shuffled.csv"):
+        source = root / name if name == "data.csv" else tmp_path / name
+        out = tmp_path / f"pred_{name}"
+        assert main(["predict", str(source), "-m", str(model), "-o", str(out), "-q"]) == 0
+        outs.append(pd.read_csv(out, dtype=str)["prediction"])
+    pd.testing.assert_series_equal(outs[0], outs[1])
+    code, err = run(["evaluate", tmp_path / "shuffled.csv", "-m", model, "--output-dir",
+                     tmp_path / "eval", "-q"], capsys)  # fmt: skip
+    assert code == 0, err
+    # the validation table of fit is aligned by name too
+    code, err = run(["fit", root / "data.csv", "-m", tmp_path / "v.cberl", "--valid",
+                     tmp_path / "shuffled.csv", *QUICK], capsys)  # fmt: skip
+    assert code == 0, err
+    frame.drop(columns="audio_2").to_csv(tmp_path / "less.csv", index=False)
+    code, err = run(["predict", tmp_path / "less.csv", "-m", model], capsys)
+    assert code == 2 and "missing column(s) ['audio_2'] that the model was fitted on." in err
+    assert "columns:" not in err
+
+
+def test_bad_model_files_are_one_short_line_without_unpickling_advice(traps, tmp_path, capsys):
+    root, _, model = traps
+    noise = tmp_path / "noise.cberl"
+    noise.write_bytes(bytes(random_bytes(3000)))
+    code, err = run(["predict", root / "data.csv", "-m", noise], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and len(err) < 300
+    assert "not a valid sklearn-cberl model file" in err
+    for advice in ("--trust-pickle", "weights_only", "torch.load", "unpickl"):
+        assert advice not in err
+    code, err = run(["predict", root / "data.csv", "-m", noise, "--trust-pickle"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "neither an sklearn-cberl model file nor a readable joblib/pickle file" in err
+    code, err = run(["evaluate", root / "data.csv", "-m", tmp_path], capsys)
+    assert code == 2 and "is a directory, not a model file" in err
+    cut = tmp_path / "cut.cberl"
+    cut.write_bytes(model.read_bytes()[:-100])
+    code, err = run(["predict", root / "data.csv", "-m", cut], capsys)
+    assert code == 2 and "not a valid sklearn-cberl model file" in err and len(err) < 300
+    # a genuine model still loads with --trust-pickle, through the safe loader
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(root / "data.csv"), "-m", str(model), "--trust-pickle", "-o",
+                 str(out), "-q"]) == 0  # fmt: skip
+
+
+def random_bytes(n):
+    import random
+
+    return random.Random(1).randbytes(n)
+
+
+@pytest.mark.parametrize("link", ["hard", "symbolic"])
+def test_outputs_are_never_an_input_through_a_link(traps, tmp_path, capsys, link):
+    """`cberl fit data.csv -m hard.csv`, hard.csv a hard link to data.csv, overwrote the
+    training data with the model (paths were compared after resolve())."""
+    root, _, model = traps
+    data = tmp_path / "data.csv"
+    data.write_bytes((root / "data.csv").read_bytes())
+    before = data.read_bytes()
+
+    def alias(target, name):
+        path = tmp_path / name
+        os.link(target, path) if link == "hard" else path.symlink_to(target)
+        return path
+
+    (tmp_path / "eval").mkdir()
+    cases = [
+        ["fit", data, "-m", alias(data, "m.csv"), *QUICK],
+        ["predict", data, "-m", model, "-o", alias(data, "p.csv")],
+        ["predict", data, "-m", model, "-o", alias(model, "p.cberl")],
+        ["evaluate", data, "-m", model, "--output-dir", tmp_path / "eval"],
+    ]
+    alias(data, "eval/report.csv")
+    for argv in cases:
+        code, err = run(argv, capsys)
+        assert code == 2 and "that is an input file" in err, argv
+    assert data.read_bytes() == before
+
+
+def test_an_interrupted_output_leaves_the_previous_file(traps, tmp_path, capsys, monkeypatch):
+    root, _, model = traps
+    out = tmp_path / "pred.csv"
+    out.write_text("previous\n")
+
+    def disk_full(self, handle, *args, **kwargs):
+        handle.write("dialogue_id,spea")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", disk_full)
+    code, err = run(["predict", root / "data.csv", "-m", model, "-o", out, "-q"], capsys)
+    assert code == 2 and "No space left on device" in err
+    assert out.read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pred.csv"]  # no temporary file
+
+
+def test_demo_write_csv_feeds_fit_predict_and_evaluate(tmp_path, capsys):
+    """docs/getting-started.md's command-line sequence on the demo data."""
+    data = tmp_path / "data"
+    assert main(["demo", "--write-csv", str(data), "--n-dialogues", "12", "-q"]) == 0
+    names = ("train", "dev", "test")
+    assert capsys.readouterr().out.split() == [str(data / f"{n}.csv") for n in names]
+    tables = {n: pd.read_csv(data / f"{n}.csv") for n in names}
+    assert all("emotion" in t.columns for t in tables.values())
+    assert not set(tables["train"]["dialogue_id"]) & set(tables["test"]["dialogue_id"])
+    model = tmp_path / "model.cberl"
+    code, err = run(["fit", data / "train.csv", "-m", model, "--valid", data / "dev.csv",
+                     *QUICK[:-1]], capsys)  # fmt: skip
+    assert code == 0 and "using 'emotion'" in err, err
+    assert main(["predict", str(data / "test.csv"), "-m", str(model), "-o",
+                 str(tmp_path / "pred.csv"), "-q"]) == 0  # fmt: skip
+    assert len(pd.read_csv(tmp_path / "pred.csv")) == len(tables["test"])
+    assert main(["evaluate", str(data / "test.csv"), "-m", str(model), "--output-dir",
+                 str(tmp_path / "eval"), "-q"]) == 0  # fmt: skip
+    assert "WAF1" in capsys.readouterr().out

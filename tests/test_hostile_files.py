@@ -1,7 +1,10 @@
 """Hostile model files: no payload runs, no object outside the allow list is built, and every
-case ends in a ValueError (``persistence.load``) or exit status 2 (the ``cberl`` command)."""
+case ends in a ValueError (``persistence.load``) or exit status 2 (the ``cberl`` command).
 
-import json
+Forged files recompute their digests (``forging.forge``), as a deliberate forger would: what
+stops them is the check of each claim. Damage, forged dtypes and shapes, links and
+interrupted writes are in ``test_integrity.py``."""
+
 import os
 import pickle
 import time
@@ -9,6 +12,7 @@ import time
 import joblib
 import pytest
 import torch
+from forging import find, forge
 from tiny import PIPE, conversations
 
 from sklearn_cberl import make_cberl_pipeline, persistence
@@ -34,30 +38,6 @@ def saved(tmp_path_factory):
     table = root / "data.csv"
     X.assign(label=y).to_csv(table, index=False)
     return root, path, table
-
-
-def forge(saved_path, out, edit):
-    """Rewrite a save file's JSON document with ``edit(document)``."""
-    payload = torch.load(saved_path, weights_only=True)
-    document = json.loads(payload["json"])
-    edit(document)
-    payload["json"] = json.dumps(document)
-    torch.save(payload, out)
-    return out
-
-
-def find(node, predicate):
-    """The first dict in a JSON document for which ``predicate`` holds."""
-    if isinstance(node, dict):
-        if predicate(node):
-            return node
-        node = list(node.values())
-    if isinstance(node, list):
-        for item in node:
-            found = find(item, predicate)
-            if found is not None:
-                return found
-    return None
 
 
 def estimator_entry(document, name):
@@ -117,7 +97,7 @@ NOT_ALLOWED = [
     "torch.optim.adam.Adam",
     "torch.utils.data.dataloader.DataLoader",
     "skorch.dataset.Dataset",
-    "sklearn_cberl.nn.losses.CBERLLoss",
+    "sklearn_cberl.nn.mgnn.CBERLLoss",
     "os.system",
     "builtins.eval",
 ]
@@ -293,9 +273,9 @@ def test_module_entries_build_only_allow_listed_modules(saved, tmp_path, module)
 @pytest.mark.parametrize(
     "config_edit",
     [
-        {"__class__": {"__callable__": "sklearn_cberl.nn.data.collate_dialogues"}},
+        {"__class__": {"__callable__": "sklearn_cberl.classifier._net.collate_dialogues"}},
         {"_private": 1},
-        {"fusion": {"__callable__": "sklearn_cberl.nn.data.collate_dialogues"}},
+        {"fusion": {"__callable__": "sklearn_cberl.classifier._net.collate_dialogues"}},
         {"fusion": {"__estimator__": "sklearn_cberl.fusion.DJVAE"}},
         {"device": "cuda"},  # not a constructor argument
     ],
@@ -338,3 +318,23 @@ def test_malformed_module_weights_and_flags_are_refused(saved, tmp_path, field):
         )
 
     assert_refused(forge(path, tmp_path / "forged.cberl", edit), match="malformed")
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("iterator_valid__num_workers", 10000),  # would start processes at predict
+        ("iterator_valid__worker_init_fn", {"__callable__": persistence.SAFE_CALLABLES[1]}),
+        ("iterator_valid__multiprocessing_context", "fork"),
+        ("compile", True),
+        ("torch_load_kwargs", {"__dict__": [["weights_only", False]]}),
+    ],
+)  # fmt: skip
+def test_net_parameters_that_change_how_inference_runs_are_refused(saved, tmp_path, key, value):
+    _, path, _ = saved
+
+    def edit(document):
+        params = estimator_entry(document, "CBERLClassifier")["torch"]["params"]["__dict__"]
+        params[:] = [p for p in params if p[0] != key] + [[key, value]]
+
+    assert_refused(forge(path, tmp_path / "forged.cberl", edit), match="forbidden net parameters")

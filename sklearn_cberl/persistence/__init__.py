@@ -7,35 +7,39 @@ Two ways to persist a fitted estimator or pipeline:
   state on the CPU in ``__getstate__`` (:func:`cpu_state`), and ``CBERLClassifier``'s skorch
   net maps its tensors to the CPU on load when CUDA is missing. **Never unpickle a file of
   untrusted origin**: unpickling runs arbitrary code.
-* :func:`save` / :func:`load`: one file written with :func:`torch.save` holding the
+* :func:`save` / :func:`load`: one file in :func:`torch.save`'s zip layout holding the
   parameters and fitted attributes as JSON plus the arrays and network weights as tensors,
-  read back with ``torch.load(weights_only=True)`` - no pickle code runs on load, and only
-  the classes in :data:`SAFE_CLASSES` (estimators) and :data:`SAFE_MODULES` (torch modules,
-  rebuilt from their ``config`` and ``state_dict``) can be instantiated. Covers the three
-  estimators, :class:`~sklearn_cberl.over_sampling.ConversationSampler` and
-  imbalanced-learn / scikit-learn pipelines of them.
+  with a SHA-256 digest of each. :func:`load` reads it without ``torch.load`` and without
+  unpickling anything: it verifies the archive (CRCs, sizes) and every digest, checks each
+  size, dtype and shape the file claims against an allow list and against the bytes the file
+  holds before allocating, and instantiates only the classes in :data:`SAFE_CLASSES`
+  (estimators) and :data:`SAFE_MODULES` (torch modules, rebuilt from their ``config`` and
+  ``state_dict``). Covers the three estimators,
+  :class:`~sklearn_cberl.over_sampling.ConversationSampler` and imbalanced-learn /
+  scikit-learn pipelines of them.
 
 Why not skops: skops (on PyPI) has no support for torch tensors; ``skops.io.dump`` of a
 fitted ``DJVAE`` fails inside ``Tensor.__reduce__`` (checked with skops 0.16.0).
 
-The value codec is :mod:`._codec`, the torch state (modules, the skorch net, the layout of
-format versions 1-2) :mod:`._torch_state`. Read more in ``docs/reliability.md``.
+The container is :mod:`._archive`, the value codec :mod:`._codec`, the torch state (modules
+and the skorch net) :mod:`._torch_state`. Read more in ``docs/reliability.md``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import pickle
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 
 import torch
 
+from .._files import atomic_write
 from .._torch_estimator import cpu_state
+from ._archive import TENSOR_DTYPES, _Damaged, digest_of, materialize, read_archive
 from ._codec import (
-    RENAMED_CLASSES,
-    RENAMED_PARAMS,
+    ARRAY_DTYPES,
+    PRIVATE_ATTRS,
     SAFE_CALLABLES,
     SAFE_CLASSES,
     Decoder,
@@ -48,10 +52,11 @@ __all__ = [
     "SAFE_CLASSES",
     "SAFE_CALLABLES",
     "SAFE_MODULES",
+    "ARRAY_DTYPES",
+    "TENSOR_DTYPES",
+    "PRIVATE_ATTRS",
     "FORMAT",
     "FORMAT_VERSION",
-    "RENAMED_CLASSES",
-    "RENAMED_PARAMS",
     "cpu_state",
     "save",
     "load",
@@ -59,11 +64,10 @@ __all__ = [
 
 #: The ``format`` marker of a :func:`save` file.
 FORMAT = "sklearn-cberl"
-#: Version of the file layout; :func:`load` refuses newer files. Version 2: the estimators'
-#: parameter names of the redesign (version-1 names are renamed on load, RENAMED_PARAMS).
-#: Version 3: every torch module stored as class + config + state_dict (versions 1-2 stored
-#: per-estimator sizes; they still load).
-FORMAT_VERSION = 3
+#: Version of the file layout; :func:`load` reads this version only. Version 3: every torch
+#: module stored as class + config + state_dict. Version 4: a SHA-256 digest of the JSON
+#: document and of every tensor, verified on load.
+FORMAT_VERSION = 4
 
 
 def save(estimator, path) -> Path:
@@ -71,8 +75,10 @@ def save(estimator, path) -> Path:
 
     The file is a :func:`torch.save` archive of a dict holding the format marker, a JSON
     document (parameters, fitted attributes, each torch module's class and constructor
-    arguments) and the tensors (network weights and numeric arrays). :func:`load` reads it
-    with ``torch.load(weights_only=True)``, so no code stored in the file can run.
+    arguments), the tensors (network weights and numeric arrays) and a SHA-256 digest of the
+    document and of each tensor. The file is written atomically: to a temporary file in the
+    target's directory, then renamed over ``path``; if writing fails, an existing file at
+    ``path`` is left as it was and no temporary file remains.
 
     Parameters
     ----------
@@ -81,7 +87,7 @@ def save(estimator, path) -> Path:
         ``StandardScaler``, an imbalanced-learn over-sampler, or a (imbalanced-learn or
         scikit-learn) ``Pipeline`` of those (:data:`SAFE_CLASSES`).
     path : str or path-like
-        Output file (conventionally ``*.cberl``).
+        Output file (conventionally ``*.cberl``). Its directory must exist.
 
     Returns
     -------
@@ -92,7 +98,11 @@ def save(estimator, path) -> Path:
     TypeError
         Naming the parameter or attribute whose value cannot be stored safely (another
         estimator class, an arbitrary callable, a torch module outside
-        :data:`SAFE_MODULES`, ...).
+        :data:`SAFE_MODULES`, a tensor dtype outside :data:`TENSOR_DTYPES`, ...).
+    FileNotFoundError
+        When the directory of ``path`` does not exist (the message names it).
+    IsADirectoryError
+        When ``path`` is a directory.
 
     Notes
     -----
@@ -102,26 +112,41 @@ def save(estimator, path) -> Path:
     (``fit`` builds new ones); its history is.
     """
     encoder = Encoder(registry())
-    document = encoder(estimator, type(estimator).__name__)
+    document = json.dumps(encoder(estimator, type(estimator).__name__))
     payload = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
-        "json": json.dumps(document),
+        "json": document,
         "tensors": encoder.tensors,
+        "sha256": {
+            "json": _text_digest(document),
+            "tensors": {key: digest_of(t) for key, t in encoder.tensors.items()},
+        },
     }
     path = Path(path)
-    torch.save(payload, path)
+    atomic_write(path, lambda handle: torch.save(payload, handle))
     return path
 
 
 def load(path):
     """Read an estimator written by :func:`save`; no pickle code runs.
 
-    The tensors are read with ``torch.load(weights_only=True, map_location="cpu")``; the
-    rest is JSON, and only the classes of :data:`SAFE_CLASSES` and :data:`SAFE_MODULES` are
-    instantiated. Every torch module is rebuilt on the CPU; inference moves it to the device
-    the estimator's ``device`` parameter names (``"auto"``: CUDA when available). Files of
-    every format version up to :data:`FORMAT_VERSION` load.
+    Nothing in the file is trusted until checked, in this order:
+
+    1. the archive: uncompressed members no larger than the file, every member's CRC-32;
+    2. the pickled payload, read by a restricted unpickler that resolves nothing but the
+       names ``torch.save`` uses for tensors (to inert stand-ins; no torch or user code
+       runs): format marker, :data:`FORMAT_VERSION`, each tensor's dtype
+       (:data:`TENSOR_DTYPES`), byte count, shape and strides against its record, and each
+       tensor's SHA-256 digest;
+    3. the JSON document, checked as a whole without building anything: class names
+       (:data:`SAFE_CLASSES`, :data:`SAFE_MODULES`), attribute names, array dtypes
+       (:data:`ARRAY_DTYPES`) and shapes against the stored element counts, text arrays
+       against the document's size, torch module sizes on the ``meta`` device; then its
+       SHA-256 digest;
+    4. only then the estimators and modules are built, on the CPU. Inference moves them to
+       the device the estimator's ``device`` parameter names (``"auto"``: CUDA when
+       available).
 
     Parameters
     ----------
@@ -136,13 +161,18 @@ def load(path):
     FileNotFoundError
         When there is no file at ``path``.
     ValueError
-        For anything else that is not a valid :func:`save` file: a pickle (its code never
-        runs), a truncated or malformed file, a newer format version, a class outside
-        :data:`SAFE_CLASSES` or :data:`SAFE_MODULES`, a dunder or unknown private
-        attribute, sizes that do not match the stored weights.
+        For anything else that is not a valid :func:`save` file, with one line saying why:
+        a directory, a pickle or another kind of file (its code never runs), a truncated,
+        damaged or altered file, a file of another format version, a class outside the allow
+        lists, a dunder or unknown private attribute, sizes, dtypes or shapes that do not
+        match what the file holds.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a model file.")
     if not path.is_file():
+        if path.exists():
+            raise ValueError(f"{path} is not a regular file, not a model file.")
         raise FileNotFoundError(f"No model file at {str(path)!r}.")
     try:
         return _load(path)
@@ -152,29 +182,46 @@ def load(path):
 
 
 def _load(path: Path):
-    try:
-        with warnings.catch_warnings():
-            # torch notes the pickle protocol of a file it is about to refuse anyway.
-            warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
-        raise _InvalidFile(
-            "it is not a file written by sklearn_cberl.persistence.save "
-            f"(torch.load(weights_only=True) refused it: {type(exc).__name__}: {exc}). Do "
-            "not unpickle it unless you trust its origin."
-        ) from exc
+    payload = read_archive(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise _InvalidFile("it is not a file written by sklearn_cberl.persistence.save.")
-    version = int(payload.get("version", 0))
+    version = payload.get("version")
+    if type(version) is not int:
+        raise _InvalidFile("its format version is malformed.")
+    if version < FORMAT_VERSION:
+        raise _InvalidFile(
+            f"model file format version {version} was written by an older sklearn-cberl; "
+            f"this release reads version {FORMAT_VERSION}: refit and save again."
+        )
     if version > FORMAT_VERSION:
         raise _InvalidFile(
-            f"format version {payload['version']}; this sklearn-cberl reads versions <= "
-            f"{FORMAT_VERSION}: upgrade sklearn-cberl."
+            f"format version {version}; this sklearn-cberl reads version {FORMAT_VERSION}: "
+            "upgrade sklearn-cberl."
         )
-    tensors = payload.get("tensors")
-    if not isinstance(tensors, dict) or not all(
-        isinstance(t, torch.Tensor) for t in tensors.values()
-    ):
-        raise _InvalidFile("its tensors are malformed.")
-    document = json.loads(payload["json"], object_pairs_hook=OrderedDict)
-    return Decoder(registry(), tensors, version)(document)
+    text, claims, digests = payload.get("json"), payload.get("tensors"), payload.get("sha256")
+    if not isinstance(text, str) or not isinstance(claims, dict):
+        raise _InvalidFile("its JSON document or tensor table is missing or malformed.")
+    if not isinstance(digests, dict) or not isinstance(digests.get("tensors"), dict):
+        raise _Damaged("its digests are missing or malformed.")
+    if set(digests["tensors"]) != set(claims):
+        raise _Damaged("its digests do not cover its tensors.")
+    used: set = set()
+    tensors = {key: materialize(claims[key], digests["tensors"][key], used) for key in claims}
+    document = json.loads(text, object_pairs_hook=OrderedDict)
+    budget = 4 * len(text) + 2**21  # text arrays: 4 bytes a character, plus 2 MiB
+    names = registry()
+    # Every claim is checked before the document's digest, so that a forged file is refused
+    # for what it claims; the digest then catches any other edit.
+    Decoder(names, tensors, text_budget=budget, dry=True)(document)
+    if digests.get("json") != _text_digest(text):
+        raise _Damaged(
+            "its JSON document does not match the digest recorded when it was saved (the file "
+            "was altered after saving)."
+        )
+    return Decoder(names, tensors, text_budget=budget)(document)
+
+
+def _text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+

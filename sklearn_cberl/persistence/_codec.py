@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ._archive import TENSOR_DTYPES
+from ._arrays import ARRAY_DTYPES, SCALAR_TEXT, decode_array, decode_objects, decode_scalar
 from ._torch_state import (
     MODULE_REF,
     ModuleTable,
@@ -18,7 +20,6 @@ from ._torch_state import (
     decode_net,
     encode_net,
     resolve_ref,
-    upgrade_entry,
 )
 
 #: Classes (and callables) a :func:`save` file may name; :func:`load` instantiates nothing else.
@@ -49,25 +50,11 @@ SAFE_CALLABLES = (
     "torch.utils.data.dataloader.DataLoader",
 )
 
-#: Class names of earlier releases -> their current name (files keep loading across moves).
-RENAMED_CLASSES = {
-    "sklearn_cberl.sampler.EmoGANSampler": "sklearn_cberl.over_sampling.EmoGANSampler",
-    "sklearn_cberl.sampler.ConversationSampler": "sklearn_cberl.over_sampling.ConversationSampler",
-    "sklearn_cberl.pipeline.AddPerClass": "sklearn_cberl.strategies.AddPerClass",
-    "sklearn_cberl.pipeline.UpToRatio": "sklearn_cberl.strategies.UpToRatio",
-    "sklearn_cberl.classifier.collate_dialogues": "sklearn_cberl.classifier._net.collate_dialogues",
-}
-#: Parameter names of version-1 files -> their current name, per class (CHANGELOG.md).
-RENAMED_PARAMS = {
-    "sklearn_cberl.fusion.DJVAE": {"n_epochs": "max_epochs", "hidden_sizes": "hidden_layer_sizes"},
-    "sklearn_cberl.over_sampling.EmoGANSampler": {
-        "n_epochs": "max_epochs",
-        "classifier_epochs": "classifier_max_epochs",
-    },
-}
-
-#: Private attribute names an estimator may carry in a file (dunder names never).
-_PRIVATE_ATTRS = frozenset({"_columns", "_seed", "_sklearn_output_config"})
+#: The private attribute names an estimator may carry in a file (dunder names never). The one
+#: place to change when an estimator needs private state: ``_sklearn_output_config`` is
+#: scikit-learn's ``set_output``.
+PRIVATE_ATTRS = frozenset({"_sklearn_output_config"})
+_TENSOR_DTYPES = frozenset(TENSOR_DTYPES.values())
 #: Sampling-strategy callables a file may hold, with their ``__init__`` arguments.
 _STRATEGY_INIT = {
     "sklearn_cberl.strategies.AddPerClass": ("additions", "reference_size"),
@@ -114,14 +101,27 @@ class Encoder:
     def __init__(self, names):
         self.names = {id(obj): name for name, obj in names.items()}
         self.tensors: dict[str, torch.Tensor] = {}
+        self.storages: set[int] = set()  # data pointers of the stored tensors' storages
         self.refs: dict[int, dict] = {}  # the current estimator's modules (ModuleTable)
 
-    def tensor(self, tensor: torch.Tensor) -> str:
+    def tensor(self, tensor: torch.Tensor, where: str = "a tensor") -> str:
+        if tensor.dtype not in _TENSOR_DTYPES:  # load would refuse it: say so now
+            raise TypeError(
+                f"{where} has dtype {tensor.dtype}; sklearn_cberl.persistence.save stores "
+                f"tensors of {sorted(map(str, _TENSOR_DTYPES))}."
+            )
         tensor = tensor.detach().cpu()
-        if tensor.untyped_storage().nbytes() != tensor.numel() * tensor.element_size():
-            tensor = tensor.clone()  # a view: torch.save would write its whole storage
+        storage = tensor.untyped_storage()
+        if (
+            storage.nbytes() != tensor.numel() * tensor.element_size()  # a view
+            or not tensor.is_contiguous()
+            or (storage.data_ptr() and storage.data_ptr() in self.storages)  # shared
+        ):
+            # one record per tensor, exactly its bytes: what load accepts
+            tensor = tensor.clone(memory_format=torch.contiguous_format)
+        self.storages.add(tensor.untyped_storage().data_ptr())
         key = f"t{len(self.tensors)}"
-        self.tensors[key] = tensor.contiguous()
+        self.tensors[key] = tensor
         return key
 
     def state_dict(self, module: torch.nn.Module) -> dict:
@@ -131,11 +131,14 @@ class Encoder:
         if value is None or isinstance(value, (bool, str)) or type(value) in (int, float):
             return value
         if isinstance(value, np.generic):
-            return {"__np__": value.dtype.str, "value": self(value.item(), where)}
+            dtype = value.dtype.newbyteorder("=").str
+            if dtype not in ARRAY_DTYPES and not SCALAR_TEXT.fullmatch(dtype):
+                raise TypeError(f"{where}: numpy scalars of dtype {dtype} cannot be stored.")
+            return {"__np__": dtype, "value": self(value.item(), where)}
         if isinstance(value, np.ndarray):
             return self.array(value, where)
         if isinstance(value, torch.Tensor):
-            return {"__tensor__": self.tensor(value)}
+            return {"__tensor__": self.tensor(value, where)}
         if isinstance(value, torch.device):
             return {"__device__": str(value)}
         if isinstance(value, slice):
@@ -163,18 +166,19 @@ class Encoder:
 
     def array(self, value: np.ndarray, where: str):
         shape = list(value.shape)
-        if value.dtype.kind in "biuf" and value.dtype.itemsize <= 8:
-            data = value
-            if value.dtype.kind == "u" and value.dtype.itemsize > 1:
+        dtype = value.dtype.newbyteorder("=") if value.dtype.kind in "biufU" else value.dtype
+        if dtype.str in ARRAY_DTYPES:
+            data = value.astype(dtype, copy=False)
+            if dtype.kind == "u" and dtype.itemsize > 1:
                 # torch has no general uint16/32/64 support: store as int64
                 if value.size and value.max() > np.iinfo(np.int64).max:
                     raise TypeError(f"{where}: uint64 values beyond int64 cannot be stored.")
                 data = value.astype(np.int64)
-            key = self.tensor(torch.from_numpy(np.ascontiguousarray(data)))
-            return {"__ndarray__": key, "dtype": value.dtype.str, "shape": shape}
-        if value.dtype.kind in "OUS":
+            key = self.tensor(torch.from_numpy(np.ascontiguousarray(data)), where)
+            return {"__ndarray__": key, "dtype": dtype.str, "shape": shape}
+        if dtype.kind in "OU":
             items = [self(v, f"{where}[{i}]") for i, v in enumerate(value.ravel().tolist())]
-            return {"__objects__": items, "dtype": value.dtype.str, "shape": shape}
+            return {"__objects__": items, "dtype": dtype.str, "shape": shape}
         raise TypeError(f"{where}: arrays of dtype {value.dtype} cannot be stored.")
 
     def estimator(self, est, where: str):
@@ -206,19 +210,34 @@ class Encoder:
 
 
 class Decoder:
-    """JSON document + tensors of a file -> Python values; builds allowlisted classes only."""
+    """JSON document + tensors of a file -> Python values; builds allowlisted classes only.
 
-    def __init__(self, names, tensors, version: int):
+    Every claim of the document is checked before it is acted on: class names against the
+    allow lists, array and scalar dtypes and shapes by :mod:`._arrays` (against its allow
+    lists, the stored tensor's element count or the number of items, and text arrays
+    against ``text_budget`` bytes). With ``dry=True`` torch modules are only built on the ``meta``
+    device (no memory) and the classifier's net is only size-checked: a dry pass checks a
+    whole document without building anything real.
+    """
+
+    def __init__(self, names, tensors, *, text_budget: int, dry: bool = False):
         self.names = names
         self.tensors = tensors
-        self.version = version
+        self.text_budget = text_budget
+        self.dry = dry
         self.modules: dict = {}  # the current estimator's rebuilt modules
 
-    def state_dict(self, keys: dict) -> dict:
-        return {name: self.tensors[key] for name, key in keys.items()}
+    def tensor(self, key) -> torch.Tensor:
+        if not isinstance(key, str) or key not in self.tensors:
+            raise _InvalidFile(f"The file refers to a tensor {key!r} it does not hold.")
+        return self.tensors[key]
+
+    def state_dict(self, keys) -> dict:
+        if not isinstance(keys, dict):
+            raise _InvalidFile("A state dict of the file is malformed.")
+        return {name: self.tensor(key) for name, key in keys.items()}
 
     def lookup(self, name, allowed=SAFE_CLASSES):
-        name = RENAMED_CLASSES.get(name, name) if isinstance(name, str) else name
         if not isinstance(name, str) or name not in allowed:
             raise _InvalidFile(
                 f"The file names {name!r}, which is not among the classes "
@@ -232,29 +251,26 @@ class Decoder:
         if not isinstance(value, dict):
             return value
         if "__np__" in value:
-            return np.dtype(value["__np__"]).type(self(value["value"]))
+            return self.scalar(value["__np__"], value.get("value"))
         if "__ndarray__" in value:
-            data = self.tensors[value["__ndarray__"]].numpy()
-            return data.astype(np.dtype(value["dtype"]), copy=False).reshape(value["shape"])
+            return self.ndarray(value)
         if "__objects__" in value:
-            items = [self(v) for v in value["__objects__"]]
-            dtype = np.dtype(value["dtype"])
-            if dtype.kind != "O":
-                return np.array(items, dtype=dtype).reshape(value["shape"])
-            out = np.empty(len(items), dtype=object)
-            for i, item in enumerate(items):  # element-wise: items may be tuples
-                out[i] = item
-            return out.reshape(value["shape"])
+            return self.objects(value)
         if "__tensor__" in value:
-            return self.tensors[value["__tensor__"]]
+            return self.tensor(value["__tensor__"])
         if "__device__" in value:
-            return torch.device(value["__device__"])
+            return torch.device(str(value["__device__"]))
         if "__slice__" in value:
             return slice(*self(value["__slice__"]))
         if "__tuple__" in value:
             return tuple(self(v) for v in value["__tuple__"])
         if "__dict__" in value:
-            return {_hashable(self(k)): self(v) for k, v in value["__dict__"]}
+            pairs = value["__dict__"]
+            if not isinstance(pairs, list) or not all(
+                isinstance(p, list) and len(p) == 2 for p in pairs
+            ):
+                raise _InvalidFile("A dict entry of the file is malformed.")
+            return {_hashable(self(k)): self(v) for k, v in pairs}
         if "__random_state__" in value:
             state = np.random.RandomState()
             state.set_state(self(value["__random_state__"]))
@@ -264,9 +280,9 @@ class Decoder:
         if "__callable__" in value:
             return self.lookup(value["__callable__"], SAFE_CALLABLES)
         if "__object__" in value:
-            cls = self.lookup(value["__object__"], tuple(_STRATEGY_INIT))
-            name = RENAMED_CLASSES.get(value["__object__"], value["__object__"])
-            init = self(value["init"])
+            name = value["__object__"]
+            cls = self.lookup(name, tuple(_STRATEGY_INIT))
+            init = self(value.get("init"))
             if not isinstance(init, dict) or set(init) - set(_STRATEGY_INIT[name]):
                 raise _InvalidFile(f"The entry of {name!r} is malformed.")
             return cls(**init)
@@ -274,39 +290,56 @@ class Decoder:
             return self.estimator(value)
         raise _InvalidFile(f"Unknown entry in the file: keys {sorted(value)}.")
 
+    def scalar(self, dtype, item):
+        return decode_scalar(dtype, item)
+
+    def ndarray(self, value):
+        return decode_array(value, self.tensor(value["__ndarray__"]))
+
+    def objects(self, value):
+        return decode_objects(value, self, self.text_budget)
+
+    # ------------------------------------------------------------------ estimators
     def estimator(self, value):
-        cls = self.lookup(value["__estimator__"])
-        name = RENAMED_CLASSES.get(value["__estimator__"], value["__estimator__"])
-        if self.version < 3:
-            value = upgrade_entry(name, value)
+        name = value["__estimator__"]
+        cls = self.lookup(name)
+        for part in ("params", "attrs"):  # names first: a forbidden one is refused as such
+            _check_names(name, value.get(part))
         outer, self.modules = self.modules, {}
         try:
-            params = self(value["params"])  # never modules: decoded with an empty table
+            params = self(value.get("params"))  # never modules: decoded with an empty table
             torch_part = value.get("torch")
             if name != _NET_OWNER:
-                self.modules = decode_modules(torch_part, self.tensors)
-            attrs = self(value["attrs"])
+                self.modules = decode_modules(torch_part, self.tensors, dry=self.dry)
+            attrs = self(value.get("attrs"))
         finally:
             self.modules = outer
         if not isinstance(params, dict) or not isinstance(attrs, dict):
             raise _InvalidFile(f"The entry of {name!r} is malformed.")
-        for key in [*params, *attrs]:
-            # Dunder names could swap the object's class or dict; private names other than
-            # the few the estimators use are never written by save().
-            if not isinstance(key, str) or (key.startswith("_") and key not in _PRIVATE_ATTRS):
-                raise _InvalidFile(f"The entry of {name!r} has a forbidden attribute {key!r}.")
-        renamed = RENAMED_PARAMS.get(name, {})  # a version-1 file: the old parameter names
-        params = {renamed.get(k, k): v for k, v in params.items()}
         est = cls(**params)
         for key, attr in attrs.items():
             setattr(est, key, attr)
         if name == _NET_OWNER and torch_part is not None:
-            est.net_ = decode_net(torch_part, self)
+            est.net_ = decode_net(torch_part, self, dry=self.dry)
         if name == _SAMPLER_OWNER and est.sampler is not None and hasattr(est, "sample_indices_"):
             from sklearn.base import clone
 
             est.sampler_ = clone(est.sampler)
         return est
+
+
+def _check_names(name: str, entry) -> None:
+    """The parameter or attribute names of an estimator entry (``{"__dict__": pairs}``)."""
+    if not (isinstance(entry, dict) and isinstance(entry.get("__dict__"), list)):
+        raise _InvalidFile(f"The entry of {name!r} is malformed.")
+    for pair in entry["__dict__"]:
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise _InvalidFile(f"The entry of {name!r} is malformed.")
+        key = pair[0]
+        # Dunder names could swap the object's class or dict; private names other than the
+        # few the estimators use are never written by save().
+        if not isinstance(key, str) or (key.startswith("_") and key not in PRIVATE_ATTRS):
+            raise _InvalidFile(f"The entry of {name!r} has a forbidden attribute {key!r}.")
 
 
 def _hashable(key):

@@ -7,12 +7,12 @@
   as ``generator_ is gan_.g_ts``, dicts such as ``discriminators_``) refer to them.
 * The skorch net of ``CBERLClassifier``: its public parameters, the weights of its module
   and loss, and its history (:func:`encode_net`, :func:`decode_net`).
-* Files of format versions 1-2 stored per-estimator sizes: :func:`upgrade_entry` rewrites
-  such entries into the layout above before decoding.
 """
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from functools import partial
 
 import torch
@@ -95,7 +95,7 @@ def _module_entry(module, tensor, where: str) -> dict:
 
 
 # --------------------------------------------------------------------------- reading
-def _check_sizes(factory, state: dict, what: str) -> None:
+def _check_sizes(factory, state: dict, what: str) -> torch.nn.Module:
     """Check sizes read from the file before a module is built from them.
 
     The module is built on the ``meta`` device (no memory) and its parameter shapes are
@@ -104,21 +104,59 @@ def _check_sizes(factory, state: dict, what: str) -> None:
     mismatched weights.
     """
     try:
-        with torch.device("meta"):
+        with _registration_budget(4 * len(state) + 64, what), torch.device("meta"):
             probe = factory()
         expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    except _InvalidFile:
+        raise
     except Exception as exc:  # any failure here means sizes the modules cannot take
         raise _InvalidFile(f"The {what} sizes in the file are invalid ({exc}).") from exc
     stored = {k: tuple(v.shape) for k, v in state.items()}
     if expected != stored:
         raise _InvalidFile(f"The {what} sizes in the file do not match the weights it holds.")
+    return probe
 
 
-def _build_checked(factory, state: dict, what: str):
-    """:func:`_check_sizes`, then build the module on the CPU and load the weights."""
+@contextmanager
+def _registration_budget(limit: int, what: str):
+    """Stop building a module once it registers more than ``limit`` parameters, buffers and
+    submodules (in this thread).
+
+    The ``meta`` device spares the tensors' memory, not the module objects: a config list of
+    20,000 hidden sizes (60 kB of JSON) took 12 s and 340 MB to build on ``meta``. A module
+    whose state dict must equal ``len(state)`` stored tensors has no use for more.
+    """
+    thread, count = threading.get_ident(), [0]
+
+    def hook(*args):
+        if threading.get_ident() == thread:
+            count[0] += 1
+            if count[0] > limit:
+                raise _InvalidFile(
+                    f"The {what} sizes in the file describe a larger network than the weights "
+                    "it holds."
+                )
+
+    hooks = [
+        torch.nn.modules.module.register_module_parameter_registration_hook(hook),
+        torch.nn.modules.module.register_module_buffer_registration_hook(hook),
+        torch.nn.modules.module.register_module_module_registration_hook(hook),
+    ]
+    try:
+        yield
+    finally:
+        for handle in hooks:
+            handle.remove()
+
+
+def _build_checked(factory, state: dict, what: str, dry: bool = False):
+    """:func:`_check_sizes`, then build the module on the CPU and load the weights (with
+    ``dry``: the module built on the ``meta`` device, without weights)."""
     from .._torch_estimator import torch_seed
 
-    _check_sizes(factory, state, what)
+    probe = _check_sizes(factory, state, what)
+    if dry:
+        return probe
     with torch_seed(0):  # construction draws initial weights: keep the user's RNG intact
         module = factory()
     module.load_state_dict(state)
@@ -139,8 +177,9 @@ def _names(entry: dict, key: str, allowed) -> set:
     return set(names)
 
 
-def decode_modules(table, tensors: dict) -> dict:
-    """Build the modules of an estimator's module table; key -> module (on the CPU)."""
+def decode_modules(table, tensors: dict, dry: bool = False) -> dict:
+    """Build the modules of an estimator's module table; key -> module (on the CPU, or on
+    the ``meta`` device with ``dry``)."""
     if table is None:
         return {}
     if not isinstance(table, dict):
@@ -168,7 +207,7 @@ def decode_modules(table, tensors: dict) -> dict:
             raise _InvalidFile(f"The weights of the {name!r} entry are malformed.")
         state = {k: tensors[v] for k, v in state.items()}
         factory = partial(classes[name], **config)
-        module = _build_checked(factory, state, name.rsplit(".", 1)[1])
+        module = _build_checked(factory, state, name.rsplit(".", 1)[1], dry)
         subs, params = dict(module.named_modules()), dict(module.named_parameters())
         training, frozen = _names(entry, "training", subs), _names(entry, "frozen", params)
         for path, sub in subs.items():  # per submodule, as saved (train() would recurse)
@@ -192,6 +231,16 @@ def resolve_ref(ref: dict, modules: dict):
 #: skorch net parameters that are inference-relevant and plain values (the rest - the
 #: callbacks, the training data loader options - only matter while training).
 _NET_SKIP = {"module", "criterion", "optimizer", "callbacks", "train_split", "dataset"}
+#: Data-loader options that would let a file start processes or swap the sampling at
+#: inference (a forged ``iterator_valid__num_workers=10000``); save never writes them.
+_LOADER_SKIP = {
+    "num_workers", "worker_init_fn", "multiprocessing_context", "persistent_workers",
+    "prefetch_factor", "pin_memory", "pin_memory_device", "generator", "sampler",
+    "batch_sampler", "timeout",
+}  # fmt: skip
+#: Net parameters a file may only hold at these values (compiling, or loading further
+#: files, is not for a model file to switch on).
+_NET_FIXED = {"compile": False, "torch_load_kwargs": None}
 
 
 def encode_net(net, enc, where: str) -> dict:
@@ -209,8 +258,9 @@ def encode_net(net, enc, where: str) -> dict:
     }
 
 
-def decode_net(info, dec):
-    """Rebuild the classifier's skorch net from :func:`encode_net`'s entry.
+def decode_net(info, dec, dry: bool = False):
+    """Rebuild the classifier's skorch net from :func:`encode_net`'s entry (with ``dry``:
+    check it, build nothing and return None).
 
     Why not a module config as for the other estimators: skorch builds the net's MGNN from
     the net's own ``module__`` parameters (set by ``build_net``, which needs the training
@@ -224,84 +274,29 @@ def decode_net(info, dec):
     from ..classifier._net import CBERLNet
     from ..nn.mgnn import MGNN, CBERLLoss
 
+    if not isinstance(info, dict) or not {"params", "module", "criterion", "history"} <= set(info):
+        raise _InvalidFile("The classifier's network entry is malformed.")
     params = dec(info["params"])
+    if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+        raise _InvalidFile("The classifier's network parameters are malformed.")
     forbidden = [k for k in params if k in _NET_SKIP or not k.split("__")[0].isidentifier()]
     forbidden += [k for k in params if k.startswith(("callbacks", "_"))]
+    forbidden += [k for k in params if k.rsplit("__", 1)[-1] in _LOADER_SKIP]
+    forbidden += [k for k, v in _NET_FIXED.items() if k in params and params[k] != v]
     if forbidden:
         raise _InvalidFile(f"The classifier entry has forbidden net parameters {forbidden}.")
     params["device"] = "cpu"  # inference moves it to the `device` parameter's device
     net = CBERLNet(module=MGNN, criterion=CBERLLoss, optimizer=torch.optim.Adam, **params)
     state = dec.state_dict(info["module"])
+    criterion_state = dec.state_dict(info["criterion"])
+    history = dec(info["history"])
     module_kwargs = net.get_params_for("module")
     _check_sizes(lambda: MGNN(**module_kwargs), state, "classifier network")
+    if dry:
+        return None
     with torch_seed(0):
         net.initialize()
     net.module_.load_state_dict(state)
-    net.criterion_.load_state_dict(dec.state_dict(info["criterion"]))
-    net.history = History(dec(info["history"]))
+    net.criterion_.load_state_dict(criterion_state)
+    net.history = History(history)
     return net
-
-
-# --------------------------------------------------------------------------- versions 1-2
-def upgrade_entry(name: str, entry: dict) -> dict:
-    """A version-1/2 estimator entry in the current layout (its torch part as a table).
-
-    Those versions stored the sizes of ``DJVAE``'s and ``EmoGANSampler``'s modules under
-    per-estimator keys; everything else is unchanged.
-    """
-    info, attrs = entry.get("torch"), entry.get("attrs")
-    if not isinstance(attrs, dict) or not isinstance(attrs.get("__dict__"), list):
-        return entry  # malformed: the decoder refuses it
-    pairs = list(attrs["__dict__"])
-    if name == "sklearn_cberl.fusion.DJVAE" and info is not None:
-        keys = ("block_sizes", "encoders", "n_components", "hidden_sizes", "fusion")
-        table = {"m0": _old_module("vae.DJVAEModule", {k: info[k] for k in keys}, info["state"])}
-        pairs += [["module_", {MODULE_REF: "m0"}], ["device_", {"__device__": "cpu"}]]
-    elif name == "sklearn_cberl.over_sampling.EmoGANSampler":
-        names = ("gan_", "generator_", "discriminators_", "emotion_classifier_")
-        pairs = [pair for pair in pairs if pair[0] not in names]
-        table = None
-        if info is None:  # the version-2 loader set them to None
-            pairs += [[attr, None] for attr in names]
-        else:
-            widths, n_classes = info["widths"], info["n_classes"]
-            keys = ("widths", "n_classes", "hidden_size", "latent_size")
-            table = {
-                "m0": _old_module("gan.EmoGAN", {k: info[k] for k in keys}, info["gan"]),
-                "m1": _old_module(
-                    "gan.EmotionClassifier",
-                    {
-                        "n_features": sum(widths),
-                        "n_classes": n_classes,
-                        "hidden_size": info["ec_hidden_size"],
-                        "dropout": info["ec_dropout"],
-                    },
-                    info["emotion_classifier"],
-                    frozen=True,
-                ),
-            }
-            discriminators = [
-                [block, {MODULE_REF: "m0", "path": f"discriminators.{i}"}]
-                for i, block in enumerate(info["blocks"])
-            ]
-            pairs += [
-                ["gan_", {MODULE_REF: "m0"}],
-                ["generator_", {MODULE_REF: "m0", "path": "g_ts"}],
-                ["discriminators_", {"__dict__": discriminators}],
-                ["emotion_classifier_", {MODULE_REF: "m1"}],
-            ]
-    else:
-        return entry
-    return {**entry, "attrs": {"__dict__": pairs}, "torch": table}
-
-
-def _old_module(name: str, config: dict, state: dict, frozen: bool = False) -> dict:
-    # Version-2 loaders put every module in eval mode and froze the emotion classifier.
-    frozen_names = [k for k in state if frozen] if isinstance(state, dict) else []
-    return {
-        "module": f"sklearn_cberl.nn.{name}",
-        "config": config,
-        "state": state,
-        "training": [],
-        "frozen": frozen_names,
-    }

@@ -11,38 +11,51 @@ import sys
 import time
 from pathlib import Path
 
-from ._cli_io import (
+from ._io import (
     CLIError,
     check_output,
     load_model,
     log,
     model_columns,
+    model_labels,
     parse_params,
     read_table,
+    resolve_label,
+    select_columns,
     split_label,
     table_errors,
+    verbatim_metadata,
+    write_csv,
+    write_figure,
 )
 
 __all__ = ["demo", "evaluate", "extract", "fit", "predict", "reproduce"]
 
 
 def demo(args) -> int:
-    """``cberl demo``: the full pipeline against a per-utterance baseline on synthetic data."""
+    """``cberl demo``: the full pipeline against a per-utterance baseline on synthetic data
+    (``--write-csv DIR``: write that data as train/dev/test CSVs instead)."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from .conversation import METADATA_COLUMNS
-    from .datasets import make_conversations
-    from .experiments import split_frame_by_dialogue
-    from .metrics import emotion_report, format_report
-    from .pipeline import make_cberl_pipeline
-    from .plotting import plot_confusion_matrix
+    from ..conversation import METADATA_COLUMNS
+    from ..datasets import make_conversations
+    from ..experiments import split_frame_by_dialogue
+    from ..metrics import emotion_report, format_report
+    from ..pipeline import make_cberl_pipeline
+    from ..plotting import plot_confusion_matrix
 
     out = Path(args.output_dir)
+    if args.write_csv is not None:
+        directory = Path(args.write_csv)
+        if directory.exists() and not directory.is_dir():
+            raise CLIError(f"--write-csv {directory}: is a file, not a directory.")
     X, y = make_conversations(n_dialogues=args.n_dialogues, random_state=args.seed)
     data = split_frame_by_dialogue(X, y, (0.7, 0.1, 0.2), seed=args.seed)
+    if args.write_csv is not None:
+        return _write_demo_csv(args, data, y.name or "label")
     print(
         f"Synthetic conversations: {len(X)} utterances in {X['dialogue_id'].nunique()} dialogues "
         f"(text 100-d, audio 100-d, visual 512-d); train/valid/test by dialogue: "
@@ -72,17 +85,45 @@ def demo(args) -> int:
     print(f"\nCBERL pipeline (EmoGANSampler -> DJVAE -> CBERLClassifier), fit {fit_time:.0f}s:")
     print(format_report(emotion_report(data.y_test, y_pred, labels=labels)))
     png = out / "demo_confusion_matrix.png"
-    plot_confusion_matrix(data.y_test, y_pred, labels=labels, title="CBERL demo", path=png)
+    fig = plot_confusion_matrix(data.y_test, y_pred, labels=labels, title="CBERL demo")
+    write_figure(fig, png)
     print(f"\nConfusion matrix: {png}")
+    return 0
+
+
+def _write_demo_csv(args, data, label) -> int:
+    """The demo's train/dev/test split as CSV tables with a label column."""
+    directory = Path(args.write_csv)
+    parts = {"train": "train", "dev": "valid", "test": "test"}
+    for name, part in parts.items():
+        frame = data[f"X_{part}"].assign(**{label: data[f"y_{part}"]})
+        write_csv(frame, directory / f"{name}.csv")
+        print(directory / f"{name}.csv")
+    n = sum(len(data[f"X_{part}"]) for part in parts.values())
+    log(
+        args,
+        f"[demo] {n} utterances, label column {label!r}; next: cberl fit "
+        f"{directory / 'train.csv'} -m model.cberl --valid {directory / 'dev.csv'}",
+    )
     return 0
 
 
 def fit(args) -> int:
     """``cberl fit``: fit the CBERL pipeline on a table and save it pickle-free."""
     check_output(args.model, args.data, args.valid, option="-m")
-    X, y = split_label(read_table(args.data), args.label, args.data)
-    from .persistence import save  # torch: only once the input is known to be readable
-    from .pipeline import make_cberl_pipeline
+    label_name = args.label or "label"
+    frame = read_table(args.data, text_columns=[label_name])
+    label = resolve_label(frame, args.data, args.label, guess=True, args=args)
+    X, y = split_label(frame, label, args.data)
+    valid = None
+    if args.valid is not None:
+        frame = read_table(args.valid, text_columns=[label])
+        resolve_label(frame, args.valid, label)  # the same column, or an error naming others
+        X_valid, y_valid = split_label(frame, label, args.valid)
+        where = f"that {args.data} has"
+        valid = (select_columns(X_valid, list(X.columns), args.valid, where), y_valid)
+    from ..persistence import save  # torch: only once the input is known to be readable
+    from ..pipeline import make_cberl_pipeline
 
     pipe = make_cberl_pipeline(
         augment=not args.no_augment,
@@ -103,14 +144,13 @@ def fit(args) -> int:
         raise CLIError(f"--param: {exc}") from exc
     pipe.verbose = not args.quiet  # a "[Pipeline] ... total=" line as each stage ends
     start = time.perf_counter()
-    if args.valid is not None:
-        X_valid, y_valid = split_label(read_table(args.valid), args.label, args.valid)
-        pipe.fit(X, y, validation_data=(X_valid, y_valid))  # a CBERLPipeline
+    if valid is not None:
+        pipe.fit(X, y, validation_data=valid)  # a CBERLPipeline
     else:
         pipe.fit(X, y)
-    pipe.label_column_ = args.label  # predict / evaluate find (and skip) it by name
+    pipe.label_column_ = label  # predict / evaluate find (and skip) it by name
     Path(args.model).parent.mkdir(parents=True, exist_ok=True)
-    save(pipe, args.model)  # pickle-free: `cberl predict` reads it without running code
+    save(pipe, args.model)  # pickle-free and atomic: `cberl predict` reads it without running code
     log(args, f"[fit] {len(X)} utterances in {time.perf_counter() - start:.0f}s -> {args.model}")
     return 0
 
@@ -120,15 +160,14 @@ def predict(args) -> int:
     import pandas as pd
 
     check_output(args.output, args.data, args.model)
-    frame = read_table(args.data)
     model = load_model(args.model, args.trust_pickle)
-    X = model_columns(model, frame, args.data, args.label or "label")
+    label = args.label or getattr(model, "label_column_", None) or "label"
+    frame = read_table(args.data, text_columns=[label])
+    X = model_columns(model, frame, args.data, label)
     pred = pd.Series(table_errors(model.predict, X, args.data), index=X.index, name="prediction")
-    keep = [c for c in ("dialogue_id", "speaker", "turn") if c in X.columns]
-    out = pd.concat([X[keep], pred], axis=1)
+    out = pd.concat([verbatim_metadata(args.data, frame), pred], axis=1)
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)  # checked above
-        out.to_csv(args.output, index=False)
+        write_csv(out, args.output)
         log(args, f"[predict] {len(out)} predictions -> {args.output}")
     else:
         out.to_csv(sys.stdout, index=False)
@@ -137,36 +176,42 @@ def predict(args) -> int:
 
 def evaluate(args) -> int:
     """``cberl evaluate``: per-class report and confusion matrix of a fitted model."""
-    from .metrics import emotion_report, format_report
-    from .plotting import plot_confusion_matrix
+    from ..metrics import emotion_report, format_report
+    from ..plotting import plot_confusion_matrix
 
-    frame = read_table(args.data)
+    out = Path(args.output_dir)
+    outputs = {name: out / name for name in ("report.csv", "confusion_matrix.png")}
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--output-dir {out}: is a file, not a directory.")
+    for path in outputs.values():
+        check_output(path, args.data, args.model, option="--output-dir")
     model = load_model(args.model, args.trust_pickle)
-    label = args.label or getattr(model, "label_column_", None) or "label"
+    remembered = getattr(model, "label_column_", None)
+    frame = read_table(args.data, text_columns=[args.label or remembered or "label"])
+    label = resolve_label(frame, args.data, args.label, remembered)
     X, y = split_label(frame, label, args.data)
+    y = model_labels(model, y)
     X = model_columns(model, X, args.data, label)
     y_pred = table_errors(model.predict, X, args.data)
     labels = sorted(set(y) | set(model.classes_), key=str)
     report = emotion_report(y, y_pred, labels=labels)
     print(format_report(report))
-    out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    check_output(out / "report.csv", args.data, args.model, option="--output-dir")
-    check_output(out / "confusion_matrix.png", args.data, args.model, option="--output-dir")
-    report.to_csv(out / "report.csv")
+    write_csv(report.reset_index(), outputs["report.csv"])  # the emotion: first column
     # The matrix covers what the model can predict; labels it never saw share one row.
     unseen = "(not a model class)"
     known = set(model.classes_)
     y_plot = [v if v in known else unseen for v in y]
     plot_labels = list(model.classes_) + ([unseen] if unseen in y_plot else [])
-    plot_confusion_matrix(y_plot, y_pred, labels=plot_labels, path=out / "confusion_matrix.png")
+    fig = plot_confusion_matrix(y_plot, y_pred, labels=plot_labels)
+    write_figure(fig, outputs["confusion_matrix.png"])
     log(args, f"[evaluate] report.csv and confusion_matrix.png in {out}")
     return 0
 
 
 def reproduce(args) -> int:
     """``cberl reproduce``: the paper's tables and figures for one dataset."""
-    from .reproduce import run_reproduction
+    from ..reproduce import run_reproduction
 
     seeds = args.seeds if args.seeds else ([0] if args.quick else [0, 1, 2])
     run_reproduction(
@@ -187,6 +232,6 @@ def reproduce(args) -> int:
 
 def extract(args) -> int:
     """``cberl extract``: raw conversations to a feature table (its own parser)."""
-    from .features import cli_extract
+    from ..features import cli_extract
 
     return cli_extract(args.rest)

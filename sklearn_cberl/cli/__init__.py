@@ -5,8 +5,8 @@ a per-class report against a per-utterance baseline and a confusion-matrix PNG.
 
 This module is the argument parser, the ``--threads`` set-up and the one-line error
 reporting of :func:`main` (the ``cberl`` entry point); the command bodies are in
-:mod:`sklearn_cberl._cli_commands` and their file and column helpers in
-:mod:`sklearn_cberl._cli_io`. Both import only the standard library at module level.
+:mod:`sklearn_cberl.cli._commands` and their file and column helpers in
+:mod:`sklearn_cberl.cli._io`. Both import only the standard library at module level.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import _cli_commands as commands
-from ._cli_io import CLIError
+from . import _commands as commands
+from ._io import CLIError
 
 __all__ = ["main", "build_parser"]
 
@@ -28,7 +28,7 @@ TRUST_HELP = (
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     """The ``cberl`` parser (``extract`` is listed; :func:`main` hands it its own parser)."""
-    from .paper import DATASETS
+    from ..paper import DATASETS
 
     parser = argparse.ArgumentParser(
         prog="cberl",
@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the full pipeline on built-in synthetic conversations")
     demo.add_argument("--n-dialogues", type=int, default=200)
+    demo.add_argument(
+        "--write-csv",
+        metavar="DIR",
+        help="write the demo data as DIR/train.csv, dev.csv and test.csv (label column "
+        "'emotion') for cberl fit / predict / evaluate, instead of running the demo",
+    )
     common(demo)
     demo.set_defaults(func=commands.demo)
 
@@ -62,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "-m", "--model", required=True, help="where to save the fitted model (e.g. model.cberl)"
     )
-    fit.add_argument("--label", default="label", help="label column (default: label)")
+    fit.add_argument(
+        "--label",
+        help="label column (default: 'label'; without one, the only non-numeric column "
+        "besides dialogue_id and speaker, if there is exactly one)",
+    )
     fit.add_argument("--valid", help="validation table for epoch selection (same schema)")
     fit.add_argument("--no-augment", action="store_true", help="drop the EmoGAN step")
     fit.add_argument("--no-fuse", action="store_true", help="drop the DJVAE step")
@@ -123,7 +133,7 @@ def _run_with_threads(args):
     """Run the command with ``--threads`` torch threads (auto: the cores left free)."""
     import os
 
-    from ._threads import free_cores, torch_threads
+    from .._threads import free_cores, torch_threads
 
     n = free_cores() if args.threads == "auto" else args.threads
     args.threads = n
@@ -153,7 +163,3 @@ def main(argv=None) -> int:
     # One line, whatever the underlying message looks like.
     print(f"cberl {command}: error: {' '.join(message.split())}", file=sys.stderr)
     return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
