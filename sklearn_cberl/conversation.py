@@ -61,6 +61,7 @@ __all__ = [
     "TURN",
     "Conversations",
     "assemble_resampled",
+    "check_container",
     "check_conversations",
     "check_labels",
     "check_validation_data",
@@ -241,6 +242,23 @@ def check_labels(y):
     return y
 
 
+def check_container(X):
+    """Refuse containers that are no table of utterances, saying what was expected: a
+    Series (one row passed as such) and a frame with MultiIndex columns."""
+    if isinstance(X, pd.Series):
+        raise ValueError(
+            "X is a pandas Series: expected a DataFrame with one row per utterance (for a "
+            "single utterance pass a one-row frame, e.g. X.iloc[[i]] or series.to_frame().T)."
+        )
+    if isinstance(X, pd.DataFrame) and isinstance(X.columns, pd.MultiIndex):
+        raise ValueError(
+            f"X has MultiIndex columns ({X.columns.nlevels} levels, e.g. {X.columns[0]!r}): "
+            "expected flat column names such as 'dialogue_id' and 'text_0'; flatten them, e.g. "
+            "X.columns = ['_'.join(map(str, c)) for c in X.columns]."
+        )
+    return X
+
+
 def is_conversation_frame(X) -> bool:
     """True when ``X`` is a DataFrame carrying at least one metadata column."""
     return isinstance(X, pd.DataFrame) and any(c in X.columns for c in METADATA_COLUMNS)
@@ -364,6 +382,7 @@ def check_conversations(
         block without columns, non-numeric features, NaN/inf, duplicate (dialogue_id, turn).
     """
     dtypes = [np.dtype(d) for d in (dtype if isinstance(dtype, (tuple, list)) else (dtype,))]
+    check_container(X)
 
     if not is_conversation_frame(X):
         if isinstance(X, pd.DataFrame) and X.shape[0]:

@@ -434,3 +434,18 @@ def test_plain_array_with_wrong_number_of_features(data, name):
     with pytest.raises(ValueError, match=r"X has 6 features, but \w+ is expecting 7") as excinfo:
         infer(model, _plain(X)[:, :-1])
     assert_clear_error(excinfo)
+
+
+@pytest.mark.parametrize("name", ["vae", "clf", "pipe"])
+def test_a_series_or_multiindex_columns_say_what_was_expected(fitted, data, name):
+    X, y = data
+    with pytest.raises(ValueError, match=r"X is a pandas Series.*X\.iloc\[\[i\]\]") as excinfo:
+        infer(fitted[name], X.iloc[0])  # one utterance passed as a row Series
+    assert_clear_error(excinfo)
+    X_multi = X.copy()
+    X_multi.columns = pd.MultiIndex.from_tuples([("block", c) for c in X.columns])
+    with pytest.raises(ValueError, match=r"MultiIndex columns.*flatten") as excinfo:
+        infer(fitted[name], X_multi)
+    assert_clear_error(excinfo)
+    with pytest.raises(ValueError, match=r"MultiIndex columns"):
+        fit(make(name), X_multi, y)

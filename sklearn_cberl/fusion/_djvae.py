@@ -44,6 +44,7 @@ from .._torch_estimator import (
 from ..conversation import (
     METADATA_COLUMNS,
     PLAIN_BLOCK,
+    check_container,
     check_conversations,
     check_labels,
     check_validation_data,
@@ -271,7 +272,7 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
 
     def _validate(self, X, reset):
         """Validate X; return the Conversations and the column indices of each block."""
-        conversational = is_conversation_frame(X)
+        conversational = is_conversation_frame(check_container(X))
         if not reset and conversational != self.conversational_:
             kind = "a conversation frame" if self.conversational_ else "a plain feature table"
             raise ValueError(
