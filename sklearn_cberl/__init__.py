@@ -27,7 +27,10 @@ _EXPORTS = {
     "AddPerClass": "strategies",
     "UpToRatio": "strategies",
     "PAPER_AUGMENTATION": "paper",
-    "torch_threads": "_threads",
+    "torch_threads": "_config",
+    "set_config": "_config",
+    "get_config": "_config",
+    "config_context": "_config",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

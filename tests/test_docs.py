@@ -29,7 +29,7 @@ def test_docs_build_strict(tmp_path):
     [
         "sklearn_cberl.fusion._djvae",
         "sklearn_cberl.over_sampling._emogan",
-        "sklearn_cberl._threads",
+        "sklearn_cberl._config",
     ],
 )
 def test_docstring_examples_run(module):

@@ -48,8 +48,8 @@ def test_torch_threads_sets_and_restores_the_thread_count(monkeypatch):
 
     import torch
 
-    from sklearn_cberl import torch_threads
-    from sklearn_cberl._threads import free_cores
+    from sklearn_cberl import config_context, get_config, set_config, torch_threads
+    from sklearn_cberl._config import free_cores
 
     before = torch.get_num_threads()
     with torch_threads(1) as n:
@@ -58,15 +58,22 @@ def test_torch_threads_sets_and_restores_the_thread_count(monkeypatch):
     with pytest.raises(ValueError, match="positive number of threads"):
         with torch_threads(0):
             pass
-    # "auto": the cores other processes leave free, at least one.
+    # "free": the cores other processes leave free, at least one.
     cores = len(os.sched_getaffinity(0))
     monkeypatch.setattr(os, "getloadavg", lambda: (cores + 3.0, 0.0, 0.0))
     assert free_cores() == 1
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert free_cores() == cores
-    with torch_threads() as n:
+    with torch_threads("free") as n:
         assert n == cores == torch.get_num_threads()
     assert torch.get_num_threads() == before
+    # The package default is one thread; config_context changes it for a block only.
+    assert get_config() == {"n_threads": 1}
+    with config_context(n_threads=2), torch_threads() as n:
+        assert n == 2 == torch.get_num_threads()
+    assert get_config() == {"n_threads": 1}
+    with pytest.raises(ValueError, match="n_threads=0"):
+        set_config(n_threads=0)
 
 
 def test_best_epoch_keeps_the_last_epoch_without_early_stopping_and_the_best_with_it():

@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--threads",
             type=_threads,
-            default="auto",
-            help="torch threads: a number, or auto = the cores other processes leave free",
+            default=1,
+            help="torch threads: a number (default 1: the same results on every machine), or "
+            "free = the cores other processes leave free",
         )
 
     def common(p, output_dir="cberl-output"):
@@ -117,30 +118,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _threads(value):
-    """``--threads`` values: ``auto`` or a positive integer."""
-    if value == "auto":
+    """``--threads`` values: ``free`` or a positive integer."""
+    if value == "free":
         return value
     try:
         n = int(value)
     except ValueError:
         n = 0
     if n < 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: expected a positive integer or 'auto'")
+        raise argparse.ArgumentTypeError(f"{value!r}: expected a positive integer or 'free'")
     return n
 
 
 def _run_with_threads(args):
-    """Run the command with ``--threads`` torch threads (auto: the cores left free)."""
+    """Run the command with ``--threads`` torch threads (free: the cores left free)."""
     import os
 
-    from .._threads import free_cores, torch_threads
+    from .._config import config_context, resolve_threads
 
-    n = free_cores() if args.threads == "auto" else args.threads
+    n = resolve_threads(args.threads)
     args.threads = n
     if "torch" not in sys.modules:  # torch sizes its pool from this when it loads
         os.environ.setdefault("OMP_NUM_THREADS", str(n))
-        return args.func(args)
-    with torch_threads(n):  # already loaded (cberl called from Python)
+    with config_context(n_threads=n):  # every fit and predict of the command
         return args.func(args)
 
 
