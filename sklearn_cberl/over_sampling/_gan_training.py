@@ -29,7 +29,6 @@ every other estimator of the package.
 
 from __future__ import annotations
 
-import itertools
 import warnings
 
 import numpy as np
@@ -316,10 +315,7 @@ class EmoGANNet(TermsNet):
         # Both players get the ``optimizer`` arguments (lr, betas): Eq. 6-7 use one Adam
         # setting, and one ``lr`` keeps the sampler's single learning-rate parameter.
         gan = self.module_
-        generators = itertools.chain(
-            gan.g_st.named_parameters(prefix="g_st"), gan.g_ts.named_parameters(prefix="g_ts")
-        )
-        args, kwargs = self.get_params_for_optimizer("optimizer", generators)
+        args, kwargs = self.get_params_for_optimizer("optimizer", gan.named_generator_parameters())
         self.optimizer_ = self.optimizer(*args, **kwargs)
         named = gan.discriminators.named_parameters(prefix="discriminators")
         args, kwargs = self.get_params_for_optimizer("optimizer", named)
