@@ -466,11 +466,12 @@ def test_sampling_strategies(strategy, expected):
     assert dict(zip(*np.unique(y_res, return_counts=True))) == expected
 
 
-def test_float_strategy_binary():
+def test_float_strategy_binary(capsys):
     rng = np.random.RandomState(0)
     X, y = rng.randn(50, 3), np.array([0] * 40 + [1] * 10)
     _, y_res = EmoGANSampler(sampling_strategy=0.5, **FAST).fit_resample(X, y)
     assert np.bincount(y_res).tolist() == [40, 20]
+    assert capsys.readouterr() == ("", "")  # verbose=0: the five networks train silently
 
 
 @pytest.mark.parametrize("n_rare", [1, 2])
