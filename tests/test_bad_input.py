@@ -319,6 +319,29 @@ def test_emogan_over_samples_a_class_with_a_single_utterance(data):
     assert sampler.filter_stats_["rare"]["requested"] == (y_res == "rare").sum() - 1
 
 
+@pytest.mark.parametrize("trains", [True, False], ids=["training", "nothing_to_train"])
+def test_emogan_checks_validation_data_even_when_nothing_is_trained(data, trains):
+    X, y = data
+    # "auto" trains the GAN; target counts equal to the class sizes add no row
+    strategy = "auto" if trains else y.value_counts().to_dict()
+    sampler = make("gan").set_params(sampling_strategy=strategy)
+    X_val, y_val = X.iloc[:20], y.iloc[:20]
+    before = snapshot(X_val, y_val)
+    cases = [
+        ((X_val, pd.Series(["nope"] * 20)), r"labels \['nope'\] not present in y"),
+        ((X_val, y.iloc[:17]), "20 rows in X_val but y_val has shape"),  # was a torch error
+        ((X_val.drop(columns="text_0"), y_val), "validation_data does not have the columns"),
+        (X_val, r"validation_data must be a tuple \(X_val, y_val\)"),
+    ]
+    for validation_data, match in cases:
+        with pytest.raises((ValueError, TypeError), match=match) as excinfo:
+            sampler.fit_resample(X, y, validation_data=validation_data)
+        assert_clear_error(excinfo)
+    sampler.fit_resample(X, y, validation_data=(X_val, y_val))  # the good case
+    assert (sampler.n_iter_ > 0) == trains
+    assert_unchanged(before, [X_val, y_val])
+
+
 def test_conversation_sampler_on_balanced_labels_adds_nothing(data):
     X, _ = data
     y = pd.Series(np.arange(len(X)) % 2, index=X.index)

@@ -28,7 +28,12 @@ def test_sampler_and_fusion_progress_is_plain_lines_off_a_terminal(data, capsys)
     err = capsys.readouterr().err
     assert_plain(err)
     lines = err.strip().splitlines()
-    assert any(line.startswith("EmoGANSampler: 2/2") for line in lines)
+    # the sampler's networks each print skorch's epoch table under their own title
+    for title in ("EmoGANSampler (EC_s)", "EmoGANSampler (filter judge 3/3)"):
+        assert f"{title}: up to 2 epochs" in lines
+    gan = lines.index("EmoGANSampler (GAN): up to 2 epochs")
+    assert "train_discriminator" in lines[gan + 1]
+    assert [line.split()[0] for line in lines[gan + 3 : gan + 5]] == ["1", "2"]
     assert "DJVAE: up to 20 epochs" in lines
     epochs = [line.split()[0] for line in lines if line.strip()[:1].isdigit()]
     assert epochs[-20:] == [str(e) for e in range(1, 21)]  # one line per DJVAE epoch

@@ -309,9 +309,9 @@ class _MajorityOnlyClassifier(gan.EmotionClassifier):
 def test_filter_falls_back_to_most_probable_candidates(monkeypatch):
     rng = np.random.RandomState(0)
     X, y = rng.randn(60, 6), np.array([0] * 40 + [1] * 12 + [2] * 8)
-    from sklearn_cberl.over_sampling import _sources
+    from sklearn_cberl.over_sampling import _gan_training
 
-    monkeypatch.setattr(_sources, "EmotionClassifier", _MajorityOnlyClassifier)
+    monkeypatch.setattr(_gan_training, "EmotionClassifier", _MajorityOnlyClassifier)
     sampler = EmoGANSampler(**FAST, sampling_strategy="auto")
     with pytest.warns(SyntheticRowsWarning, match="only 0 of .* passed the filter"):
         X_res, y_res = sampler.fit_resample(X, y)
@@ -466,11 +466,12 @@ def test_sampling_strategies(strategy, expected):
     assert dict(zip(*np.unique(y_res, return_counts=True))) == expected
 
 
-def test_float_strategy_binary():
+def test_float_strategy_binary(capsys):
     rng = np.random.RandomState(0)
     X, y = rng.randn(50, 3), np.array([0] * 40 + [1] * 10)
     _, y_res = EmoGANSampler(sampling_strategy=0.5, **FAST).fit_resample(X, y)
     assert np.bincount(y_res).tolist() == [40, 20]
+    assert capsys.readouterr() == ("", "")  # verbose=0: the five networks train silently
 
 
 @pytest.mark.parametrize("n_rare", [1, 2])
@@ -501,6 +502,23 @@ def test_nothing_to_generate(small_conversations):
     assert not sampler.synthetic_mask_.any()
 
 
+def test_a_fit_that_trains_nothing_resets_every_fitted_attribute(small_conversations):
+    """A no-op refit must not leave the previous fit's networks, history or epochs behind."""
+    X, y = small_conversations
+    sampler = EmoGANSampler(**{**FAST, "sampling_strategy": 0.5, "early_stopping": "loss"})
+    sampler.fit_resample(X, y)
+    assert sampler.best_epoch_ >= 1 and sampler.n_iter_ >= 1 and sampler.filter_stats_
+    sampler.set_params(sampling_strategy=y.value_counts().to_dict())  # nothing to add
+    sampler.fit_resample(X, y)
+    assert sampler.history_ == [] and sampler.classifier_history_ == []
+    assert sampler.n_iter_ == 0 and sampler.best_epoch_ == 0
+    for name in ("gan_", "generator_", "discriminators_", "emotion_classifier_", "scaler_"):
+        assert getattr(sampler, name) is None, name
+    assert sampler.filter_stats_ == {} and sampler.acceptance_rate_ == {}
+    assert sampler.source_classes_ == {}
+    assert_array_equal(sampler.sample_indices_, np.arange(len(X)))
+
+
 def test_deterministic_under_random_state_and_leaves_global_rng_alone(small_conversations):
     X, y = small_conversations
     torch_state, np_state = torch.get_rng_state(), np.random.get_state()[1].copy()  # noqa: NPY002
@@ -514,14 +532,39 @@ def test_deterministic_under_random_state_and_leaves_global_rng_alone(small_conv
     assert_array_equal(np.random.get_state()[1], np_state)  # noqa: NPY002
 
 
-def test_history_and_fitted_attributes(small_conversations):
+def test_history_and_fitted_attributes(small_conversations, monkeypatch):
     X, y = small_conversations
+    modes = set()
+    original = gan.EmoGAN.generator_loss
+
+    def generator_loss(self, classifier, *args, **kwargs):
+        modes.add(classifier.training)
+        return original(self, classifier, *args, **kwargs)
+
+    monkeypatch.setattr(gan.EmoGAN, "generator_loss", generator_loss)
     sampler = EmoGANSampler(**{**FAST, "verbose": 1})
     sampler.fit_resample(X, y)
-    assert len(sampler.history_) == FAST["max_epochs"]
-    assert len(sampler.classifier_history_) == FAST["classifier_max_epochs"]
-    keys = {"identity", "adversarial", "classification", "target_classification", "diversity"}
-    assert keys | {"epoch", "total", "discriminator"} == set(sampler.history_[0])
+    assert modes == {False}  # EC_s stays in eval mode (no dropout) while the GAN trains
+    ec = sampler.emotion_classifier_
+    assert not ec.training and not any(p.requires_grad for p in ec.parameters())
+    assert len(sampler.history_) == sampler.n_iter_ == sampler.best_epoch_ == FAST["max_epochs"]
+    assert [r["epoch"] for r in sampler.history_] == list(range(1, FAST["max_epochs"] + 1))
+    terms = {"identity", "adversarial", "classification", "target_classification", "diversity"}
+    keys = {f"train_{t}" for t in terms} | {"epoch", "train_loss", "train_discriminator", "dur"}
+    assert keys == set(sampler.history_[0])  # no validation set: no valid_* keys
+    # train_loss is the generators' objective, Eq. 5 (no mode-seeking term by default)
+    record = sampler.history_[-1]
+    assert record["train_loss"] == pytest.approx(
+        record["train_identity"]
+        + 0.5 * record["train_adversarial"]
+        + 0.5 * (record["train_classification"] + record["train_target_classification"]),
+        rel=1e-5,
+    )
+    # EC_s's history has the same format (the toolkit's per-epoch records)
+    epochs = FAST["classifier_max_epochs"]
+    assert [set(r) for r in sampler.classifier_history_] == [
+        {"epoch", "train_loss", "dur"}
+    ] * epochs
     assert set(sampler.discriminators_) == {"text", "audio", "visual"}
     assert sampler.generator_ is sampler.gan_.g_ts
     assert set(sampler.source_classes_) == set(y.unique())
@@ -538,7 +581,7 @@ def test_history_and_fitted_attributes(small_conversations):
 def test_nan_loss_is_detected(monkeypatch, small_conversations):
     X, y = small_conversations
     monkeypatch.setattr(gan, "identity_loss", lambda *args: torch.tensor(float("nan")))
-    with pytest.raises(TrainingDivergedError, match=r"identity loss became nan at epoch 1.*lr"):
+    with pytest.raises(TrainingDivergedError, match=r"train loss became nan at epoch 1.*lr"):
         EmoGANSampler(**FAST).fit_resample(X, y)
 
 
@@ -580,11 +623,44 @@ def test_validation_data_is_recorded_and_changes_nothing_without_early_stopping(
     # The validation draws come from a forked, reseeded RNG: the same synthetic rows.
     pd.testing.assert_frame_equal(plain, watched)
     assert all(np.isfinite(record["valid_loss"]) for record in sampler.history_)
+    assert {"valid_identity", "valid_classification", "valid_target_classification"} <= set(
+        sampler.history_[0]
+    )
     assert sampler.best_epoch_ == 3
-    with pytest.raises(ValueError, match="labels absent from y"):
-        EmoGANSampler(**params).fit_resample(
-            X_tr, y_tr, validation_data=(X[held], pd.Series(["nope"] * held.sum()))
-        )
+
+
+def test_early_stopping_holds_out_whole_dialogues(small_conversations, monkeypatch):
+    from sklearn_cberl.over_sampling import _emogan
+
+    X, y = small_conversations
+    seen = {}
+    original = _emogan.train_gan
+
+    def train_gan(*args, rows, valid, **kwargs):
+        seen["rows"], seen["valid"] = rows.numpy(), valid
+        return original(*args, rows=rows, valid=valid, **kwargs)
+
+    monkeypatch.setattr(_emogan, "train_gan", train_gan)
+    params = {**FAST, "sampling_strategy": 0.5, "early_stopping": "loss", "max_epochs": 3}
+    sampler = EmoGANSampler(**params, validation_fraction=0.25)
+    sampler.fit_resample(X, y)
+    kept = np.zeros(len(X), dtype=bool)
+    kept[seen["rows"]] = True
+    dialogues = X["dialogue_id"].to_numpy()
+    assert not set(dialogues[kept]) & set(dialogues[~kept])  # no dialogue on both sides
+    assert len(set(dialogues[~kept])) == 10  # a quarter of the 40 dialogues
+    features, codes = seen["valid"]
+    assert len(features) == len(codes) == (~kept).sum()
+    expected = sampler.scaler_.transform(X.loc[~kept, sampler.feature_names_in_[3:]])
+    assert_allclose(features.numpy(), expected, rtol=1e-5, atol=1e-5)
+    assert_array_equal(sampler.classes_[codes.numpy()], y[~kept])
+    assert "valid_loss" in sampler.history_[0]
+    # Without early stopping nothing is held out; a table of one dialogue cannot be split.
+    EmoGANSampler(**{**params, "early_stopping": None}).fit_resample(X, y)
+    assert len(seen["rows"]) == len(X) and seen["valid"] is None
+    one = X.assign(dialogue_id="only", turn=np.arange(len(X)))
+    EmoGANSampler(**params).fit_resample(one, y)
+    assert len(seen["rows"]) == len(X) and seen["valid"] is None
 
 
 def test_early_stopping_keeps_the_best_validation_epoch(small_conversations):

@@ -31,7 +31,8 @@ Updates (Eq. 6-7): the paper's two formulas are garbled (both are written with
 ``grad_theta_D``); we read Eq. 6 (the adversarial term only) as the discriminator update and
 Eq. 7 (the total loss, whose identity and classification terms do not depend on ``theta_D``)
 as the generator update, alternating one Adam step of each per minibatch
-(:meth:`EmoGAN.discriminator_loss`, :meth:`EmoGAN.generator_loss`).
+(:meth:`EmoGAN.generator_loss`, then :meth:`EmoGAN.discriminator_loss`; the training loop is
+skorch's, :class:`sklearn_cberl.over_sampling._gan_training.EmoGANNet`).
 """
 
 from __future__ import annotations
@@ -342,8 +343,15 @@ class EmoGAN(nn.Module):
         """Per-modality logits of ``D_T,F`` for the rows of ``x``."""
         return [d(block) for d, block in zip(self.discriminators, self._blocks(x))]
 
+    def named_generator_parameters(self):
+        """``(name, parameter)`` of both generators: what the Eq. 7 step updates."""
+        return [
+            *self.g_st.named_parameters(prefix="g_st"),
+            *self.g_ts.named_parameters(prefix="g_ts"),
+        ]
+
     def generator_parameters(self):
-        return [*self.g_st.parameters(), *self.g_ts.parameters()]
+        return [p for _, p in self.named_generator_parameters()]
 
     # -- Eq. 6: discriminator objective --------------------------------------------------
     def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

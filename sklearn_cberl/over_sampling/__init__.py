@@ -5,7 +5,8 @@
   feature columns, with valid conversation metadata for the synthetic rows.
 
 Where the synthetic rows go in a conversation is the data model's business
-(:mod:`sklearn_cberl.placement`).
+(:func:`sklearn_cberl.conversation.assemble_resampled`). :class:`SyntheticRowsWarning` (from
+:mod:`sklearn_cberl.exceptions`) is public here too.
 """
 
 from ..exceptions import SyntheticRowsWarning

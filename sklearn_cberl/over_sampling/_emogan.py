@@ -1,6 +1,11 @@
-"""``EmoGANSampler`` (paper Sec. IV-A-1, Eq. 1-7): validates the data and ties together the
-networks (:mod:`sklearn_cberl.nn.gan`), the loops (:mod:`._gan_training`), the source policy
-and judges (:mod:`._sources`) and the placement (:mod:`sklearn_cberl.placement`)."""
+"""``EmoGANSampler`` (paper Sec. IV-A-1, Eq. 1-7): validates the data (training rows,
+``validation_data``, the dialogue-level validation split: :mod:`sklearn_cberl.conversation`),
+standardises it, and ties together the networks (:mod:`sklearn_cberl.nn.gan`), their training
+and sampling (:mod:`._gan_training`, on the toolkit of :mod:`sklearn_cberl._torch_estimator`)
+and the placement of the synthetic rows (:func:`sklearn_cberl.conversation.assemble_resampled`).
+
+To follow ``fit_resample``: this module, :mod:`._gan_training`, :mod:`sklearn_cberl.nn.gan`,
+:mod:`sklearn_cberl.conversation` and :mod:`sklearn_cberl._torch_estimator`."""
 
 from __future__ import annotations
 
@@ -30,14 +35,23 @@ from ..conversation import (
     assemble_resampled,
     check_conversations,
     check_labels,
+    check_validation_data,
     densify_sparse_frame,
+    validation_split,
     wrap_like,
 )
 from ..exceptions import TrainingDivergedError
 from ..nn import gan as _gan
 from ..strategies import UpToRatio
-from ._gan_training import HINT, NAME, fit_judges, generate, train_gan
-from ._sources import SourceSampler, nearest_classes, validation_rows
+from ._gan_training import (
+    HINT,
+    NAME,
+    SourceSampler,
+    fit_judges,
+    generate,
+    nearest_classes,
+    train_gan,
+)
 
 __all__ = ["EmoGANSampler"]
 
@@ -51,12 +65,13 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     ``Z``), one discriminator per modality ``D_T,F`` and a frozen emotion classifier ``EC_s``
     are trained with the EmoGAN loss (Eq. 5 = ``lambda_identity`` x identity Eq. 4 +
     ``lambda_adversarial`` x adversarial Eq. 3 + ``lambda_classification`` x (``L_C`` Eq. 1 +
-    ``L_RC`` Eq. 2)), alternating Adam updates of the discriminators and generators
-    (Eq. 6-7). To add ``n`` utterances of class ``r``, real utterances of ``r`` and of its
-    nearest classes are translated with ``G_T->S(x, Z_r)``, all modalities in one pass, in
-    a standardised space; with ``filter_synthetic`` only candidates that an independent
-    judge assigns to ``r`` are kept. Original rows come first and unchanged, synthetic rows
-    are appended with metadata (see ``placement``) and a ``synthetic`` mark.
+    ``L_RC`` Eq. 2)), alternating Adam updates of the generators (Eq. 7) and the
+    discriminators (Eq. 6) in every minibatch; every network trains through skorch. To add
+    ``n`` utterances of class ``r``, real utterances of ``r`` and of its nearest classes are
+    translated with ``G_T->S(x, Z_r)``, all modalities in one pass, in a standardised space;
+    with ``filter_synthetic`` only candidates that an independent judge assigns to ``r`` are
+    kept. Original rows come first and unchanged, synthetic rows are appended with metadata
+    (see ``placement``) and a ``synthetic`` mark.
 
     Read more in ``docs/sampler.md``.
 
@@ -98,10 +113,17 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     filter_folds : int, default=3
         Number of cross-fitted judges of the filter.
     early_stopping : {"loss"} or None, default=None
-        ``"loss"``: stop after ``patience`` epochs without a lower validation loss (Eq. 5
-        without its adversarial term) and keep the best epoch's networks.
-    validation_fraction, patience : float, int, default=0.1, 5
-        Rows held out when ``fit_resample`` gets no ``validation_data``; patience epochs.
+        ``"loss"``: stop the GAN after ``patience`` epochs without a lower validation loss
+        (Eq. 5 without its adversarial term) and keep the best epoch's networks. Validation
+        set: ``fit_resample``'s ``validation_data``, else ``validation_fraction`` of the
+        training dialogues. None: ``max_epochs`` epochs, the last networks kept.
+    validation_fraction : float in (0, 1), default=0.1
+        Share of the dialogues (of the rows, for a plain table) held out of the GAN's
+        minibatches when ``early_stopping`` has no ``validation_data``; ``EC_s``, the judges
+        and the translation sources still see every row. With fewer than 2 dialogues
+        nothing is held out (no early stopping).
+    patience : int, default=10
+        GAN epochs without improvement before early stopping.
     n_neighbor_classes : int, default=1
         Number of nearest classes (centroid distance in the standardised space) whose
         utterances also serve as translation sources for a class. 0 translates only
@@ -110,19 +132,19 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         Share of the translation sources drawn from the requested class itself (the rest
         from its ``n_neighbor_classes`` nearest classes).
     placement : {"after_source", "standalone"}, default="after_source"
-        Metadata of synthetic rows of a conversation frame (:mod:`sklearn_cberl.placement`).
+        Metadata of synthetic rows of a conversation frame
+        (:func:`sklearn_cberl.conversation.assemble_resampled`).
         ``"after_source"``: the source's dialogue and speaker, a (float) turn between the
         source and the next utterance. ``"standalone"``: a new one-utterance dialogue with
         an unused id, turn 0, the source's speaker.
     device : str or torch.device, default="auto"
         Torch device; ``"auto"`` picks CUDA when available.
     random_state : int, RandomState instance or None, default=None
-        Seeds the GAN, the emotion classifier and the sampling; the user's global RNGs
-        are left untouched.
-
+        Seeds the GAN, the emotion classifiers, the validation split and the sampling; the
+        user's global RNGs are left untouched.
     verbose : int, default=0
-        Progress of the ``EC_s`` and GAN epochs when > 0: a tqdm bar in a terminal, plain
-        lines on stderr otherwise.
+        1: one line per epoch of ``EC_s``, of each filter judge and of the GAN (skorch's
+        epoch tables, on stderr); 2: also a per-batch progress bar in a terminal.
 
     Attributes
     ----------
@@ -140,17 +162,27 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     emotion_classifier_, scaler_ : EmotionClassifier, StandardScaler, or None
         ``EC_s`` (frozen) and the per-feature standardisation the networks work in.
     history_ : list of dict
-        Per GAN epoch, means over its minibatches: ``identity``, ``adversarial``,
-        ``classification`` (L_C), ``target_classification`` (L_RC), ``diversity``,
-        ``total`` (Eq. 5 + diversity) and ``discriminator`` (negated Eq. 3).
+        Per GAN epoch (means over its minibatches, weighted by their size): ``epoch``;
+        ``train_loss`` (the generators' objective: Eq. 5 + ``lambda_diversity`` x the
+        mode-seeking term); ``train_identity`` (Eq. 4), ``train_adversarial`` (Eq. 3,
+        generator side), ``train_classification`` (``L_C``, Eq. 1),
+        ``train_target_classification`` (``L_RC``, Eq. 2), ``train_diversity`` (the
+        mode-seeking term), ``train_discriminator`` (the discriminators' objective, negated
+        Eq. 3); with a validation set ``valid_loss`` (Eq. 5 without its adversarial term)
+        and ``valid_identity``, ``valid_classification``, ``valid_target_classification``;
+        ``dur`` (seconds). Empty when nothing was trained.
     classifier_history_ : list of dict
-        Per ``EC_s`` pre-training epoch: ``epoch``, ``loss``.
+        Per ``EC_s`` pre-training epoch: ``epoch``, ``train_loss`` (class-balanced
+        cross-entropy), ``dur``.
+    n_iter_ : int
+        GAN epochs run (0 when nothing was trained).
+    best_epoch_ : int
+        The GAN epoch whose networks are kept: the best validated one with
+        ``early_stopping``, else the last (0 when nothing was trained).
     source_classes_ : dict
         Class label -> labels of the nearest classes used as extra translation sources.
     filter_stats_ : dict
         Class label -> ``{"requested", "candidates", "accepted", "filled"}``.
-    best_epoch_ : int
-        The GAN epoch whose networks are kept (the last without early stopping).
     acceptance_rate_ : dict
         Class label -> share of the candidates the filter accepted: ``"all"``,
         ``"same_class"`` (translated from the class itself) and ``"neighbour_class"``
@@ -166,7 +198,8 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     Notes
     -----
     When ``sampling_strategy`` asks for no new rows, nothing is trained (the network
-    attributes are None). Integer or boolean feature columns become float64 when rows are
+    attributes are None, ``history_`` is empty); ``validation_data`` is checked all the
+    same. Integer or boolean feature columns become float64 when rows are
     added; the output frame has a fresh ``RangeIndex``, as imbalanced-learn's samplers.
 
     Examples
@@ -217,7 +250,7 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         filter_folds=3,
         early_stopping=None,
         validation_fraction=0.1,
-        patience=5,
+        patience=10,
         n_neighbor_classes=1,
         self_source_fraction=0.5,
         placement="after_source",
@@ -286,6 +319,7 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         validation_data : tuple (X_val, y_val), default=None
             Rows of the same kind whose validation loss is recorded per GAN epoch
             (``history_[i]["valid_loss"]``) and, with ``early_stopping``, monitored.
+            Checked (columns, lengths, labels seen in ``y``) even when nothing is trained.
 
         Returns
         -------
@@ -301,38 +335,49 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         check_classification_targets(y)
         self.sampling_strategy_ = self._counts(y_checked)
         self.feature_blocks_ = conv.blocks
+        valid = None
         if validation_data is not None:
-            X_val, y_val = validation_data
-            check_labels(y_val)
-            X_val = check_conversations(densify_sparse_frame(X_val), estimator=self, reset=False)
-            params["valid"] = (X_val.X, np.asarray(y_val))
-        features, y_res = self._fit_resample(conv.X, y_checked, **params)
+            if isinstance(validation_data, tuple) and len(validation_data) == 2:
+                validation_data = (densify_sparse_frame(validation_data[0]), validation_data[1])
+            conv_val, y_val = check_validation_data(
+                self, validation_data, classes=np.unique(y_checked), labels="required"
+            )
+            valid = (conv_val.X, y_val)
+        features, y_res = self._fit_resample(conv, y_checked, valid=valid, **params)
         if binarize_y:
             y_res = label_binarize(y_res, classes=np.unique(y_checked))
         X_out = assemble_resampled(X, conv, features, self.sample_indices_, self.placement)
         index = X_out.index if isinstance(X_out, pd.DataFrame) else None
         return X_out, wrap_like(y_res, y, index=index)
 
-    def _fit_resample(self, X, y, valid=None):
-        """Train the networks and generate (imbalanced-learn's contract: arrays in and out).
+    def _reset(self, n_samples: int):
+        """Every fitted attribute ``_fit_resample`` sets, at its nothing-trained value: a fit
+        never leaves a previous fit's networks, history or statistics behind."""
+        self.sample_indices_ = np.arange(n_samples)
+        self.synthetic_mask_ = np.zeros(n_samples, dtype=bool)
+        self.history_, self.classifier_history_ = [], []
+        self.n_iter_ = self.best_epoch_ = 0
+        self.filter_stats_, self.source_classes_, self.acceptance_rate_ = {}, {}, {}
+        self.generator_ = self.gan_ = self.discriminators_ = None
+        self.emotion_classifier_ = self.scaler_ = None
+        self.device_ = resolve_device(self.device)
 
-        ``X`` is the numeric feature matrix of the validated conversations, laid out in
-        ``feature_blocks_``. Returns the resampled features (real rows first) and labels;
+    def _fit_resample(self, conv, y, valid=None):
+        """Train the networks and generate.
+
+        ``conv`` holds the validated conversations (their numeric feature matrix ``conv.X``
+        is laid out in ``feature_blocks_``), ``valid`` the checked validation rows ``(X_val,
+        y_val)`` or None. Returns the resampled features (real rows first) and labels;
         :meth:`fit_resample` derives the synthetic rows' metadata from ``sample_indices_``.
         """
+        X = conv.X
         n = len(X)
         self.classes_, y_codes = np.unique(y, return_inverse=True)
         n_classes = len(self.classes_)
         code_of = {label: i for i, label in enumerate(self.classes_)}
         requests = [(code_of[c], int(m)) for c, m in self.sampling_strategy_.items() if m > 0]
-
-        self.sample_indices_ = np.arange(n)
-        self.synthetic_mask_ = np.zeros(n, dtype=bool)
-        self.history_, self.classifier_history_ = [], []
-        self.filter_stats_, self.source_classes_, self.acceptance_rate_ = {}, {}, {}
-        self.generator_ = self.gan_ = self.discriminators_ = None
-        self.emotion_classifier_ = self.scaler_ = None
-        self.device_ = device = resolve_device(self.device)
+        self._reset(n)
+        device = self.device_
         if not requests:
             return X, y
 
@@ -344,29 +389,30 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
             self.classes_[c]: [self.classes_[o] for o in neighbours[c]] for c in range(n_classes)
         }
         widths = [b.stop - b.start for b in self.feature_blocks_.values()]
+        rows, valid_rows = self._validation_rows(conv, Xs, y_codes, valid, seed)
 
         with torch_seed(seed, device):
             X_t = torch.from_numpy(np.ascontiguousarray(Xs)).to(device)
             y_t = torch.from_numpy(y_codes.astype(np.int64)).to(device)
             sources = SourceSampler(y_codes, neighbours, device, self.self_source_fraction)
-            ec, judges = fit_judges(
-                X_t, y_t, n_classes, history=self.classifier_history_, verbose=self.verbose,
-                filter_folds=self.filter_folds if self.filter_synthetic else 0, seed=seed,
-                hidden_size=self.hidden_size, epochs=self.classifier_max_epochs, lr=self.lr,
+            ec, self.classifier_history_, judges = fit_judges(
+                X_t, y_t, n_classes, verbose=self.verbose, seed=seed,
+                filter_folds=self.filter_folds if self.filter_synthetic else 0,
+                hidden_size=self.hidden_size, max_epochs=self.classifier_max_epochs, lr=self.lr,
                 batch_size=self.batch_size,
             )  # fmt: skip
             gan = _gan.EmoGAN(widths, n_classes, self.hidden_size, self.latent_size).to(device)
             targets = torch.as_tensor([c for c, _ in requests], device=device)
-            lambdas = {k: getattr(self, k) for k in _LAMBDAS}
-            loop = dict(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr)
-            rows, valid = validation_rows(X_t, y_t, valid, self, code_of, seed)
-            patience = self.patience if self.early_stopping else None
-            self.best_epoch_ = train_gan(
-                gan, ec, X_t, y_t, sources, targets, history=self.history_, batch_rows=rows,
-                lambdas=lambdas, verbose=self.verbose, valid=valid, patience=patience, seed=seed,
-                **loop,
+            fitted = train_gan(
+                gan, ec, X_t, y_t, sources, targets, seed=seed, verbose=self.verbose,
+                rows=torch.as_tensor(rows, device=device),
+                valid=None if valid_rows is None else tuple(v.to(device) for v in valid_rows),
+                lambdas={k: getattr(self, k) for k in _LAMBDAS}, max_epochs=self.max_epochs,
+                batch_size=self.batch_size, lr=self.lr, early_stopping=self.early_stopping,
+                patience=self.patience,
             )  # fmt: skip
-            gan.eval()
+            for name, value in fitted.items():
+                setattr(self, name, value)
             new_x, new_src, new_y = [], [], []
             with torch.no_grad():
                 for code, count in requests:
@@ -396,6 +442,38 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         features = np.concatenate([X, synthetic.astype(X.dtype)])
         y_new = self.classes_[np.concatenate(new_y)].astype(y.dtype, copy=False)
         return features, np.concatenate([y, y_new])
+
+    def _validation_rows(self, conv, Xs, y_codes, valid, seed):
+        """The rows the GAN's minibatches use and the validation rows, standardised.
+
+        ``Xs`` and ``y_codes`` are the standardised training rows and their class codes,
+        ``valid`` the checked ``validation_data`` (its labels are among ``classes_``).
+
+        Returns
+        -------
+        rows : ndarray of int
+            Training rows of the GAN (all rows unless some are held out).
+        valid : tuple (features, codes) of Tensor, or None
+            ``validation_data`` when given; else, with ``early_stopping``,
+            ``validation_fraction`` of the dialogues held out of the minibatches
+            (:func:`~sklearn_cberl.conversation.validation_split`; ``EC_s``, the judges and
+            the translation sources still see every row); else None.
+        """
+        all_rows = np.arange(conv.n_samples)
+        if valid is not None:
+            X_val, y_val = valid
+            code_of = {label: i for i, label in enumerate(self.classes_)}
+            codes = np.array([code_of[label] for label in y_val.tolist()], dtype=np.int64)
+            features = self.scaler_.transform(X_val).astype(np.float32)
+            return all_rows, (torch.from_numpy(features), torch.from_numpy(codes))
+        split = None
+        if self.early_stopping:
+            split = validation_split(conv, self.validation_fraction, seed % (2**32))
+        if split is None:
+            return all_rows, None
+        kept, held = split
+        codes = y_codes[held].astype(np.int64)
+        return kept, (torch.from_numpy(np.ascontiguousarray(Xs[held])), torch.from_numpy(codes))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,28 +1,65 @@
-"""EmoGAN training and generation loops (paper Eq. 5-7 and the sampling step).
+"""How EmoGAN is trained and sampled (paper Eq. 1-7 and the sampling step).
 
-Kept apart from the estimator (:mod:`._emogan`), which validates data, standardises and
-assembles the output. Two optimisers alternate inside one minibatch (discriminators, then
-generators); the loop is written by hand because skorch's ``NeuralNet`` trains one module
-with one optimiser per step.
+Everything :class:`~sklearn_cberl.over_sampling.EmoGANSampler` does with torch, on
+standardised tensors already on the training device; the estimator (:mod:`._emogan`)
+validates the data, standardises it, splits off the validation rows and assembles the
+output. In the order a fit uses them:
+
+* **translation sources** - :func:`nearest_classes` and :class:`SourceSampler` draw the
+  utterances ``T_i`` that ``G_T->S(T_i, Z_r)`` translates into a requested class ``r`` (Eq. 2
+  and sampling time): from ``r`` itself with probability ``self_fraction``, otherwise from its
+  nearest classes;
+* **the emotion classifiers** - :func:`train_emotion_classifier` trains ``EC_s``
+  (class-balanced cross-entropy) through skorch and returns it frozen;
+  :class:`CrossFittedJudges` are the filter's judges: ``k`` copies of ``EC_s``, each trained
+  without one fold of the real rows, a candidate being judged by the copy that never saw its
+  source row. ``EC_s`` itself cannot judge: the generator was trained to satisfy it (``L_RC``,
+  Eq. 2) on the very rows it was fitted on, and it accepted 100 % of candidates;
+  :func:`fit_judges` trains both;
+* **the GAN** - :class:`EmoGANNet`, the skorch net of the two-player game (generator step on
+  Eq. 5, then discriminator step on Eq. 3, per minibatch), and :func:`train_gan`, which
+  builds and fits it;
+* **sampling** - :func:`generate`: vectorised rounds of candidates, the filter and its
+  fallback.
+
+Every network trains through skorch (:mod:`sklearn_cberl._torch_estimator`): the same
+callbacks (finite-loss check, early stopping, epoch table) and the same history format as
+every other estimator of the package.
 """
 
 from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import torch
+from sklearn.model_selection import KFold, StratifiedKFold
+from skorch import NeuralNet
+from skorch.dataset import unpack_data
+from skorch.helper import predefined_split
+from skorch.utils import to_tensor
 
-from .._torch_base import BestEpoch
-from .._torch_estimator import check_finite_loss, evaluate, progress
+from .._torch_estimator import (
+    PlainPrintLog,
+    RowDataset,
+    TermsNet,
+    fitted_history,
+    rows_as_batch,
+    torch_seed,
+    training_callbacks,
+)
 from ..exceptions import SyntheticRowsWarning, TrainingDivergedError
-from ._sources import CrossFittedJudges, train_emotion_classifier
+from ..nn.gan import EmotionClassifier
 
 __all__ = [
     "MAX_FILTER_ROUNDS",
+    "CrossFittedJudges",
+    "EmoGANNet",
+    "SourceSampler",
     "fit_judges",
-    "SyntheticRowsWarning",
     "generate",
-    "pretrain_emotion_classifier",
+    "nearest_classes",
+    "train_emotion_classifier",
     "train_gan",
 ]
 
@@ -33,154 +70,380 @@ HINT = (
     "Lower `lr` (currently {lr}) or `lambda_adversarial`, or check the input features for "
     "extreme values."
 )
-#: Loss terms recorded per GAN epoch (``history_``), in :meth:`EmoGAN.generator_loss` names.
+#: Eq. 5's terms (and the mode-seeking term), in :meth:`EmoGAN.generator_loss` names.
 TERMS = ("identity", "adversarial", "classification", "target_classification", "diversity")
+#: The terms of the validation loss (Eq. 5 without its adversarial term).
+VALID_TERMS = ("identity", "classification", "target_classification")
+#: Validation rows per batch: the validation loss is one pass, whatever ``batch_size``.
+VALID_CHUNK = 8192
 
 
-def pretrain_emotion_classifier(X_t, y_t, n_classes, *, history, verbose, **train):
-    """``EC_s`` (:func:`._sources.train_emotion_classifier`) with progress and checked losses.
+# --------------------------------------------------------------------------- sources
+def nearest_classes(Xs: np.ndarray, y_codes: np.ndarray, n_classes: int, k: int) -> np.ndarray:
+    """For each class, the ``k`` other classes with the closest centroid (Euclidean)."""
+    k = min(k, n_classes - 1)
+    counts = np.bincount(y_codes, minlength=n_classes).astype(np.float64)
+    sums = np.zeros((n_classes, Xs.shape[1]))
+    np.add.at(sums, y_codes, Xs)
+    centroids = sums / counts[:, None]
+    dist = ((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(dist, np.inf)
+    return np.argsort(dist, axis=1, kind="stable")[:, :k]
 
-    ``history`` receives ``{"epoch", "loss"}`` per epoch (``classifier_history_``); a
-    non-finite loss raises :class:`TrainingDivergedError` naming the epoch.
+
+class SourceSampler:
+    """Draws source utterances for a requested class ``r`` on the training device.
+
+    A fraction ``self_fraction`` of the sources come from class ``r`` itself, the rest
+    uniformly from its ``k`` nearest classes (centroid distance in the standardised space);
+    inside a class every utterance is equally likely. Tensor ops over the whole request.
     """
-    bar = progress(range(train["epochs"]), desc="EC_s", verbose=verbose)
-    steps = iter(bar)
 
-    def on_epoch(epoch, loss):
-        value = check_finite_loss(
-            loss,
-            estimator=NAME,
-            epoch=epoch,
-            term="EC_s pre-training loss",
-            hint=HINT.format(lr=train["lr"]),
+    def __init__(self, y_codes, neighbours, device, self_fraction: float = 0.5):
+        n_classes = neighbours.shape[0]
+        order = np.argsort(y_codes, kind="stable")
+        counts = np.bincount(y_codes, minlength=n_classes)
+        self.rows = torch.as_tensor(order, device=device)
+        self.offsets = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)[:-1]]), device=device)
+        self.counts = torch.as_tensor(counts, device=device)
+        self.neighbours = torch.as_tensor(neighbours, dtype=torch.long, device=device)
+        self.self_fraction = float(self_fraction)
+        self.labels = torch.as_tensor(y_codes, dtype=torch.long, device=device)
+
+    def draw(self, r: torch.Tensor) -> torch.Tensor:
+        """Row indices of one source utterance per entry of ``r`` (LongTensor of class codes)."""
+        device = r.device
+        cls = r
+        k = self.neighbours.shape[1]
+        if k:
+            pick = torch.randint(k, r.shape, device=device)
+            other = self.neighbours[r, pick]
+            use_self = torch.rand(r.shape, device=device) < self.self_fraction
+            cls = torch.where(use_self, r, other)
+        counts = self.counts[cls]
+        within = (torch.rand(r.shape, device=device) * counts).long()
+        within = torch.minimum(within, counts - 1)
+        return self.rows[self.offsets[cls] + within]
+
+
+# --------------------------------------------------------------------------- EC_s and judges
+def train_emotion_classifier(
+    X_t, y_t, n_classes, *, hidden_size, max_epochs, lr, batch_size, verbose=0, title=NAME
+):
+    """An ``EC_s`` trained through skorch with class-balanced cross-entropy, returned frozen.
+
+    Balanced weights (as ``class_weight="balanced"``): a classifier biased to the majority
+    would push the rare-class translations of Eq. 2 towards the majority and reject most
+    rare-class candidates in the filter. Adam with ``weight_decay=1e-4``; no validation set
+    (``max_epochs`` epochs, the last weights kept).
+
+    Parameters
+    ----------
+    X_t, y_t : Tensor
+        Standardised rows and their class codes, on the training device.
+    n_classes, hidden_size, max_epochs, lr, batch_size, verbose
+        As the sampler's parameters (``max_epochs`` is ``classifier_max_epochs``).
+    title : str, default="EmoGANSampler"
+        Title of the epoch table and name in divergence messages.
+
+    Returns
+    -------
+    classifier : EmotionClassifier
+        In eval mode, ``requires_grad`` off.
+    history : list of dict
+        One dict per epoch: ``epoch``, ``train_loss``, ``dur``.
+    """
+    counts = torch.bincount(y_t, minlength=n_classes).to(X_t.dtype)
+    weight = counts.sum() / (n_classes * counts.clamp(min=1))
+    net = NeuralNet(
+        EmotionClassifier(X_t.shape[1], n_classes, hidden_size),
+        torch.nn.CrossEntropyLoss,
+        criterion__weight=weight,
+        optimizer=torch.optim.Adam,
+        optimizer__weight_decay=1e-4,
+        lr=lr,
+        max_epochs=max_epochs,
+        batch_size=batch_size,
+        train_split=None,
+        iterator_train__shuffle=True,
+        iterator_train__collate_fn=rows_as_batch,
+        callbacks=training_callbacks(
+            estimator=title,
+            validating=False,
+            early_stopping=None,
+            patience=1,
+            verbose=verbose,
+            hint="EC_s pre-training diverged. " + HINT.format(lr=lr),
+        ),
+        callbacks__print_log=PlainPrintLog(title),
+        device=str(X_t.device),
+        verbose=verbose,
+    )
+    net.fit(RowDataset(X_t, y_t), y=None)
+    classifier = net.module_.eval().requires_grad_(False)
+    return classifier, fitted_history(net)["history_"]
+
+
+class CrossFittedJudges:
+    """``k`` emotion classifiers, each fitted without one fold of the real rows.
+
+    Parameters
+    ----------
+    X_t, y_t : Tensor
+        Standardised real rows and their class codes.
+    n_classes, n_folds, random_state
+        Folds are stratified when every class has at least ``n_folds`` rows.
+    **train
+        Passed to :func:`train_emotion_classifier`.
+    """
+
+    def __init__(self, X_t, y_t, n_classes, n_folds, random_state, **train):
+        y = y_t.cpu().numpy()
+        stratify = np.bincount(y, minlength=n_classes).min() >= n_folds
+        splitter = (StratifiedKFold if stratify else KFold)(
+            n_splits=n_folds, shuffle=True, random_state=random_state
         )
-        history.append({"epoch": epoch, "loss": value})
-        bar.set_postfix(loss=f"{value:.3f}")
-        next(steps, None)
+        self.fold = torch.empty(len(y), dtype=torch.long, device=y_t.device)
+        self.models = []
+        for i, (fit_rows, held) in enumerate(splitter.split(np.zeros(len(y)), y)):
+            self.fold[torch.as_tensor(held, device=y_t.device)] = i
+            rows = torch.as_tensor(fit_rows, device=y_t.device)
+            title = f"{NAME} (filter judge {i + 1}/{n_folds})"
+            model, _ = train_emotion_classifier(
+                X_t[rows], y_t[rows], n_classes, title=title, **train
+            )
+            self.models.append(model)
 
-    next(steps, None)
-    return train_emotion_classifier(X_t, y_t, n_classes, on_epoch=on_epoch, **train)
+    @torch.no_grad()
+    def proba(self, x: torch.Tensor, source_rows: torch.Tensor) -> torch.Tensor:
+        """Class probabilities of each candidate by the judge that never saw its source."""
+        out = x.new_empty(x.shape[0], self.models[0].net[-1].out_features)
+        folds = self.fold[source_rows]
+        for i, model in enumerate(self.models):
+            rows = folds == i
+            if bool(rows.any()):
+                out[rows] = torch.softmax(model(x[rows]), dim=1)
+        return out
 
 
-def fit_judges(X_t, y_t, n_classes, *, history, verbose, filter_folds, seed, **train):
-    """``EC_s`` (all real rows, frozen: the classifier of Eq. 1-2 the generator trains on)
-    and, with ``filter_folds``, the filter's cross-fitted judges (else None)."""
-    ec = pretrain_emotion_classifier(X_t, y_t, n_classes, history=history, verbose=verbose, **train)
-    if not filter_folds:
-        return ec, None
-    # The filter's judges never saw the source of the candidate they judge.
-    return ec, CrossFittedJudges(X_t, y_t, n_classes, filter_folds, seed % (2**31), **train)
+def fit_judges(X_t, y_t, n_classes, *, filter_folds, seed, **train):
+    """``EC_s`` on all real rows (frozen: the classifier of Eq. 1-2 the generator trains on)
+    and, with ``filter_folds``, the filter's cross-fitted judges (else None).
 
-
-def _validation_loss(gan, ec, valid, sources, targets, X_t, lambdas, seed) -> float:
-    """The non-adversarial part of Eq. 5 (identity + L_C + L_RC) on validation rows.
-
-    The adversarial term is left out: it is measured against a discriminator that changes
-    every epoch, so it does not compare across epochs. Its draws (requested classes,
-    translation sources, noise) come from a generator reseeded every epoch inside a forked
-    RNG: epochs compare like with like and the training stream is untouched.
+    Returns
+    -------
+    classifier, history, judges
+        ``EC_s``, its per-epoch history (``classifier_history_``) and the judges.
     """
-    s, y_s = valid
-    device = s.device
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        r = targets[torch.randint(len(targets), (len(s),), device=device)]
-        t = X_t[sources.draw(r)]
-        _, terms, _ = evaluate(gan, lambda: gan.generator_loss(ec, s, y_s, t, r, **lambdas))
-    classification = terms["classification"] + terms["target_classification"]
-    total = lambdas["lambda_identity"] * terms["identity"]
-    return float(total + lambdas["lambda_classification"] * classification)
+    classifier, history = train_emotion_classifier(
+        X_t, y_t, n_classes, title=f"{NAME} (EC_s)", **train
+    )
+    if not filter_folds:
+        return classifier, history, None
+    # The filter's judges never saw the source of the candidate they judge.
+    judges = CrossFittedJudges(X_t, y_t, n_classes, filter_folds, seed % (2**31), **train)
+    return classifier, history, judges
+
+
+# --------------------------------------------------------------------------- the GAN
+class EmoGANNet(TermsNet):
+    """The skorch net of EmoGAN's two-player training (Eq. 5-7).
+
+    The module is an :class:`~sklearn_cberl.nn.gan.EmoGAN`; two optimizers (``optimizer_``
+    for both generators, ``optimizer_discriminator_`` for the discriminators, both of class
+    ``optimizer`` with the ``optimizer__*`` arguments) alternate inside every minibatch:
+    :meth:`train_step` takes one step of the generators on Eq. 5 (the adversarial term
+    against fixed discriminators, Eq. 7), then one of the discriminators on Eq. 3 (Eq. 6)
+    against the rows just generated. The second optimizer is added the way skorch's
+    documentation ("Subclassing NeuralNet") adds components, in :meth:`initialize_optimizer`;
+    the alternating updates are a custom :meth:`train_step` (skorch steps all of its
+    optimizers on one loss otherwise). Everything else - batches, validation, callbacks,
+    history, early stopping with the best epoch's ``EmoGAN`` restored - is skorch's own, so
+    no hand-written loop is left.
+
+    Batches are ``(S, y)``: real utterances and their class codes
+    (:class:`~sklearn_cberl._torch_estimator.RowDataset`). Each is paired with requested
+    classes ``r``, drawn uniformly from ``targets``, and utterances ``T`` drawn from ``pool``
+    by ``sources`` for those classes, as at sampling time (Eq. 2).
+
+    Recorded per epoch: ``train_loss`` (Eq. 5 + ``lambda_diversity`` x the mode-seeking
+    term, the generators' objective), ``train_<term>`` for every term of
+    :data:`TERMS` and ``train_discriminator`` (negated Eq. 3, the discriminators' objective);
+    with validation rows ``valid_loss`` (Eq. 5 without its adversarial term, which is
+    measured against discriminators that change every epoch and so does not compare across
+    epochs) and ``valid_<term>`` for :data:`VALID_TERMS`. The validation draws (``r``,
+    ``T``, noise) come from a torch RNG reseeded with ``valid_seed`` every epoch and forked
+    from the training stream: epochs compare like with like, and the fit is the same with
+    or without a validation set.
+
+    Parameters
+    ----------
+    module : EmoGAN
+    classifier : EmotionClassifier
+        The frozen ``EC_s`` of ``L_C`` / ``L_RC`` (Eq. 1-2); never trained, never put in
+        training mode.
+    pool : Tensor
+        All standardised real rows (the translation sources index it).
+    sources : SourceSampler
+    targets : LongTensor
+        Class codes being over-sampled (``r`` is drawn from them).
+    lambdas : dict
+        ``lambda_identity``, ``lambda_adversarial``, ``lambda_classification``,
+        ``lambda_diversity``.
+    valid_seed : int, default=0
+    **kwargs
+        :class:`~skorch.NeuralNet` parameters.
+    """
+
+    terms = (*TERMS, "discriminator")
+
+    def __init__(
+        self, module, *, classifier, pool, sources, targets, lambdas, valid_seed=0, **kwargs
+    ):
+        # Set before NeuralNet.__init__: skorch registers a torch module assigned to a
+        # constructed net as a component to move, switch to training mode and optimise;
+        # EC_s is fixed and stays in eval mode (no dropout) while the generators learn.
+        self.classifier = classifier
+        self.pool = pool
+        self.sources = sources
+        self.targets = targets
+        self.lambdas = dict(lambdas)
+        self.valid_seed = valid_seed
+        super().__init__(module, **kwargs)
+
+    def initialize_optimizer(self, *args, **kwargs):
+        # Both players get the ``optimizer`` arguments (lr, betas): Eq. 6-7 use one Adam
+        # setting, and one ``lr`` keeps the sampler's single learning-rate parameter.
+        gan = self.module_
+        args, kwargs = self.get_params_for_optimizer("optimizer", gan.named_generator_parameters())
+        self.optimizer_ = self.optimizer(*args, **kwargs)
+        named = gan.discriminators.named_parameters(prefix="discriminators")
+        args, kwargs = self.get_params_for_optimizer("optimizer", named)
+        self.optimizer_discriminator_ = self.optimizer(*args, **kwargs)
+        return self
+
+    def _pair(self, batch):
+        """``(S, y, T, r)`` of a batch: the requested classes and the utterances to translate
+        are drawn per minibatch (Eq. 2)."""
+        Xi, yi = unpack_data(batch)
+        s, y_s = to_tensor(Xi, device=self.device), to_tensor(yi, device=self.device)
+        r = self.targets[torch.randint(len(self.targets), (len(s),), device=s.device)]
+        return s, y_s, self.pool[self.sources.draw(r)], r
+
+    def _record(self, prefix, names, terms):
+        values = torch.stack([terms[name] for name in names]).tolist()  # one device sync
+        for name, value in zip(names, values):
+            self.history.record_batch(f"{prefix}_{name}", value)
+
+    def train_step(self, batch, **fit_params):
+        self._set_training(True)
+        gan = self.module_
+        s, y_s, t, r = self._pair(batch)
+        # Eq. 7: the generators' step on Eq. 5, against discriminators that do not move.
+        gan.discriminators.requires_grad_(False)
+        total, terms, fake = gan.generator_loss(self.classifier, s, y_s, t, r, **self.lambdas)
+        self.optimizer_.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer_.step()
+        gan.discriminators.requires_grad_(True)
+        # Eq. 6: the discriminators' step on Eq. 3, real rows against the rows just made.
+        d_loss = gan.discriminator_loss(torch.cat([s, t]), fake.detach())
+        self.optimizer_discriminator_.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizer_discriminator_.step()
+        self._record("train", self.terms, {**terms, "discriminator": d_loss.detach()})
+        return {"loss": total.detach(), "y_pred": None}
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(False)
+        with torch.no_grad():
+            s, y_s, t, r = self._pair(batch)
+            _, terms, _ = self.module_.generator_loss(self.classifier, s, y_s, t, r, **self.lambdas)
+        classification = terms["classification"] + terms["target_classification"]
+        loss = (
+            self.lambdas["lambda_identity"] * terms["identity"]
+            + self.lambdas["lambda_classification"] * classification
+        )
+        self._record("valid", VALID_TERMS, terms)
+        return {"loss": loss, "y_pred": None}
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if training or iterator is None:
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        with torch_seed(self.valid_seed, self.device):  # the same draws every epoch
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
 
 
 def train_gan(
-    gan, ec, X_t, y_t, sources, targets, *, history, max_epochs, batch_size, lr, lambdas, verbose,
-    valid=None, patience=None, seed=0, batch_rows=None,
-) -> int:  # fmt: skip
-    """Alternate generator (Eq. 7, total loss Eq. 5) and discriminator (Eq. 6) steps.
+    gan, classifier, X_t, y_t, sources, targets, *, rows, valid, lambdas, max_epochs,
+    batch_size, lr, early_stopping, patience, verbose, seed,
+) -> dict:  # fmt: skip
+    """Train ``gan`` in place through :class:`EmoGANNet`; return its fitted history.
 
     Parameters
     ----------
     gan : EmoGAN
-        The networks, trained in place.
-    ec : EmotionClassifier
-        The frozen ``EC_s`` of ``L_C`` / ``L_RC`` (Eq. 1-2).
+    classifier : EmotionClassifier
+        The frozen ``EC_s``.
     X_t, y_t : Tensor
-        Standardised real rows and their class codes.
+        Standardised real rows and their class codes (translation sources index ``X_t``).
     sources : SourceSampler
-        Draws the utterances ``T`` translated into the requested classes.
-    targets : Tensor
-        Class codes being over-sampled (the requested classes ``r`` are drawn from them).
-    max_epochs, batch_size, lr, verbose
-        As the sampler's parameters.
+    targets : LongTensor
+        Class codes being over-sampled.
+    rows : LongTensor
+        The rows minibatches are drawn from (all rows but the held-out validation rows).
+    valid : tuple (rows, codes) of Tensor, or None
+        Validation rows (standardised) and their class codes.
     lambdas : dict
-        ``lambda_identity``, ``lambda_adversarial``, ``lambda_classification``,
-        ``lambda_diversity`` (weights of Eq. 5 and the mode-seeking term).
-    history : list
-        Receives one record per finished epoch (mean loss terms, ``total``,
-        ``discriminator``); filled as training goes, so a diverged fit keeps the epochs
-        that completed.
-    valid, patience, seed
-        ``(rows, labels)`` held out: ``valid_loss`` per epoch (:func:`_validation_loss`);
-        with ``patience``, early stopping with the best epoch's networks restored.
-    batch_rows : LongTensor, default=None
-        The rows minibatches are drawn from (None: all).
+        Weights of Eq. 5 and the mode-seeking term.
+    max_epochs, batch_size, lr, early_stopping, patience, verbose
+        As the sampler's parameters.
+    seed : int
+        Seed of the validation draws.
 
     Returns
     -------
-    best_epoch : int
+    dict
+        ``history_``, ``n_iter_``, ``best_epoch_``
+        (:func:`~sklearn_cberl._torch_estimator.fitted_history`).
     """
-    # beta1 = 0.5: the usual Adam momentum for GANs (DCGAN); 0.9 oscillates more.
-    g_opt = torch.optim.Adam(gan.generator_parameters(), lr=lr, betas=(0.5, 0.999))
-    d_opt = torch.optim.Adam(gan.discriminators.parameters(), lr=lr, betas=(0.5, 0.999))
-    keys = [*TERMS, "total", "discriminator"]
-    device = X_t.device
-    # Minibatches come from `batch_rows` (all rows, or all but the held-out validation rows);
-    # translation sources index the full X_t.
-    rows = torch.arange(len(y_t), device=device) if batch_rows is None else batch_rows
-    n = len(rows)
-    tracker = BestEpoch(gan, patience)
-    gan.train()
-    bar = progress(range(max_epochs), desc=NAME, verbose=verbose)
-    for epoch in bar:
-        sums = X_t.new_zeros(len(keys))
-        for idx in torch.split(rows[torch.randperm(n, device=device)], int(batch_size)):
-            s, y_s = X_t[idx], y_t[idx]
-            # Eq. 2: requested classes r (the classes to over-sample) and utterances T
-            # drawn as at sampling time (class r and its nearest classes).
-            r = targets[torch.randint(len(targets), (len(idx),), device=device)]
-            t = X_t[sources.draw(r)]
-
-            gan.discriminators.requires_grad_(False)
-            total, terms, fake = gan.generator_loss(ec, s, y_s, t, r, **lambdas)
-            g_opt.zero_grad(set_to_none=True)
-            total.backward()
-            g_opt.step()
-            gan.discriminators.requires_grad_(True)
-
-            d_loss = gan.discriminator_loss(torch.cat([s, t]), fake.detach())
-            d_opt.zero_grad(set_to_none=True)
-            d_loss.backward()
-            d_opt.step()
-
-            values = [*(terms[k] for k in TERMS), total.detach(), d_loss.detach()]
-            sums += torch.stack(values) * len(idx)
-        record = {"epoch": epoch + 1}
-        for key, value in zip(keys, (sums / n).tolist()):
-            record[key] = check_finite_loss(
-                value, estimator=NAME, epoch=epoch + 1, term=f"{key} loss", hint=HINT.format(lr=lr)
-            )
-        history.append(record)
-        bar.set_postfix(total=f"{record['total']:.3f}", d=f"{record['discriminator']:.3f}")
-        if valid is not None:
-            record["valid_loss"] = _validation_loss(
-                gan, ec, valid, sources, targets, X_t, lambdas, seed
-            )
-        if tracker.update(epoch + 1, record.get("valid_loss")):
-            break
-    tracker.restore()
-    return tracker.kept_epoch
+    net = EmoGANNet(
+        gan,
+        classifier=classifier,
+        pool=X_t,
+        sources=sources,
+        targets=targets,
+        lambdas=lambdas,
+        valid_seed=seed,
+        # beta1 = 0.5: the usual Adam momentum for GANs (DCGAN); 0.9 oscillates more.
+        optimizer=torch.optim.Adam,
+        optimizer__betas=(0.5, 0.999),
+        lr=lr,
+        max_epochs=max_epochs,
+        batch_size=batch_size,
+        iterator_train__shuffle=True,
+        iterator_train__collate_fn=rows_as_batch,
+        iterator_valid__collate_fn=rows_as_batch,
+        iterator_valid__batch_size=VALID_CHUNK,
+        train_split=None if valid is None else predefined_split(RowDataset(*valid)),
+        callbacks=training_callbacks(
+            estimator=NAME,
+            validating=valid is not None,
+            early_stopping=early_stopping,
+            patience=patience,
+            verbose=verbose,
+            hint=HINT.format(lr=lr),
+        ),
+        callbacks__print_log=PlainPrintLog(f"{NAME} (GAN)"),
+        device=str(X_t.device),
+        verbose=verbose,
+    )
+    net.fit(RowDataset(X_t[rows], y_t[rows]), y=None)
+    gan.eval()
+    return fitted_history(net)
 
 
+# --------------------------------------------------------------------------- sampling
 def generate(gan, judges, X_t, sources, code: int, count: int, *, label, lr):
     """``count`` synthetic rows of class ``code`` (standardised) and their sources.
 
