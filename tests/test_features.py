@@ -95,6 +95,11 @@ def small_video(**kw):
     return VideoC3D(**params)
 
 
+def curve(model, key):
+    """One quantity of a fitted extractor's per-epoch history."""
+    return [row[key] for row in model.history_]
+
+
 def small_audio(**kw):
     params = dict(
         hidden_layer_sizes=(64,), max_epochs=60, batch_size=8, random_state=0, device="cpu"
@@ -200,7 +205,8 @@ def test_audio_reduction(functionals):
     Z = enc.fit_transform(raw)
     assert Z.shape == (10, 100) and Z.dtype == np.float32
     assert enc.n_functionals_ == 6373 and enc.scaler_.mean_.shape == (6373,)
-    assert enc.loss_curve_[-1] < 0.5 * enc.loss_curve_[0]  # the auto-encoder learns
+    losses = curve(enc, "train_loss")
+    assert losses[-1] < 0.5 * losses[0]  # the auto-encoder learns
     # Deterministic under random_state; the same whether given signals or functionals.
     Z2 = small_audio().fit(raw).transform(make_clips())
     np.testing.assert_allclose(Z, Z2, atol=1e-5)
@@ -240,7 +246,8 @@ def test_audio_missing_extra(monkeypatch):
 def test_video_c3d_trains_and_transforms():
     X, y = make_videos()
     model = small_video().fit(X, y)
-    assert model.loss_curve_[-1] < 0.7 * model.loss_curve_[0]  # training reduces the loss
+    losses = curve(model, "train_loss")
+    assert losses[-1] < 0.7 * losses[0]  # training reduces the loss
     F = model.transform(X)
     assert F.shape == (12, 512) and F.dtype == np.float32
     np.testing.assert_array_equal(F, model.transform(X))  # deterministic transform
@@ -537,12 +544,13 @@ def test_audio_validation_and_early_stopping():
     watched = small_audio(n_components=4, max_epochs=6).fit(F, validation_data=F[:20])
     # The validation pass runs in eval mode and draws nothing: the same fit.
     np.testing.assert_array_equal(plain.transform(F), watched.transform(F))
-    assert len(watched.validation_loss_curve_) == 6 and watched.best_epoch_ == 6
+    assert len(curve(watched, "valid_loss")) == 6 and watched.best_epoch_ == 6
+    assert "valid_loss" not in plain.history_[0] and plain.n_iter_ == plain.best_epoch_ == 6
     stopped = small_audio(
         n_components=4, max_epochs=40, lr=0.05, early_stopping="loss", patience=2
     ).fit(F)
-    curve = stopped.validation_loss_curve_
-    assert stopped.best_epoch_ == 1 + int(np.argmin(curve))
+    losses = curve(stopped, "valid_loss")
+    assert stopped.best_epoch_ == 1 + int(np.argmin(losses))
     assert stopped.n_iter_ in (stopped.best_epoch_ + 2, 40)
 
 
@@ -552,10 +560,62 @@ def test_video_validation_and_early_stopping():
     plain = small_video(**params, max_epochs=3).fit(X, y)
     watched = small_video(**params, max_epochs=3).fit(X, y, validation_data=(X[:4], y[:4]))
     np.testing.assert_array_equal(plain.transform(X), watched.transform(X))
-    assert len(watched.validation_loss_curve_) == 3
+    assert len(curve(watched, "valid_loss")) == 3
     stopped = small_video(**params, max_epochs=12, early_stopping="loss", patience=1).fit(X, y)
-    curve = stopped.validation_loss_curve_
-    assert stopped.best_epoch_ == 1 + int(np.argmin(curve))
+    losses = curve(stopped, "valid_loss")
+    assert stopped.best_epoch_ == 1 + int(np.argmin(losses))
     assert stopped.n_iter_ in (stopped.best_epoch_ + 1, 12)
     with pytest.raises(ValueError, match="labels absent from y"):
         small_video(**params, max_epochs=1).fit(X, y, validation_data=(X[:2], ["nope", "nope"]))
+
+
+def test_extractor_hold_out_keeps_dialogues_whole():
+    from sklearn_cberl.features._split import held_out_rows, media_and_dialogues
+
+    dialogues = np.repeat(["a", "b", "c", "d", "e"], [3, 1, 4, 2, 2])
+    kept, held = held_out_rows(len(dialogues), dialogues, 0.4, random_state=0)
+    assert sorted([*kept, *held]) == list(range(len(dialogues)))
+    assert not set(dialogues[kept]) & set(dialogues[held])  # no dialogue on both sides
+    assert len(set(dialogues[held])) == 2  # 40 % of the 5 dialogues
+    again = held_out_rows(len(dialogues), dialogues, 0.4, random_state=0)
+    np.testing.assert_array_equal(held, again[1])
+    # Without dialogues every row is its own; one dialogue cannot be split at all.
+    kept, held = held_out_rows(10, None, 0.2, random_state=0)
+    assert len(held) == 2 and len(kept) == 8
+    assert held_out_rows(4, ["a"] * 4, 0.5, random_state=0) is None
+    frame = pd.DataFrame({"dialogue_id": ["x", "y"], "turn": [0, 1], "clip": ["p", "q"]})
+    media, ids = media_and_dialogues(frame)
+    assert list(media.columns) == ["clip"] and list(ids) == ["x", "y"]
+
+
+def test_video_reads_dialogues_from_a_frame():
+    X, y = make_videos(8)
+    params = dict(n_components=8, clip_shape=(4, 8, 8), channels=(4, 4, 4), batch_size=4)
+    frame = pd.DataFrame({"dialogue_id": ["d0"] * 8, "turn": range(8), "clip": list(X)})
+    # One dialogue: nothing can be held out, so early stopping has no validation set and
+    # the fit trains max_epochs epochs on every clip, as on the bare clips without it.
+    model = small_video(**params, max_epochs=3, early_stopping="loss").fit(frame, y)
+    assert "valid_loss" not in model.history_[0]
+    assert model.n_iter_ == model.best_epoch_ == 3
+    bare = small_video(**params, max_epochs=3).fit(X, y)
+    np.testing.assert_array_equal(model.transform(frame), bare.transform(X))
+    # Two dialogues: one is held out and monitored.
+    frame["dialogue_id"] = ["d0", "d1"] * 4
+    split = small_video(**params, max_epochs=3, early_stopping="loss").fit(frame, y)
+    assert "valid_loss" in split.history_[0]
+    with pytest.raises(ValueError, match="2 columns besides the metadata"):
+        small_video(**params).fit(frame.assign(other=1), y)
+
+
+def test_audio_training_reports_per_epoch_and_diverges_clearly(capsys):
+    from sklearn_cberl.exceptions import TrainingDivergedError
+
+    F = np.random.RandomState(0).randn(40, 30)
+    small_audio(n_components=4, max_epochs=3).fit(F)
+    assert capsys.readouterr().err == ""  # verbose=0 is silent
+    small_audio(n_components=4, max_epochs=3, verbose=1).fit(F, validation_data=F[:8])
+    err = capsys.readouterr().err
+    assert "AudioFeatures auto-encoder: up to 3 epochs" in err
+    assert "valid_loss" in err and len([ln for ln in err.splitlines() if ln.strip()]) >= 5
+    with pytest.raises(TrainingDivergedError, match=r"AudioFeatures: .* at epoch 1.*lower lr"):
+        small_audio(n_components=4, max_epochs=3, lr=1e30).fit(F)

@@ -1,9 +1,9 @@
 """The fine-tuning engine of :class:`~sklearn_cberl.features.TunedTextEncoder`.
 
 Loading the offline weights, tokenising (utterances or *window, utterance* pairs), the skorch
-``NeuralNetClassifier`` that fine-tunes, and batched inference of the tuned embeddings. The
-functions read the estimator's parameters, as :mod:`sklearn_cberl._net_config` does for the
-classifier.
+``NeuralNetClassifier`` that fine-tunes (with the toolkit's callbacks and history,
+:mod:`sklearn_cberl._torch_estimator`), and batched inference of the tuned embeddings. The
+functions take arrays and plain values; the estimator passes its parameters.
 """
 
 from __future__ import annotations
@@ -13,21 +13,20 @@ import math
 import numpy as np
 import torch
 from sklearn.metrics import f1_score
-from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils.class_weight import compute_class_weight
-from skorch.callbacks import Callback
+from skorch.callbacks import EpochScoring, LRScheduler
 
 from .._torch_estimator import (
     PlainPrintLog,
-    check_finite_loss,
     evaluate,
-    is_terminal,
+    fitted_history,
     progress,
     torch_seed,
+    training_callbacks,
 )
 from .text import _EXTRA_HINT, _model_path, _quiet_loading
 
-__all__ = ["embed", "fine_tune", "load_pretrained", "rows", "tokenize"]
+__all__ = ["MONITORS", "embed", "fine_tune", "load_pretrained", "rows", "tokenize"]
 
 
 def load_pretrained(model):
@@ -71,27 +70,17 @@ def rows(tokens: dict, index) -> dict:
     return {k: v[index] for k, v in tokens.items()}
 
 
-class _FiniteLoss(Callback):
-    """A NaN/inf training loss is a clear error, not a silently useless encoder."""
-
-    def on_epoch_end(self, net, **kwargs):
-        row = net.history[-1]
-        check_finite_loss(
-            row["train_loss"],
-            estimator="TunedTextEncoder",
-            epoch=row["epoch"],
-            hint="Try a lower lr.",
-        )
-
-
 def _waf1(net, X, y):
     """Validation weighted F1 in percent (skorch scorer), as every report prints it."""
     return 100 * f1_score(y, net.predict(X), average="weighted", zero_division=0)
 
 
-def _callbacks(est, n_steps, validating):
-    from skorch.callbacks import EarlyStopping, EpochScoring, LRScheduler, ProgressBar
+#: ``early_stopping`` values -> the history key they monitor (the classifier's names).
+MONITORS = {"waf1": "valid_waf1", "loss": "valid_loss"}
 
+
+def _callbacks(n_steps, *, validating, early_stopping, patience, verbose, lr):
+    """The learning-rate schedule, the validation WAF1, then the toolkit's callbacks."""
     warmup = max(1, n_steps // 10)
 
     def schedule(step):  # linear warm-up over a tenth of the steps, then linear decay to 0
@@ -100,30 +89,72 @@ def _callbacks(est, n_steps, validating):
     scheduler = LRScheduler(
         torch.optim.lr_scheduler.LambdaLR, lr_lambda=schedule, step_every="batch"
     )
-    callbacks = [("lr_schedule", scheduler), ("finite_loss", _FiniteLoss())]
-    if validating:
+    callbacks = [("lr_schedule", scheduler)]
+    if validating:  # scored before the early stopping reads it
         scorer = EpochScoring(_waf1, lower_is_better=False, name="valid_waf1")
         callbacks.append(("valid_waf1", scorer))
-        if est.early_stopping:
-            monitor = "valid_waf1" if est.early_stopping == "waf1" else "valid_loss"
-            stopper = EarlyStopping(
-                monitor=monitor,
-                lower_is_better=monitor == "valid_loss",
-                patience=int(est.patience),
-                load_best=True,  # in memory, no checkpoint files
-            )
-            callbacks.append(("early_stopping", stopper))
-    if est.verbose and est.verbose > 1 and is_terminal():  # per-batch bar (skorch's)
-        callbacks.append(("progress_bar", ProgressBar()))
-    return callbacks
+    return callbacks + training_callbacks(
+        estimator="TunedTextEncoder",
+        validating=validating,
+        early_stopping=early_stopping,
+        patience=patience,
+        verbose=verbose,
+        monitor=MONITORS.get(early_stopping, "valid_loss"),
+        hint=f"Try a lower lr (now {lr!r}).",
+    )
 
 
-def fine_tune(est, tokens, codes, groups, valid, seed):
-    """Fine-tune a fresh copy of ``est.model`` on ``tokens`` / label ``codes``.
+def fine_tune(
+    model,
+    tokens,
+    codes,
+    valid,
+    *,
+    n_classes,
+    max_epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    dropout,
+    class_weight,
+    early_stopping,
+    patience,
+    device,
+    verbose,
+    seed,
+):
+    """Fine-tune a fresh copy of the transformer in ``model`` on ``tokens`` / label ``codes``.
 
-    ``valid`` is ``(tokens, codes)`` of the validation set or None; without it and with
-    early stopping, ``est.validation_fraction`` of the dialogues (``groups``; rows when None)
-    are held out. Returns ``(module, history, kept_epoch)``; the module is in eval mode.
+    Parameters
+    ----------
+    model : str or path
+        The local weights (:func:`load_pretrained`).
+    tokens : dict of ndarray
+        Token arrays of the training rows (:func:`tokenize`).
+    codes : ndarray of int
+        Label codes in ``range(n_classes)``.
+    valid : tuple (tokens, codes) or None
+        The validation set: its loss and weighted F1 are recorded per epoch and, with
+        ``early_stopping``, the best epoch is kept.
+    n_classes : int
+    max_epochs, batch_size : int
+    lr, weight_decay, dropout : float
+    class_weight : {"balanced"} or None
+        Cross-entropy class weights.
+    early_stopping : {"waf1", "loss"} or None
+        The monitored validation quantity (:data:`MONITORS`).
+    patience : int
+    device : torch.device
+    verbose : int
+    seed : int
+        Seeds the head, dropout and batch order (forked torch RNG).
+
+    Returns
+    -------
+    module : SentenceClassifier
+        In eval mode.
+    fitted : dict
+        ``history_``, ``n_iter_``, ``best_epoch_`` (:func:`fitted_history`).
     """
     from skorch import NeuralNetClassifier
     from skorch.dataset import Dataset
@@ -131,70 +162,84 @@ def fine_tune(est, tokens, codes, groups, valid, seed):
 
     from ..nn.text import SentenceClassifier, collate_trimmed
 
-    n_classes = len(est.classes_)
-    if valid is None and est.early_stopping:
-        split = GroupShuffleSplit(1, test_size=est.validation_fraction, random_state=seed)
-        keep, held = next(
-            split.split(codes, groups=np.arange(len(codes)) if groups is None else groups)
-        )
-        valid = (rows(tokens, held), codes[held])
-        tokens, codes = rows(tokens, keep), codes[keep]
     weight = None
-    if est.class_weight == "balanced":
+    if class_weight == "balanced":
         present = np.unique(codes)
         w = np.ones(n_classes, dtype=np.float32)
         w[present] = compute_class_weight("balanced", classes=present, y=codes)
         weight = torch.from_numpy(w)
-    n_steps = int(est.max_epochs) * math.ceil(len(codes) / int(est.batch_size))
-    _, transformer = load_pretrained(est.model)
-    with torch_seed(seed, est.device_):
+    n_steps = int(max_epochs) * math.ceil(len(codes) / int(batch_size))
+    _, transformer = load_pretrained(model)
+    with torch_seed(seed, device):
         net = NeuralNetClassifier(
-            SentenceClassifier(transformer, n_classes, float(est.dropout)),
+            SentenceClassifier(transformer, n_classes, float(dropout)),
             criterion=torch.nn.CrossEntropyLoss,
             criterion__weight=weight,
             optimizer=torch.optim.AdamW,
-            optimizer__weight_decay=float(est.weight_decay),
-            lr=float(est.lr),
-            max_epochs=int(est.max_epochs),
-            batch_size=int(est.batch_size),
+            optimizer__weight_decay=float(weight_decay),
+            lr=float(lr),
+            max_epochs=int(max_epochs),
+            batch_size=int(batch_size),
             iterator_train__shuffle=True,
             iterator_train__collate_fn=collate_trimmed,
             iterator_valid__collate_fn=collate_trimmed,
-            iterator_valid__batch_size=4 * int(est.batch_size),
+            iterator_valid__batch_size=4 * int(batch_size),
+            # A DataLoader draws a seed at every pass: from a private generator, so that a
+            # validation set does not change the training draws.
+            iterator_valid__generator=torch.Generator(),
             train_split=None if valid is None else predefined_split(Dataset(*valid)),
             classes=np.arange(n_classes),
-            callbacks=_callbacks(est, n_steps, valid is not None),
+            callbacks=_callbacks(
+                n_steps,
+                validating=valid is not None,
+                early_stopping=early_stopping,
+                patience=patience,
+                verbose=verbose,
+                lr=lr,
+            ),
             callbacks__print_log=PlainPrintLog("TunedTextEncoder"),
-            device=str(est.device_),
-            verbose=int(bool(est.verbose)),
+            device=str(device),
+            verbose=int(bool(verbose)),
         )
         net.fit(Dataset(tokens, codes), y=None)
-    keys = ("epoch", "train_loss", "valid_loss", "valid_waf1", "dur")
-    history = [{k: float(row[k]) for k in keys if k in row} for row in net.history]
-    stopper = dict(net.callbacks_).get("early_stopping")
-    kept = int(stopper.best_epoch_) if stopper is not None else len(history)
-    module = net.module_.eval()
-    return module, history, kept
+    return net.module_.eval(), fitted_history(net)
 
 
-def embed(est, module, tokens) -> np.ndarray:
-    """Tuned sentence embeddings of ``tokens`` in input order; batches of similar length."""
+def embed(module, tokens, *, batch_size, device, normalize, verbose) -> np.ndarray:
+    """Tuned sentence embeddings of ``tokens`` in input order; batches of similar length.
+
+    Parameters
+    ----------
+    module : SentenceClassifier
+    tokens : dict of ndarray
+    batch_size : int
+        Rows per inference batch.
+    device : torch.device
+    normalize : bool
+        L2-normalise the embeddings.
+    verbose : int
+        Progress lines when truthy.
+
+    Returns
+    -------
+    ndarray of shape (n_rows, hidden), float32
+    """
     from ..nn.text import trimmed
 
     n = len(tokens["input_ids"])
     order = np.argsort(-tokens["attention_mask"].sum(1), kind="stable")
-    size = 4 * int(est.batch_size)
+    size = int(batch_size)
     out = np.empty((n, module.head.in_features), dtype=np.float32)
 
     def compute():
         batches = range(0, n, size)
-        for start in progress(batches, desc="TunedTextEncoder: embedding", verbose=est.verbose):
+        for start in progress(batches, desc="TunedTextEncoder: embedding", verbose=verbose):
             index = order[start : start + size]
-            batch = {k: v.to(est.device_) for k, v in trimmed(tokens, index).items()}
+            batch = {k: v.to(device) for k, v in trimmed(tokens, index).items()}
             out[index] = module.embed(**batch).float().cpu().numpy()
 
     evaluate(module, compute)
     module.eval()  # evaluate() hands modules back in train mode; this one only infers
-    if est.normalize:
+    if normalize:
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
     return out

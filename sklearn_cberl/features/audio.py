@@ -19,10 +19,23 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
+from skorch.helper import predefined_split
+from torch.nn import functional as F
 
-from .._torch_base import hold_out
-from .._torch_estimator import TRAINING_CONSTRAINTS, resolve_device, seed_from, torch_seed
-from ..nn.autoencoder import AutoEncoder, train_autoencoder
+from .._torch_estimator import (
+    TRAINING_CONSTRAINTS,
+    PlainPrintLog,
+    RowDataset,
+    TermsNet,
+    fitted_history,
+    resolve_device,
+    rows_as_batch,
+    seed_from,
+    torch_seed,
+    training_callbacks,
+)
+from ..nn.autoencoder import AutoEncoder
+from ._split import held_out_rows, media_and_dialogues
 
 __all__ = ["AudioFeatures", "AutoEncoder"]
 
@@ -83,7 +96,8 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
     hidden_layer_sizes : tuple of int, default=(512,)
         Encoder hidden layers (mirrored by the decoder).
     max_epochs : int, default=50
-        Auto-encoder training epochs (mean-squared reconstruction error, Adam).
+        Auto-encoder training epochs (mean-squared reconstruction error, Adam; trained
+        through skorch, :class:`AutoEncoderNet`).
     batch_size : int, default=64
     lr : float, default=1e-3
     weight_decay : float, default=0.0
@@ -92,18 +106,23 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
     early_stopping : {"loss"} or None, default=None
         ``"loss"``: stop after ``patience`` epochs without a lower validation reconstruction
         loss and keep the best epoch's weights. Validation set: ``fit``'s
-        ``validation_data``, else ``validation_fraction`` of the utterances.
+        ``validation_data``, else ``validation_fraction`` of the dialogues (of the
+        utterances when ``X`` carries no ``dialogue_id``). None trains ``max_epochs``
+        epochs and keeps the last weights.
     validation_fraction : float in (0, 1), default=0.1
     patience : int, default=10
+        Epochs without improvement before stopping (only with ``early_stopping``).
     n_jobs : int or None, default=None
         openSMILE worker threads for file lists (``opensmile.Smile(num_workers=...)``).
     prefix : str, default="audio"
         Output columns are ``<prefix>_<i>``.
     device : str, default="auto"
     verbose : int, default=0
-        Per-epoch progress bar when > 0.
+        0: silent; 1: one line per epoch (skorch's epoch table on stderr); 2: also a
+        per-batch progress bar in a terminal.
     random_state : int, RandomState instance or None, default=None
-        Seeds the auto-encoder's initialisation and batch order.
+        Seeds the auto-encoder's initialisation, dropout, batch order and the held-out
+        utterances, without touching the global RNG.
 
     Attributes
     ----------
@@ -111,13 +130,13 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         The z-score normalisation of the functionals, learned in ``fit``.
     autoencoder_ : AutoEncoder or None
         The trained network (on CPU), None when ``n_components=None``.
-    loss_curve_ : list of float
-        Mean reconstruction loss per epoch.
-    validation_loss_curve_ : list of float
-        Validation reconstruction loss per epoch (empty without a validation set).
-    best_epoch_, n_iter_ : int
-        The epoch whose weights the network holds (the last without early stopping), and
-        the epochs run.
+    history_ : list of dict
+        One dict per epoch: ``epoch``, ``train_loss`` (mean squared reconstruction error),
+        ``valid_loss`` (with a validation set) and ``dur`` (seconds). Empty when
+        ``n_components=None``.
+    n_iter_, best_epoch_ : int
+        The epochs run, and the epoch whose weights the network holds (the last without
+        early stopping).
     n_functionals_ : int
         Width of the openSMILE functionals (6373 for ComParE_2016).
     n_features_out_ : int
@@ -127,7 +146,9 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
     -----
     ``X`` is a sequence of utterances, each a path to an audio file or a
     ``(signal, sample_rate)`` tuple, or a 2-D numeric array of functionals already computed
-    with :meth:`extract` (handy for caching the slow step).
+    with :meth:`extract` (handy for caching the slow step). A frame may also carry the
+    metadata columns ``dialogue_id``, ``speaker``, ``turn``: they are not features, and
+    ``dialogue_id`` keeps each dialogue on one side of the validation hold-out.
     """
 
     _parameter_constraints: dict = {
@@ -194,6 +215,7 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         -------
         DataFrame of shape (n_utterances, n_functionals), float32, named by openSMILE
         """
+        X, _ = media_and_dialogues(X)
         if isinstance(X, pd.DataFrame):
             if X.shape[1] != 1:
                 raise ValueError(
@@ -231,6 +253,7 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         return pd.DataFrame(values, columns=list(smile.feature_names))
 
     def _functionals(self, X) -> np.ndarray:
+        X, _ = media_and_dialogues(X)
         if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "fiu":
             values = X.astype(np.float32)
         elif (
@@ -259,14 +282,15 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         X : sequence of path or (signal, sample_rate), or 2-D array of functionals
         y : ignored (the reduction is self-supervised)
         validation_data : X_val or tuple (X_val, y_val), default=None
-            Utterances whose reconstruction loss is recorded per epoch
-            (``validation_loss_curve_``) and, with ``early_stopping``, monitored.
+            Utterances whose reconstruction loss is recorded per epoch (``valid_loss`` in
+            ``history_``) and, with ``early_stopping``, monitored.
 
         Returns
         -------
         self
         """
         self._check_hidden_layer_sizes()
+        X, dialogues = media_and_dialogues(X)
         values = self._functionals(X)
         if values.shape[0] < 2 and self.n_components is not None:
             raise ValueError("AudioFeatures needs at least 2 utterances to fit.")
@@ -275,17 +299,19 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         # functionals of degenerate signals).
         self.scaler_ = StandardScaler().fit(values)
         Z = self._zscore(values)
-        self.loss_curve_, self.validation_loss_curve_ = [], []
+        self.history_, self.n_iter_, self.best_epoch_ = [], 0, 0
         self.autoencoder_ = None
-        self.best_epoch_ = self.n_iter_ = 0
         seed = seed_from(self.random_state)
         Z_val = None
         if validation_data is not None:
             X_val = validation_data[0] if isinstance(validation_data, tuple) else validation_data
             Z_val = self._zscore(self._functionals(X_val))
         elif self.early_stopping and self.n_components is not None:
-            kept, held = hold_out(len(Z), self.validation_fraction, seed)
-            Z, Z_val = Z[kept], Z[held]
+            # The z-score saw the held-out rows: unsupervised statistics only.
+            split = held_out_rows(len(Z), dialogues, self.validation_fraction, seed % 2**32)
+            if split is not None:
+                kept, held = split
+                Z, Z_val = Z[kept], Z[held]
         if self.n_components is not None:
             self._train(Z, Z_val, seed)
         self.n_features_out_ = (
@@ -301,19 +327,47 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
     def _train(self, Z, Z_val, seed):
         device = resolve_device(self.device)
         with torch_seed(seed, device):
-            net = AutoEncoder(
+            module = AutoEncoder(
                 Z.shape[1],
                 tuple(int(h) for h in self.hidden_layer_sizes),
                 int(self.n_components),
                 float(self.dropout),
-            ).to(device)
-            out = train_autoencoder(
-                net, Z, Z_val, max_epochs=int(self.max_epochs), batch_size=int(self.batch_size),
-                lr=self.lr, weight_decay=self.weight_decay,
-                patience=self.patience if self.early_stopping else None, verbose=self.verbose,
-            )  # fmt: skip
-        self.loss_curve_, self.validation_loss_curve_, self.best_epoch_, self.n_iter_ = out
-        self.autoencoder_ = net.cpu().eval()
+            )
+            net = AutoEncoderNet(
+                module,
+                optimizer=torch.optim.Adam,
+                optimizer__weight_decay=float(self.weight_decay),
+                lr=float(self.lr),
+                max_epochs=int(self.max_epochs),
+                batch_size=int(self.batch_size),
+                iterator_train__shuffle=True,
+                iterator_train__collate_fn=rows_as_batch,
+                iterator_valid__collate_fn=rows_as_batch,
+                iterator_valid__batch_size=VALID_CHUNK,
+                # A DataLoader draws a seed at every pass: from a private generator, so that
+                # a validation set does not change the training draws.
+                iterator_valid__generator=torch.Generator(),
+                train_split=None if Z_val is None else predefined_split(RowDataset(Z_val)),
+                callbacks=training_callbacks(
+                    estimator="AudioFeatures",
+                    validating=Z_val is not None,
+                    early_stopping=self.early_stopping,
+                    patience=self.patience,
+                    verbose=self.verbose,
+                    hint=f"Try a lower lr (now {self.lr!r}).",
+                ),
+                # No epoch table is built at verbose=0: tabulating it costs a third of an
+                # epoch of the small networks the tests train.
+                callbacks__print_log=(
+                    PlainPrintLog("AudioFeatures auto-encoder") if self.verbose else None
+                ),
+                device=str(device),
+                verbose=self.verbose,
+            )
+            net.fit(RowDataset(Z), y=None)
+        for name, value in fitted_history(net).items():
+            setattr(self, name, value)
+        self.autoencoder_ = net.module_.cpu().eval()
 
     def transform(self, X):
         """Reduced audio features.
@@ -350,3 +404,21 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
         tags.input_tags.allow_nan = True  # undefined functionals -> training mean
         tags.non_deterministic = False
         return tags
+
+
+#: Validation rows reconstructed per batch: the pass is one batch for most validation sets,
+#: with memory bounded for large ones.
+VALID_CHUNK = 1024
+
+
+class AutoEncoderNet(TermsNet):
+    """The skorch net that trains :class:`~sklearn_cberl.nn.autoencoder.AutoEncoder`.
+
+    The loss of a batch is the mean squared error between the z-scored functionals and
+    their reconstruction (paper Sec. III: a self-supervised bottleneck). Batches are
+    ``(rows, placeholder)`` (:class:`~sklearn_cberl._torch_estimator.RowDataset`).
+    """
+
+    def loss_terms(self, X, y, training):
+        _, reconstruction = self.module_(X)
+        return {"loss": F.mse_loss(reconstruction, X)}

@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .._torch_estimator import TRAINING_CONSTRAINTS, TorchEstimatorMixin, resolve_device, seed_from
 from ._fine_tuning import embed, fine_tune, load_pretrained, rows, tokenize
+from ._split import held_out_rows
 from ._text_context import utterance_inputs
 from .text import DEFAULT_TEXT_MODEL
 
@@ -82,11 +83,14 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
     class_weight : {"balanced"} or None, default=None
         Cross-entropy class weights.
     early_stopping : {"waf1", "loss"} or None, default="waf1"
-        Keep the epoch with the best validation weighted F1 (or loss) and stop after
-        ``patience`` epochs without improvement. Validation set: ``validation_data``, else
-        ``validation_fraction`` of the training dialogues. None trains ``max_epochs`` and
-        keeps the last epoch.
+        Keep the epoch with the best validation weighted F1 (``valid_waf1``; or loss,
+        ``valid_loss``) and stop after ``patience`` epochs without improvement. Validation
+        set: ``validation_data``, else ``validation_fraction`` of the training dialogues (of
+        the rows when ``X`` has no ``dialogue_id``). None trains ``max_epochs`` and keeps the
+        last epoch.
     patience : int, default=2
+        Shorter than the other estimators' 10: each epoch fine-tunes a whole transformer
+        (expensive), and ``max_epochs`` is small.
     validation_fraction : float, default=0.1
     normalize : bool, default=True
         L2-normalise the embeddings (before any PCA), as the frozen MiniLM output is.
@@ -95,8 +99,8 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
     device : str, default="auto"
         Torch device; "auto" picks CUDA when available.
     verbose : int, default=0
-        1: skorch's epoch table and a line per fitted encoder (with its wall time); 2: also
-        a per-batch progress bar in a terminal; 0: silent.
+        0: silent; 1: skorch's epoch table on stderr and a line per fitted encoder (with its
+        wall time); 2: also a per-batch progress bar in a terminal.
     random_state : int, RandomState instance or None, default=None
         Seeds the head, dropout, batch order, folds and held-out dialogues.
 
@@ -111,10 +115,10 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
     embedding_dim_, n_features_out_ : int
         Width of the tuned embedding and of the output.
     history_ : list of dict
-        Per epoch of the final encoder: ``train_loss``, ``valid_loss``, ``valid_waf1``,
-        ``dur`` (seconds).
-    best_epoch_, n_iter_ : int
-        The kept epoch and the epochs run.
+        Per epoch of the final encoder: ``epoch``, ``train_loss``, ``valid_loss`` and
+        ``valid_waf1`` (with a validation set), ``dur`` (seconds).
+    n_iter_, best_epoch_ : int
+        The epochs run and the kept epoch.
     fold_histories_ : list of list of dict
         With ``cv``: each fold encoder's history (its ``valid_waf1`` is on the validation
         set, not on the fold it transforms).
@@ -174,7 +178,7 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         max_length=128,
         class_weight=None,
         early_stopping="waf1",
-        patience=2,
+        patience=2,  # not 10: each epoch fine-tunes a whole transformer (expensive)
         validation_fraction=0.1,
         normalize=True,
         prefix="text",
@@ -224,6 +228,47 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         if self.verbose:
             print(f"TunedTextEncoder: {message}", file=sys.stderr, flush=True)
 
+    def _fine_tune(self, tokens, codes, dialogues, valid, seed):
+        """Fine-tune on these rows; without ``valid`` and with early stopping, hold out
+        ``validation_fraction`` of the dialogues (of the rows when ``dialogues`` is None).
+
+        Returns the module and its ``history_``, ``n_iter_``, ``best_epoch_``."""
+        if valid is None and self.early_stopping:
+            split = held_out_rows(len(codes), dialogues, self.validation_fraction, seed % 2**32)
+            if split is not None:
+                keep, held = split
+                valid = (rows(tokens, held), codes[held])
+                tokens, codes = rows(tokens, keep), codes[keep]
+        return fine_tune(
+            self.model,
+            tokens,
+            codes,
+            valid,
+            n_classes=len(self.classes_),
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            dropout=self.dropout,
+            class_weight=self.class_weight,
+            early_stopping=self.early_stopping,
+            patience=self.patience,
+            device=self.device_,
+            verbose=self.verbose,
+            seed=seed,
+        )
+
+    def _embed(self, module, tokens):
+        """Tuned embeddings of ``tokens``; inference batches of four training batches."""
+        return embed(
+            module,
+            tokens,
+            batch_size=4 * int(self.batch_size),
+            device=self.device_,
+            normalize=self.normalize,
+            verbose=self.verbose,
+        )
+
     def _splitter(self, seed, groups):
         """An int is stratified folds that keep dialogues whole (rows without dialogue ids)."""
         if isinstance(self.cv, Integral):
@@ -266,31 +311,30 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
             for fold, (train, test) in enumerate(splits, 1):
                 start = time.perf_counter()
                 groups = None if dialogues is None else dialogues[train]
-                module, history, best = fine_tune(
-                    self, rows(tokens, train), codes[train], groups, valid, seed + fold
+                module, fitted = self._fine_tune(
+                    rows(tokens, train), codes[train], groups, valid, seed + fold
                 )
-                folds.append((train, test, embed(self, module, tokens)))
+                folds.append((train, test, self._embed(module, tokens)))
                 del module
-                self.fold_histories_.append(history)
+                self.fold_histories_.append(fitted["history_"])
                 self.fit_time_["folds"].append(time.perf_counter() - start)
                 self._log(
-                    f"fold {fold}/{len(splits)}: {len(history)} epochs (kept {best}) in "
-                    f"{self.fit_time_['folds'][-1]:.0f} s"
+                    f"fold {fold}/{len(splits)}: {fitted['n_iter_']} epochs (kept "
+                    f"{fitted['best_epoch_']}) in {self.fit_time_['folds'][-1]:.0f} s"
                 )
         start = time.perf_counter()
-        module, self.history_, self.best_epoch_ = fine_tune(
-            self, tokens, codes, dialogues, valid, seed
-        )
+        module, fitted = self._fine_tune(tokens, codes, dialogues, valid, seed)
+        for name, value in fitted.items():
+            setattr(self, name, value)
         self.fit_time_["final"] = time.perf_counter() - start
         self._log(
-            f"final encoder: {len(self.history_)} epochs (kept {self.best_epoch_}) in "
+            f"final encoder: {self.n_iter_} epochs (kept {self.best_epoch_}) in "
             f"{self.fit_time_['final']:.0f} s"
         )
-        self.n_iter_ = len(self.history_)
         self.module_ = module
         self.embedding_dim_ = module.head.in_features
         if self.n_components or cross_fit:
-            features = embed(self, module, tokens)
+            features = self._embed(module, tokens)
         if folds:
             features = self._align(folds, features)
         self.pca_ = None
@@ -374,7 +418,7 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self, "module_")
         self._sync_device()
         tokens, _ = self._inputs(X)
-        return self._reduce(embed(self, self.module_, tokens))
+        return self._reduce(self._embed(self.module_, tokens))
 
     def get_feature_names_out(self, input_features=None):
         """``<prefix>_0 .. <prefix>_<k-1>``."""

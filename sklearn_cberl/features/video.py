@@ -14,15 +14,28 @@ import os
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+from skorch.helper import predefined_split
 from torch.nn import functional as F
 
-from .._torch_base import hold_out
-from .._torch_estimator import TRAINING_CONSTRAINTS, resolve_device, seed_from, torch_seed
-from ..nn.c3d import C3DNet, train_c3d
+from .._torch_estimator import (
+    TRAINING_CONSTRAINTS,
+    PlainPrintLog,
+    RowDataset,
+    TermsNet,
+    fitted_history,
+    resolve_device,
+    rows_as_batch,
+    seed_from,
+    torch_seed,
+    training_callbacks,
+)
+from ..nn.c3d import C3DNet
+from ._split import held_out_rows, media_and_dialogues
 
 __all__ = ["VideoC3D", "C3DNet", "read_video"]
 
@@ -91,6 +104,8 @@ class VideoC3D(TransformerMixin, BaseEstimator):
     channels : tuple of int, default=(32, 64, 128)
         Output channels of the three convolution blocks.
     max_epochs : int, default=20
+        Training epochs (cross-entropy on the utterance labels, Adam; trained through
+        skorch, :class:`C3DTrainingNet`).
     batch_size : int, default=16
     lr : float, default=1e-3
     weight_decay : float, default=1e-5
@@ -99,18 +114,22 @@ class VideoC3D(TransformerMixin, BaseEstimator):
     early_stopping : {"loss"} or None, default=None
         ``"loss"``: stop after ``patience`` epochs without a lower validation cross-entropy
         and keep the best epoch's weights. Validation set: ``fit``'s ``validation_data``,
-        else ``validation_fraction`` of the clips.
+        else ``validation_fraction`` of the dialogues (of the clips when ``X`` carries no
+        ``dialogue_id``). None trains ``max_epochs`` epochs and keeps the last weights.
     validation_fraction : float in (0, 1), default=0.1
-    patience : int, default=5
+    patience : int, default=10
+        Epochs without improvement before stopping (only with ``early_stopping``).
     decoder : {"auto", "av", "opencv"}, default="auto"
         Video-file decoder (see :func:`read_video`).
     prefix : str, default="visual"
         Output columns are ``<prefix>_<i>``.
     device : str, default="auto"
     verbose : int, default=0
-        Per-epoch progress bar when > 0.
+        0: silent; 1: one line per epoch (skorch's epoch table on stderr); 2: also a
+        per-batch progress bar in a terminal.
     random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation, dropout and batch order.
+        Seeds the initialisation, dropout, batch order and the held-out clips, without
+        touching the global RNG.
 
     Attributes
     ----------
@@ -118,19 +137,21 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         The trained network (on CPU).
     classes_ : ndarray
         Labels seen in ``fit``.
-    loss_curve_ : list of float
-        Mean cross-entropy per epoch.
-    validation_loss_curve_ : list of float
-        Validation cross-entropy per epoch (empty without a validation set).
-    best_epoch_, n_iter_ : int
-        The epoch whose weights the network holds, and the epochs run.
+    history_ : list of dict
+        One dict per epoch: ``epoch``, ``train_loss`` (mean cross-entropy), ``valid_loss``
+        (with a validation set) and ``dur`` (seconds).
+    n_iter_, best_epoch_ : int
+        The epochs run, and the epoch whose weights the network holds (the last without
+        early stopping).
     n_features_out_ : int
 
     Notes
     -----
     ``X`` is a 5-D array ``(n_clips, frames, height, width, 3)``, a sequence of 4-D clips
-    of any sizes, or a sequence of video-file paths. uint8 clips are scaled to [0, 1];
-    float clips are taken as already in [0, 1].
+    of any sizes, or a sequence of video-file paths (a one-column frame of them, which may
+    also carry the metadata columns ``dialogue_id``, ``speaker``, ``turn``: ``dialogue_id``
+    keeps each dialogue on one side of the validation hold-out). uint8 clips are scaled to
+    [0, 1]; float clips are taken as already in [0, 1].
     """
 
     _parameter_constraints: dict = {
@@ -204,7 +225,13 @@ class VideoC3D(TransformerMixin, BaseEstimator):
             raise TypeError(
                 "X is a single clip: expected a 5-D array or a sequence of clips/paths."
             )
-        items = list(X.iloc[:, 0] if hasattr(X, "iloc") and X.ndim == 2 else X)
+        X, _ = media_and_dialogues(X)
+        if isinstance(X, pd.DataFrame) and X.shape[1] != 1:
+            raise ValueError(
+                f"X is a DataFrame with {X.shape[1]} columns besides the metadata: expected "
+                "one column of clips or video paths."
+            )
+        items = list(X.iloc[:, 0] if isinstance(X, pd.DataFrame) else X)
         if not items:
             raise ValueError("X is empty: expected at least one clip.")
         return items
@@ -261,8 +288,8 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         y : array-like of shape (n_clips,)
             Emotion labels.
         validation_data : tuple (X_val, y_val), default=None
-            Clips whose cross-entropy is recorded per epoch (``validation_loss_curve_``)
-            and, with ``early_stopping``, monitored.
+            Clips whose cross-entropy is recorded per epoch (``valid_loss`` in
+            ``history_``) and, with ``early_stopping``, monitored.
 
         Returns
         -------
@@ -272,6 +299,7 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         if y is None:
             raise ValueError("VideoC3D is trained on the utterance labels: y is required.")
         device = resolve_device(self.device)
+        _, dialogues = media_and_dialogues(X)
         clips = self._uint8_clips(X)
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != clips.shape[0]:
@@ -290,23 +318,50 @@ class VideoC3D(TransformerMixin, BaseEstimator):
             codes_val = np.searchsorted(self.classes_, np.asarray(y_val))
             valid = (self._uint8_clips(X_val), torch.as_tensor(codes_val, dtype=torch.long))
         elif self.early_stopping:
-            kept, held = map(torch.as_tensor, hold_out(len(target), self.validation_fraction, seed))
-            valid = (clips[held], target[held])
-            clips, target = clips[kept], target[kept]
+            split = held_out_rows(len(target), dialogues, self.validation_fraction, seed % 2**32)
+            if split is not None:
+                kept, held = map(torch.as_tensor, split)
+                valid = (clips[held], target[held])
+                clips, target = clips[kept], target[kept]
         with torch_seed(seed, device):
-            net = C3DNet(
+            module = C3DNet(
                 tuple(int(c) for c in self.channels),
                 int(self.n_components),
                 max(len(self.classes_), 2),
                 float(self.dropout),
-            ).to(device)
-            out = train_c3d(
-                net, clips, target, valid, max_epochs=int(self.max_epochs),
-                batch_size=int(self.batch_size), lr=self.lr, weight_decay=self.weight_decay,
-                patience=self.patience if self.early_stopping else None, verbose=self.verbose,
-            )  # fmt: skip
-        self.loss_curve_, self.validation_loss_curve_, self.best_epoch_, self.n_iter_ = out
-        self.net_ = net.cpu().eval()
+            )
+            net = C3DTrainingNet(
+                module,
+                optimizer=torch.optim.Adam,
+                optimizer__weight_decay=float(self.weight_decay),
+                lr=float(self.lr),
+                max_epochs=int(self.max_epochs),
+                batch_size=int(self.batch_size),
+                iterator_train__shuffle=True,
+                iterator_train__collate_fn=rows_as_batch,
+                iterator_valid__collate_fn=rows_as_batch,
+                # A DataLoader draws a seed at every pass: from a private generator, so that
+                # a validation set does not change the training draws.
+                iterator_valid__generator=torch.Generator(),
+                train_split=None if valid is None else predefined_split(RowDataset(*valid)),
+                callbacks=training_callbacks(
+                    estimator="VideoC3D",
+                    validating=valid is not None,
+                    early_stopping=self.early_stopping,
+                    patience=self.patience,
+                    verbose=self.verbose,
+                    hint=f"Try a lower lr (now {self.lr!r}).",
+                ),
+                # No epoch table is built at verbose=0: tabulating it costs a third of an
+                # epoch of the small networks the tests train.
+                callbacks__print_log=(PlainPrintLog("VideoC3D") if self.verbose else None),
+                device=str(device),
+                verbose=self.verbose,
+            )
+            net.fit(RowDataset(clips, target), y=None)
+        for name, value in fitted_history(net).items():
+            setattr(self, name, value)
+        self.net_ = net.module_.cpu().eval()
         self.n_features_out_ = int(self.n_components)
         return self
 
@@ -343,3 +398,23 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False  # clips are 5-D arrays or sequences of clips
         tags.target_tags.required = True  # trained on the utterance labels
         return tags
+
+
+def _centred(clips: torch.Tensor) -> torch.Tensor:
+    """uint8 clips as the network's float input, centred as ``VideoC3D._resample``'s."""
+    return clips.to(torch.float32) / 255.0 - 0.5
+
+
+class C3DTrainingNet(TermsNet):
+    """The skorch net that trains :class:`~sklearn_cberl.nn.c3d.C3DNet` on the labels.
+
+    The loss of a batch is the cross-entropy of the network's head on the utterance labels
+    (paper Sec. III). Batches are ``(uint8 clips, label codes)``
+    (:class:`~sklearn_cberl._torch_estimator.RowDataset` over the clips kept as uint8 on the
+    CPU): a batch becomes float only once it is on the net's device, so memory holds one
+    byte per pixel outside the current batch.
+    """
+
+    def loss_terms(self, X, y, training):
+        logits = self.module_(_centred(X))
+        return {"loss": F.cross_entropy(logits, y)}
