@@ -589,33 +589,42 @@ def split_dialogues(dialogue_ids, fraction, random_state):
     return [d for d in dialogue_ids if d not in chosen], [d for d in dialogue_ids if d in chosen]
 
 
-def validation_split(conv: Conversations, fraction: float, random_state):
-    """Rows of a validated batch for training and for validation, split by dialogue.
+def validation_split(dialogues, fraction: float, random_state, *, real=None):
+    """Rows for training and for validation, split by dialogue.
 
-    ``fraction`` of the dialogues that hold a real (not synthetic) row are held out
-    (:func:`split_dialogues`); a plain table's rows are its dialogues. Synthetic rows are
-    near-copies of their sources, and those in a held dialogue were made from validation
-    utterances, so they are dropped from both sides: the validation rows are the real rows
-    of the held dialogues, the training rows every row of the other dialogues.
+    The one validation split of the package's estimators (and of the feature extractors,
+    whose inputs are raw streams: their rows' dialogue ids, or ``np.arange(n)`` when they have
+    none). ``fraction`` of the dialogues that hold a real (not synthetic) row are held out
+    (:func:`split_dialogues`, on the sorted distinct dialogues, so the split does not depend
+    on the row order). Synthetic rows are near-copies of their sources, and those in a held
+    dialogue were made from validation utterances, so they are dropped from both sides: the
+    validation rows are the real rows of the held dialogues, the training rows every row of
+    the other dialogues.
 
     Parameters
     ----------
-    conv : Conversations
+    dialogues : array-like of shape (n_samples,)
+        Each row's dialogue (``Conversations.dialogue``; a plain table's rows are their own
+        dialogues).
     fraction : float in (0, 1)
     random_state : int, RandomState instance or None
+    real : ndarray of bool, shape (n_samples,), default=None
+        Rows that are not synthetic (``Conversations.real``); None: every row.
 
     Returns
     -------
     (train_rows, valid_rows) or None
-        Sorted row indices of ``conv``; None when fewer than 2 dialogues hold a real row
-        (nothing can be held out: the caller trains without validation).
+        Sorted row indices; None when fewer than 2 dialogues hold a real row (nothing can be
+        held out: the caller trains without validation).
     """
-    real_dialogues = np.unique(conv.dialogue[conv.real])
+    dialogues = np.asarray(dialogues)
+    real = np.ones(len(dialogues), dtype=bool) if real is None else np.asarray(real)
+    real_dialogues = np.unique(dialogues[real])
     if len(real_dialogues) < 2:
         return None
     _, held = split_dialogues(real_dialogues, fraction, random_state)
-    in_valid = np.isin(conv.dialogue, held)
-    return np.flatnonzero(~in_valid), np.flatnonzero(in_valid & conv.real)
+    in_valid = np.isin(dialogues, np.asarray(held, dtype=real_dialogues.dtype))
+    return np.flatnonzero(~in_valid), np.flatnonzero(in_valid & real)
 
 
 def modality_presence(X: np.ndarray, blocks) -> np.ndarray:

@@ -570,19 +570,20 @@ def test_video_validation_and_early_stopping():
 
 
 def test_extractor_hold_out_keeps_dialogues_whole():
-    from sklearn_cberl.features._split import held_out_rows, media_and_dialogues
+    from sklearn_cberl.conversation import validation_split
+    from sklearn_cberl.features._media import media_and_dialogues
 
     dialogues = np.repeat(["a", "b", "c", "d", "e"], [3, 1, 4, 2, 2])
-    kept, held = held_out_rows(len(dialogues), dialogues, 0.4, random_state=0)
+    kept, held = validation_split(dialogues, 0.4, random_state=0)
     assert sorted([*kept, *held]) == list(range(len(dialogues)))
     assert not set(dialogues[kept]) & set(dialogues[held])  # no dialogue on both sides
     assert len(set(dialogues[held])) == 2  # 40 % of the 5 dialogues
-    again = held_out_rows(len(dialogues), dialogues, 0.4, random_state=0)
+    again = validation_split(dialogues, 0.4, random_state=0)
     np.testing.assert_array_equal(held, again[1])
     # Without dialogues every row is its own; one dialogue cannot be split at all.
-    kept, held = held_out_rows(10, None, 0.2, random_state=0)
+    kept, held = validation_split(np.arange(10), 0.2, random_state=0)
     assert len(held) == 2 and len(kept) == 8
-    assert held_out_rows(4, ["a"] * 4, 0.5, random_state=0) is None
+    assert validation_split(["a"] * 4, 0.5, random_state=0) is None
     frame = pd.DataFrame({"dialogue_id": ["x", "y"], "turn": [0, 1], "clip": ["p", "q"]})
     media, ids = media_and_dialogues(frame)
     assert list(media.columns) == ["clip"] and list(ids) == ["x", "y"]

@@ -76,34 +76,18 @@ def test_torch_threads_sets_and_restores_the_thread_count(monkeypatch):
         set_config(n_threads=0)
 
 
-def test_best_epoch_keeps_the_last_epoch_without_early_stopping_and_the_best_with_it():
-    from sklearn_cberl._torch_base import BestEpoch
+def test_validation_split_keeps_dialogues_whole_and_drops_synthetic_rows():
+    from sklearn_cberl.conversation import validation_split
 
-    module = torch.nn.Linear(2, 1)
-    watch = BestEpoch(module, patience=None)
-    assert not any(watch.update(epoch, loss) for epoch, loss in [(1, 3.0), (2, 1.0), (3, 2.0)])
-    assert (watch.epoch, watch.kept_epoch, watch.best_epoch) == (3, 3, 2)
-    stop = BestEpoch(module, patience=2)
-    best = {k: v.clone() for k, v in module.state_dict().items()}
-    assert [stop.update(e, loss) for e, loss in [(1, 3.0), (2, 1.0), (3, 2.0), (4, 5.0)]] == [
-        False,
-        False,
-        False,
-        True,
-    ]
-    torch.nn.init.zeros_(module.weight)
-    stop.restore()
-    assert stop.kept_epoch == 2
-    # restore() loads the weights of epoch 2 (snapshotted before the change above)
-    assert not torch.equal(module.weight, torch.zeros_like(module.weight))
-    assert torch.equal(module.weight, best["weight"])
-
-
-def test_hold_out_is_seeded_sorted_and_never_empty():
-    from sklearn_cberl._torch_base import hold_out
-
-    kept, held = hold_out(10, 0.01, seed=3)
-    assert len(held) == 1 and len(kept) == 9
-    assert sorted([*kept, *held]) == list(range(10))
-    assert (np.diff(kept) > 0).all()
-    np.testing.assert_array_equal(hold_out(10, 0.3, seed=3)[1], hold_out(10, 0.3, seed=3)[1])
+    dialogues = np.repeat(["d3", "d1", "d2", "d0"], 3)
+    real = np.ones(12, dtype=bool)
+    real[[2, 5]] = False  # two synthetic rows
+    train, valid = validation_split(dialogues, 0.5, random_state=0, real=real)
+    assert set(dialogues[train]).isdisjoint(dialogues[valid])  # a dialogue on one side
+    assert len(set(dialogues[valid])) == 2 and real[valid].all()
+    assert not set(np.flatnonzero(~real)) & set(valid)
+    # Seeded, and independent of the row order.
+    order = np.random.RandomState(1).permutation(12)
+    again = validation_split(dialogues[order], 0.5, random_state=0, real=real[order])
+    assert set(dialogues[order][again[1]]) == set(dialogues[valid])
+    assert validation_split(np.zeros(5), 0.5, random_state=0) is None  # one dialogue

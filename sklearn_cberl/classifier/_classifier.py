@@ -388,7 +388,9 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
             )  # fmt: skip
             valid = dialogue_dataset(conv_val, encoder.transform(y_val), presence=presence)
         elif self.validation_fraction is not None:
-            split = validation_split(conv, self.validation_fraction, seed % (2**31))
+            split = validation_split(
+                conv.dialogue, self.validation_fraction, seed % (2**31), real=conv.real
+            )
             if split is not None:
                 train, held = split
                 held_ids = conv.dialogue_ids[np.unique(conv.dialogue[held])]

@@ -34,8 +34,9 @@ from .._torch_estimator import (
     torch_seed,
     training_callbacks,
 )
+from ..conversation import validation_split
 from ..nn.autoencoder import AutoEncoder
-from ._split import held_out_rows, media_and_dialogues
+from ._media import media_and_dialogues
 
 __all__ = ["AudioFeatures", "AutoEncoder"]
 
@@ -308,7 +309,11 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
             Z_val = self._zscore(self._functionals(X_val))
         elif self.early_stopping and self.n_components is not None:
             # The z-score saw the held-out rows: unsupervised statistics only.
-            split = held_out_rows(len(Z), dialogues, self.validation_fraction, seed % 2**32)
+            split = validation_split(
+                np.arange(len(Z)) if dialogues is None else dialogues,
+                self.validation_fraction,
+                seed % 2**32,
+            )
             if split is not None:
                 kept, held = split
                 Z, Z_val = Z[kept], Z[held]

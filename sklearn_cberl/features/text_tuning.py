@@ -28,8 +28,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .._torch_estimator import TRAINING_CONSTRAINTS, TorchEstimatorMixin, resolve_device, seed_from
+from ..conversation import validation_split
 from ._fine_tuning import embed, fine_tune, load_pretrained, rows, tokenize
-from ._split import held_out_rows
 from ._text_context import utterance_inputs
 from .text import DEFAULT_TEXT_MODEL
 
@@ -234,7 +234,11 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
 
         Returns the module and its ``history_``, ``n_iter_``, ``best_epoch_``."""
         if valid is None and self.early_stopping:
-            split = held_out_rows(len(codes), dialogues, self.validation_fraction, seed % 2**32)
+            split = validation_split(
+                np.arange(len(codes)) if dialogues is None else dialogues,
+                self.validation_fraction,
+                seed % 2**32,
+            )
             if split is not None:
                 keep, held = split
                 valid = (rows(tokens, held), codes[held])

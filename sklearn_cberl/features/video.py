@@ -34,8 +34,9 @@ from .._torch_estimator import (
     torch_seed,
     training_callbacks,
 )
+from ..conversation import validation_split
 from ..nn.c3d import C3DNet
-from ._split import held_out_rows, media_and_dialogues
+from ._media import media_and_dialogues
 
 __all__ = ["VideoC3D", "C3DNet", "read_video"]
 
@@ -318,7 +319,11 @@ class VideoC3D(TransformerMixin, BaseEstimator):
             codes_val = np.searchsorted(self.classes_, np.asarray(y_val))
             valid = (self._uint8_clips(X_val), torch.as_tensor(codes_val, dtype=torch.long))
         elif self.early_stopping:
-            split = held_out_rows(len(target), dialogues, self.validation_fraction, seed % 2**32)
+            split = validation_split(
+                np.arange(len(target)) if dialogues is None else dialogues,
+                self.validation_fraction,
+                seed % 2**32,
+            )
             if split is not None:
                 kept, held = map(torch.as_tensor, split)
                 valid = (clips[held], target[held])

@@ -346,7 +346,9 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
                 valid = (*valid[:2], np.searchsorted(self.classes_, y_val))
         elif self.early_stopping:
             # Held-out dialogues; the scalers saw them (unsupervised statistics only).
-            split = validation_split(conv, self.validation_fraction, seed % (2**32))
+            split = validation_split(
+                conv.dialogue, self.validation_fraction, seed % (2**32), real=conv.real
+            )
             if split is not None:
                 kept, held = split
                 valid = values[held], present[:, held], None if codes is None else codes[held]

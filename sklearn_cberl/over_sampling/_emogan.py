@@ -468,7 +468,9 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
             return all_rows, (torch.from_numpy(features), torch.from_numpy(codes))
         split = None
         if self.early_stopping:
-            split = validation_split(conv, self.validation_fraction, seed % (2**32))
+            split = validation_split(
+                conv.dialogue, self.validation_fraction, seed % (2**32), real=conv.real
+            )
         if split is None:
             return all_rows, None
         kept, held = split
