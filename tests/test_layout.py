@@ -71,3 +71,40 @@ def test_data_model_imports_no_torch(module):
         if isinstance(node, ast.ImportFrom) and node.module and not node.level
     }
     assert "torch" not in names
+
+
+def optimiser_steps_outside_nets(tree, skorch_bases) -> list[int]:
+    """Lines of ``<optimizer>.step()`` calls not inside a class deriving from a skorch net."""
+
+    def is_step(node):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            return False
+        target = ast.unparse(node.func.value).lower()
+        return node.func.attr == "step" and ("optim" in target or target.endswith("opt"))
+
+    def visit(node, in_net):
+        if isinstance(node, ast.ClassDef):
+            bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
+            in_net = in_net or bool(bases & skorch_bases)
+        found = [node.lineno] if is_step(node) and not in_net else []
+        return found + [
+            line for child in ast.iter_child_nodes(node) for line in visit(child, in_net)
+        ]
+
+    return visit(tree, False)
+
+
+def test_optimiser_steps_only_inside_skorch_nets():
+    """One training toolkit: an optimiser step appears only in a skorch net (a NeuralNet
+    subclass, the GAN's two-optimizer net included), never in a hand-written loop."""
+    bases = {"NeuralNet", "NeuralNetClassifier", "TermsNet"}
+    outside = {
+        name: lines
+        for name, path in _modules().items()
+        if (lines := optimiser_steps_outside_nets(ast.parse(path.read_text()), bases))
+    }
+    assert outside == {}
+    loop = (
+        "for x in data:\n    optimizer.zero_grad()\n    loss(x).backward()\n    optimizer.step()\n"
+    )
+    assert optimiser_steps_outside_nets(ast.parse(loop), bases) == [4]  # the check can fail
