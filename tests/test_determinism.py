@@ -281,6 +281,37 @@ def test_keyboard_interrupt_ends_gan_training_with_a_usable_sampler(data, monkey
 
 
 # --------------------------------------------------------------------------- threads
+def test_fits_use_the_configured_threads_and_restore_torchs_setting(data, monkeypatch):
+    """Every torch fit and prediction runs on the package's n_threads (1 by default), not on
+    torch's global setting, and leaves that setting as it found it."""
+    from sklearn_cberl import config_context
+
+    X, y = data
+    seen = []
+    original = CBERLNet.get_loss
+
+    def get_loss(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(CBERLNet, "get_loss", get_loss)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        clf = CBERLClassifier(random_state=0, **{**CLF, "max_epochs": 2}).fit(X, y)
+        assert set(seen) == {1} and torch.get_num_threads() == 2
+        seen.clear()
+        with config_context(n_threads=2):
+            CBERLClassifier(random_state=0, **{**CLF, "max_epochs": 2}).fit(X, y)
+        assert set(seen) == {2}
+        # Same seed, torch set to 1 or 2 threads by the user: the same model (one thread).
+        torch.set_num_threads(1)
+        again = CBERLClassifier(random_state=0, **{**CLF, "max_epochs": 2}).fit(X, y)
+        np.testing.assert_array_equal(clf.predict_proba(X), again.predict_proba(X))
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("name", ["gan", "vae", "clf", "pipe"])
 def test_fits_in_two_threads_equal_two_sequential_fits(data, name):
     """torch's generator is process-wide: without the seeded-block lock two threads would

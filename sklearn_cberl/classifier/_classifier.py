@@ -32,6 +32,7 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
+from .._config import uses_torch_threads
 from .._torch_estimator import fitted_history, resolve_device, seed_from, torch_seed
 from ..conversation import (
     check_conversations,
@@ -340,6 +341,7 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
 
     # ----------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
+    @uses_torch_threads
     def fit(self, X, y, sample_weight=None, validation_data=None):
         """Train the network.
 
@@ -484,6 +486,7 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
             )
 
     # ----------------------------------------------------------------------- inference
+    @uses_torch_threads
     def _infer(self, X, output):
         """Run the network over X; ``output`` in {"decision", "embedding"}; input row order."""
         check_is_fitted(self)

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.helper import predefined_split
 from torch.nn import functional as F
 
+from .._config import uses_torch_threads
 from .._torch_estimator import (
     TRAINING_CONSTRAINTS,
     PlainPrintLog,
@@ -275,6 +276,7 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
             )
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @uses_torch_threads
     def fit(self, X, y=None, validation_data=None):
         """Extract functionals, learn the z-score and train the auto-encoder.
 
@@ -374,6 +376,7 @@ class AudioFeatures(TransformerMixin, BaseEstimator):
             setattr(self, name, value)
         self.autoencoder_ = net.module_.cpu().eval()
 
+    @uses_torch_threads
     def transform(self, X):
         """Reduced audio features.
 

@@ -23,6 +23,7 @@ from sklearn.decomposition import PCA
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._config import uses_torch_threads
 from .._torch_estimator import resolve_device
 from ._text_context import as_texts as _as_texts
 
@@ -198,6 +199,7 @@ class TextEncoder(TransformerMixin, BaseEstimator):
         return out
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @uses_torch_threads
     def fit(self, X, y=None):
         """Load the model and learn the optional PCA reduction.
 
@@ -230,6 +232,7 @@ class TextEncoder(TransformerMixin, BaseEstimator):
         )
         return self
 
+    @uses_torch_threads
     def transform(self, X):
         """Embed texts.
 
@@ -245,6 +248,7 @@ class TextEncoder(TransformerMixin, BaseEstimator):
         return self._reduce(self._embed(_as_texts(X)))
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @uses_torch_threads
     def fit_transform(self, X, y=None, **fit_params):
         """Fit and embed, encoding the texts only once."""
         texts = _as_texts(X)

@@ -27,6 +27,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from .._config import uses_torch_threads
 from .._torch_estimator import TRAINING_CONSTRAINTS, TorchEstimatorMixin, resolve_device, seed_from
 from ..conversation import validation_split
 from ._fine_tuning import embed, fine_tune, load_pretrained, rows, tokenize
@@ -375,6 +376,7 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ public API
     @_fit_context(prefer_skip_nested_validation=True)
+    @uses_torch_threads
     def fit(self, X, y, validation_data=None):
         """Fine-tune on all of ``X`` (``cv`` plays no part: only ``fit_transform`` cross-fits).
 
@@ -396,6 +398,7 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @uses_torch_threads
     def fit_transform(self, X, y, validation_data=None):
         """Fit, and return features of ``X``: cross-fitted with ``cv``, else in-sample.
 
@@ -407,6 +410,7 @@ class TunedTextEncoder(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         """
         return self._fit(X, y, validation_data, cross_fit=True)
 
+    @uses_torch_threads
     def transform(self, X):
         """Tuned embeddings of new utterances (the encoder fitted on all training rows).
 

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.helper import predefined_split
 from torch.nn import functional as F
 
+from .._config import uses_torch_threads
 from .._torch_estimator import (
     TRAINING_CONSTRAINTS,
     PlainPrintLog,
@@ -280,6 +281,7 @@ class VideoC3D(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ estimator API
     @_fit_context(prefer_skip_nested_validation=True)
+    @uses_torch_threads
     def fit(self, X, y, validation_data=None):
         """Train the 3D-CNN to classify the utterance emotions.
 
@@ -383,6 +385,7 @@ class VideoC3D(TransformerMixin, BaseEstimator):
         """Emotion predicted by the 3D-CNN's own head (a diagnostic of the visual stream)."""
         return self.classes_[self._infer(X, lambda net, batch: net(batch).argmax(1))]
 
+    @uses_torch_threads
     def _infer(self, X, step):
         """``step(net, batch)`` over the clips in batches, in eval mode on ``device``."""
         check_is_fitted(self, "net_")

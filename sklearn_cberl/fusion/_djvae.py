@@ -28,6 +28,7 @@ from sklearn.utils.validation import (
 )
 from skorch.helper import predefined_split
 
+from .._config import uses_torch_threads
 from .._torch_estimator import (
     TRAINING_CONSTRAINTS,
     PlainPrintLog,
@@ -295,6 +296,7 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         return standardise_blocks(conv, columns, self.scalers_, self.mask_missing, fit=fit)
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @uses_torch_threads
     def fit(self, X, y=None, validation_data=None):
         """Train the encoders, joint posterior and decoder on the negative ELBO (Eq. 12).
 
@@ -452,6 +454,7 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
     def _fused_names(self):
         return [f"fused_{i}" for i in range(self.n_components)]
 
+    @uses_torch_threads
     def transform(self, X):
         """Posterior mean ``mu`` of the fused latent (Eq. 8 ``f``), deterministic.
 
@@ -497,6 +500,7 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
             names += [n for m in self.modalities_ for n in self.block_features_[m]]
         return np.asarray(names, dtype=object)
 
+    @uses_torch_threads
     def inverse_transform(self, X):
         """Decode latent vectors back to modality features in the original scale (Eq. 8 ``g``).
 
@@ -528,6 +532,7 @@ class DJVAE(TorchEstimatorMixin, TransformerMixin, BaseEstimator):
         names = [n for m in self.modalities_ for n in self.block_features_[m]]
         return pd.concat([metadata, pd.DataFrame(values, index=X.index, columns=names)], axis=1)
 
+    @uses_torch_threads
     def score(self, X, y=None):
         """Mean evidence lower bound per utterance (Eq. 11; = minus the Eq. 12 loss).
 

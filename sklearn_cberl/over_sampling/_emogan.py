@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length
 
+from .._config import uses_torch_threads
 from .._torch_estimator import (
     TRAINING_CONSTRAINTS,
     TorchEstimatorMixin,
@@ -306,6 +307,7 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @uses_torch_threads
     def fit_resample(self, X, y, validation_data=None, **params):
         """Train the EmoGAN on ``(X, y)`` and return the data with synthetic rows appended.
 
