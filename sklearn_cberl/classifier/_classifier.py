@@ -18,6 +18,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
@@ -35,6 +36,7 @@ from sklearn.utils.validation import (
 from .._config import uses_torch_threads
 from .._torch_estimator import fitted_history, resolve_device, seed_from, torch_seed
 from ..conversation import (
+    METADATA_COLUMNS,
     check_conversations,
     check_labels,
     check_validation_data,
@@ -196,6 +198,9 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         the Bi-LSTM. Tune its parameters as ``fusion__n_components``.
     xi_fusion : float, default=1.0
         Weight of the fusion ELBO term in the total loss (with ``fusion`` only).
+    pretrain_fusion : bool, default=False
+        Fit ``fusion`` alone on the training rows first (unsupervised, its own training
+        parameters) and start the network's fusion from its weights and standardisation.
     modalities : sequence of str or None, default=None
         Feature blocks to use (column prefixes); None uses every non-metadata column.
     device : str, default="auto"
@@ -260,6 +265,7 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         "early_stopping": [StrOptions({"waf1", "macro_f1", "loss"}), None],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "fusion": [HasMethods(["fit", "transform"]), None],
+        "pretrain_fusion": ["boolean"],
         "xi_fusion": [Interval(Real, 0, None, closed="left")],
         "modalities": [list, tuple, str, None],
         "device": [str, torch.device, None],
@@ -296,6 +302,7 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         patience=20,
         fusion=None,
         xi_fusion=1.0,
+        pretrain_fusion=False,
         modalities=None,
         device="auto",
         random_state=None,
@@ -326,6 +333,7 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.patience = patience
         self.fusion = fusion
+        self.pretrain_fusion = pretrain_fusion
         self.xi_fusion = xi_fusion
         self.modalities = modalities
         self.device = device
@@ -430,6 +438,17 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
                 len(block_sizes) == 1 if passthrough == "auto" else passthrough
             )
             module_params["fusion_dropout"] = float(self.fusion.modality_dropout)
+            pretrained = None
+            if self.pretrain_fusion:
+                pretrained = self._pretrain_fusion(conv, seed, device)
+                mean = np.concatenate(
+                    [pretrained.scalers_[m].mean_ for m in pretrained.modalities_]
+                )
+                scale = np.concatenate(
+                    [pretrained.scalers_[m].scale_ for m in pretrained.modalities_]
+                )
+                module_params["feature_mean"] = torch.from_numpy(mean.astype(np.float32))
+                module_params["feature_scale"] = torch.from_numpy(scale.astype(np.float32))
         self.net_ = make_net(
             module_params=module_params,
             criterion_params={
@@ -456,7 +475,12 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
             try:
                 # skorch ends training on KeyboardInterrupt and returns normally (the
                 # weights of the best validated epoch are restored): a usable model.
-                self.net_.fit(dataset, y=None)
+                if self.fusion is not None and self.pretrain_fusion:
+                    self.net_.initialize()
+                    self.net_.module_.fusion.load_state_dict(pretrained.module_.state_dict())
+                    self.net_.partial_fit(dataset, y=None)
+                else:
+                    self.net_.fit(dataset, y=None)
             except BaseException:
                 del self.net_  # diverged or failed: no half-trained network is kept
                 raise
@@ -468,6 +492,17 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
             setattr(self, name, value)
         self._warn_at_epoch_cap()
         return self
+
+    def _pretrain_fusion(self, conv, seed, device):
+        """The in-network fusion's DJVAE fitted alone on the training rows (unsupervised)."""
+        from sklearn.base import clone
+
+        features = pd.DataFrame(conv.X, columns=list(conv.feature_names))
+        if conv.metadata is not None:
+            metadata = conv.metadata[list(METADATA_COLUMNS)].reset_index(drop=True)
+            features = pd.concat([metadata, features], axis=1)
+        djvae = clone(self.fusion).set_params(random_state=seed, device=device, verbose=0)
+        return djvae.fit(features)
 
     def _warn_at_epoch_cap(self):
         """ConvergenceWarning when training hit ``max_epochs`` with the best validated epoch
