@@ -7,6 +7,7 @@ why they live apart from both.
 from __future__ import annotations
 
 import inspect
+import zlib
 
 __all__ = ["accepts_validation_data", "learns_from_labels", "set_random_states"]
 
@@ -28,8 +29,11 @@ def learns_from_labels(estimator) -> bool:
 def set_random_states(estimator, seed: int):
     """Set every ``random_state`` parameter of a (nested) estimator to a seed-derived value.
 
-    Steps get distinct seeds (``seed * 1000 + i``) so that, e.g., a sampler and a classifier
-    in one pipeline do not share a random stream by accident.
+    Steps get distinct seeds so that, e.g., a sampler and a classifier in one pipeline do not
+    share a random stream by accident. A step's seed depends only on ``seed`` and the
+    parameter's name (``seed * 1000 + crc32(name) % 1000``), not on which other steps the
+    pipeline has: the classifier of ``make_cberl_pipeline(augment=False, random_state=0)``
+    gets the seed it has in the full pipeline.
 
     Parameters
     ----------
@@ -41,6 +45,6 @@ def set_random_states(estimator, seed: int):
     estimator
         ``estimator``, with its ``random_state`` parameters set.
     """
-    keys = sorted(k for k in estimator.get_params(deep=True) if k.endswith("random_state"))
-    estimator.set_params(**{k: seed * 1000 + i for i, k in enumerate(keys)})
+    keys = [k for k in estimator.get_params(deep=True) if k.endswith("random_state")]
+    estimator.set_params(**{k: seed * 1000 + zlib.crc32(k.encode()) % 1000 for k in keys})
     return estimator
