@@ -63,8 +63,16 @@ def test_selection_on_validation_and_single_test_look(splits):
 def test_set_random_states_and_mean_std():
     pipe = make_pipeline(LogisticRegression(), LogisticRegression())
     set_random_states(pipe, 3)
-    seeds = {v for k, v in pipe.get_params().items() if k.endswith("random_state")}
-    assert seeds == {3000, 3001}
+    seeds = {k: v for k, v in pipe.get_params().items() if k.endswith("random_state")}
+    assert len(set(seeds.values())) == 2 and all(3000 <= v < 4000 for v in seeds.values())
+    # A step's seed depends on its name, not on the other steps.
+    from sklearn.pipeline import Pipeline
+
+    both = set_random_states(
+        Pipeline([("a", LogisticRegression()), ("b", LogisticRegression())]), 3
+    )
+    alone = set_random_states(Pipeline([("b", LogisticRegression())]), 3)
+    assert alone.get_params()["b__random_state"] == both.get_params()["b__random_state"]
     assert mean_std([1.0, 3.0]) == "2.00 ± 1.00"
     assert np.isclose(float(mean_std([5]).split()[0]), 5)
 
