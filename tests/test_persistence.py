@@ -123,7 +123,7 @@ def test_safe_format_for_unfitted_estimators_and_conversation_sampler(data, tmp_
     assert restored.get_params()["aug__sampling_strategy"] == AddPerClass({"a": 2}, 100)
     with pytest.raises(NotFittedError):
         restored.predict(X)
-    ablated = make_cberl_pipeline(augment=False, fuse=False)  # "passthrough" steps
+    ablated = make_cberl_pipeline(augment=False, fusion=None)  # "passthrough" steps
     assert repr(load(save(ablated, tmp_path / "ablated.cberl"))) == repr(ablated)
     sampler = ConversationSampler(SMOTE(k_neighbors=3, random_state=0))
     X_res, _ = sampler.fit_resample(X, y)

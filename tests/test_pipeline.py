@@ -46,7 +46,7 @@ def test_paper_pipeline_structure_and_defaults():
     assert (clf.gamma, clf.xi_recon, clf.xi_focal, clf.dropout) == (3.0, 0.3, 0.7, 0.5)
     aug = pipe.named_steps["aug"]
     assert (aug.lambda_identity, aug.lambda_adversarial, aug.lambda_classification) == (1, 0.5, 0.5)
-    ablated = make_cberl_pipeline(augment=False, fuse=False)
+    ablated = make_cberl_pipeline(augment=False, fusion=None)
     assert ablated.named_steps["aug"] == "passthrough" == ablated.named_steps["fuse"]
     seeded = make_cberl_pipeline(random_state=3)
     states = [v for k, v in seeded.get_params().items() if k.endswith("random_state")]

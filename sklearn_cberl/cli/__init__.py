@@ -76,7 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--valid", help="validation table for epoch selection (same schema)")
     fit.add_argument("--no-augment", action="store_true", help="drop the EmoGAN step")
-    fit.add_argument("--no-fuse", action="store_true", help="drop the DJVAE step")
+    fit.add_argument(
+        "--fusion",
+        choices=("default", "separate", "end_to_end", "none"),
+        default="default",
+        help="where the modalities are fused: a DJVAE step, inside the classifier, or not at "
+        "all (default: make_cberl_pipeline's)",
+    )
     fit.add_argument("--param", action="append", help="step parameter, e.g. clf__gamma=0")
     common(fit)
     fit.set_defaults(func=commands.fit)

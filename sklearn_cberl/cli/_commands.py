@@ -32,6 +32,10 @@ from ._io import (
 __all__ = ["demo", "evaluate", "extract", "fit", "predict", "reproduce"]
 
 
+#: ``cberl fit --fusion`` choices -> ``make_cberl_pipeline(fusion=...)``.
+FUSION_CHOICES = {"separate": "separate", "end_to_end": "end_to_end", "none": None}
+
+
 def demo(args) -> int:
     """``cberl demo``: the full pipeline against a per-utterance baseline on synthetic data
     (``--write-csv DIR``: write that data as train/dev/test CSVs instead)."""
@@ -125,9 +129,10 @@ def fit(args) -> int:
     from ..persistence import save  # torch: only once the input is known to be readable
     from ..pipeline import make_cberl_pipeline
 
+    fusion = {} if args.fusion == "default" else {"fusion": FUSION_CHOICES[args.fusion]}
     pipe = make_cberl_pipeline(
         augment=not args.no_augment,
-        fuse=not args.no_fuse,
+        **fusion,
         device=args.device,
         random_state=args.seed,
         verbose=args.verbose,
@@ -136,7 +141,7 @@ def fit(args) -> int:
     for key in params:
         step = key.split("__", 1)[0]
         if "__" in key and pipe.named_steps.get(step) == "passthrough":
-            flag = {"aug": "--no-augment", "fuse": "--no-fuse"}.get(step, "")
+            flag = {"aug": "--no-augment", "fuse": "--fusion"}.get(step, "")
             raise CLIError(f"--param {key}: the {step!r} step is dropped ({flag}).")
     try:
         pipe.set_params(**params)
