@@ -24,6 +24,7 @@ _EXPORTS = {
     "CBERLClassifier": "classifier",
     "CBERLPipeline": "pipeline",
     "make_cberl_pipeline": "pipeline",
+    "CBERLStageSearch": "selection",
     "AddPerClass": "strategies",
     "UpToRatio": "strategies",
     "PAPER_AUGMENTATION": "paper",
