@@ -46,7 +46,13 @@ SHARED = {
 
 def estimators():
     """(short name, class) of every public estimator, in pipeline order."""
-    from sklearn_cberl import DJVAE, CBERLClassifier, ConversationSampler, EmoGANSampler
+    from sklearn_cberl import (
+        DJVAE,
+        CBERLClassifier,
+        CBERLStageSearch,
+        ConversationSampler,
+        EmoGANSampler,
+    )
     from sklearn_cberl.features import AudioFeatures, TextEncoder, TunedTextEncoder, VideoC3D
 
     return [
@@ -54,6 +60,7 @@ def estimators():
         ("ConversationSampler", ConversationSampler),
         ("DJVAE", DJVAE),
         ("CBERLClassifier", CBERLClassifier),
+        ("CBERLStageSearch", CBERLStageSearch),
         ("TextEncoder", TextEncoder),
         ("TunedTextEncoder", TunedTextEncoder),
         ("AudioFeatures", AudioFeatures),
