@@ -758,8 +758,10 @@ def assemble_resampled(X, conv: Conversations, features: np.ndarray, sample_indi
         }
         out = out.astype(restore) if restore else out
     if not conv.is_plain:
-        out = out.copy() if out is X else out
-        out[SYNTHETIC] = np.concatenate([~conv.real, np.ones(len(new), dtype=bool)])
+        mark = np.concatenate([~conv.real, np.ones(len(new), dtype=bool)])
+        # One concatenation (inserting a column into a frame built column by column
+        # fragments it) that never touches the input.
+        out = pd.concat([out, pd.Series(mark, index=out.index, name=SYNTHETIC)], axis=1)
     return out
 
 

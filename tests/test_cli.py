@@ -401,3 +401,32 @@ def test_demo_write_csv_feeds_fit_predict_and_evaluate(tmp_path, capsys):
     assert main(["evaluate", str(data / "test.csv"), "-m", str(model), "--output-dir",
                  str(tmp_path / "eval"), "-q"]) == 0  # fmt: skip
     assert "WAF1" in capsys.readouterr().out
+
+
+def test_ladder_end_to_end_writes_a_table_and_a_readable_plot(tmp_path, capsys):
+    from matplotlib.image import imread
+
+    data = tmp_path / "data"
+    assert main(["demo", "--write-csv", str(data), "--n-dialogues", "16", "-q"]) == 0
+    out = tmp_path / "ladder"
+    argv = ["ladder", str(data / "train.csv"), "--valid", str(data / "dev.csv"), "--test",
+            str(data / "test.csv"), "--seeds", "0", "1", "--rungs", "classifier",
+            "+ EmoGAN 0.5", "--output-dir", str(out), "--scoring", "f1_macro",
+            "--param", "clf__max_epochs=2", "--param", "clf__hidden_size=8",
+            "--param", "aug__max_epochs=1", "--param", "aug__classifier_max_epochs=1",
+            "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "f1_macro" in captured.out and "| selected |" in captured.out
+    assert "[ladder 4/4]" in captured.err and "min left" in captured.err  # progress + ETA
+    frame = pd.read_csv(out / "ladder.csv")
+    assert sorted(frame["rung"].unique()) == ["+ EmoGAN 0.5", "classifier", "selected"]
+    assert len(frame) == 2 * 2 + 2 and {"valid", "test"} <= set(frame.columns)
+    chosen = frame[frame["rung"] != "selected"].groupby("seed")["valid"].max()
+    assert list(frame.loc[frame["rung"] == "selected", "valid"]) == list(chosen)
+    image = imread(out / "ladder.png")
+    assert image.shape[0] > 300 and image.shape[1] > 300  # a readable figure, not a stub
+    assert "selected" in (out / "ladder.md").read_text()
+    assert main(["ladder", str(data / "train.csv"), "--valid", str(data / "dev.csv"),
+                 "--rungs", "nonsense", "--output-dir", str(out)]) == 2  # fmt: skip
+    assert "--rungs" in capsys.readouterr().err

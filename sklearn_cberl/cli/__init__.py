@@ -87,6 +87,25 @@ def build_parser() -> argparse.ArgumentParser:
     common(fit)
     fit.set_defaults(func=commands.fit)
 
+    ladder = sub.add_parser(
+        "ladder", help="which CBERL stages help on your data: the stage ladder, on validation"
+    )
+    ladder.add_argument("data", help="training table (CSV/parquet) with a label column")
+    ladder.add_argument("--valid", required=True, help="validation table (same columns)")
+    ladder.add_argument("--test", help="test table: scored once per fit, never used to choose")
+    ladder.add_argument("--label", help="label column (as for cberl fit)")
+    ladder.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ladder.add_argument("--rungs", nargs="+", help="a subset of the rungs (default: all)")
+    ladder.add_argument(
+        "--scoring",
+        default="f1_weighted",
+        help="scikit-learn scorer: f1_weighted (WAF1, default), f1_macro, accuracy, ...",
+    )
+    ladder.add_argument("--jobs", type=int, default=1, help="fits run side by side")
+    ladder.add_argument("--param", action="append", help="step parameter, e.g. clf__gamma=0")
+    common(ladder, output_dir="cberl-ladder")
+    ladder.set_defaults(func=commands.ladder)
+
     predict = sub.add_parser("predict", help="predict emotions with a fitted model")
     predict.add_argument("data")
     predict.add_argument("-m", "--model", required=True)

@@ -29,7 +29,7 @@ from ._io import (
     write_figure,
 )
 
-__all__ = ["demo", "evaluate", "extract", "fit", "predict", "reproduce"]
+__all__ = ["demo", "evaluate", "extract", "fit", "ladder", "predict", "reproduce"]
 
 
 #: ``cberl fit --fusion`` choices -> ``make_cberl_pipeline(fusion=...)``.
@@ -109,6 +109,57 @@ def _write_demo_csv(args, data, label) -> int:
         f"[demo] {n} utterances, label column {label!r}; next: cberl fit "
         f"{directory / 'train.csv'} -m model.cberl --valid {directory / 'dev.csv'}",
     )
+    return 0
+
+
+def ladder(args) -> int:
+    """``cberl ladder``: the stage ladder on the user's tables (validation, optional test)."""
+    for path in (args.data, args.valid, args.test):
+        if path is not None:
+            check_output(Path(args.output_dir) / "ladder.csv", path, option="--output-dir")
+    frame = read_table(args.data, text_columns=[args.label or "label"])
+    label = resolve_label(frame, args.data, args.label, guess=True, args=args)
+    X, y = split_label(frame, label, args.data)
+    tables = {}
+    for name in ("valid", "test"):
+        path = getattr(args, name)
+        if path is not None:
+            other = read_table(path, text_columns=[label])
+            resolve_label(other, path, label)
+            X_other, y_other = split_label(other, label, path)
+            where = f"that {args.data} has"
+            tables[name] = (select_columns(X_other, list(X.columns), path, where), y_other)
+    from .._files import atomic_write
+    from ..experiments import LADDER, ladder_summary, markdown_table, plot_ladder, run_ladder
+
+    rungs = args.rungs
+    unknown = [r for r in rungs or () if r not in LADDER]
+    if unknown:
+        raise CLIError(f"--rungs {unknown}: expected among {list(LADDER)}.")
+    X_test, y_test = tables.get("test", (None, None))
+    n = len(rungs or LADDER) * len(args.seeds)
+    log(args, f"[ladder] {n} fits ({len(args.seeds)} seed(s)), {args.jobs} at a time")
+    frame = run_ladder(
+        X, y, *tables["valid"], X_test, y_test, rungs=rungs, seeds=args.seeds,
+        scoring=args.scoring, params=parse_params(args.param), n_jobs=args.jobs,
+        device=args.device, log=lambda line: log(args, line),
+    )  # fmt: skip
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = ladder_summary(frame)
+    write_csv(frame, out / "ladder.csv")
+    table = markdown_table(summary.round(2))
+    note = (
+        f"Stage ladder on {args.data} ({args.scoring}, %, mean ± std over seeds "
+        f"{', '.join(map(str, args.seeds))}); validation = {args.valid}"
+        + (f", test = {args.test} (reported, never used to choose)" if args.test else "")
+        + ". `selected`: per seed, the rung with the best validation score.\n\n"
+    )
+    atomic_write(out / "ladder.md", lambda handle: handle.write(note + table + "\n"), text=True)
+    write_figure(plot_ladder(frame), out / "ladder.png")
+    print(note + table)
+    for name in ("ladder.md", "ladder.csv", "ladder.png"):
+        log(args, f"[ladder] wrote {out / name}")
     return 0
 
 

@@ -13,6 +13,7 @@ Modules: ``_protocol`` (fitting, selection, :class:`ProtocolResult`), ``_tables`
 """
 
 from ._datasets import DATASETS, load_dataset, split_frame_by_dialogue
+from ._ladder import LADDER, ladder_summary, plot_ladder, run_ladder
 from ._protocol import (
     ProtocolResult,
     fit_with_validation,
@@ -41,4 +42,8 @@ __all__ = [
     "split_frame_by_dialogue",
     "fit_utterance_baseline",
     "utterance_features",
+    "LADDER",
+    "run_ladder",
+    "ladder_summary",
+    "plot_ladder",
 ]
