@@ -73,7 +73,8 @@ from _common import (  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = (
-    "meld-text", "mosi", "mosi-imbalanced", "mosi-clean", "demo",
+    "meld-text", "meld-text-cue", "mosi", "mosi-imbalanced", "mosi-clean",
+    "mosi-clean-missing", "demo",
     "meld-tuned", "meld-tuned-cv", "meld-tuned-context", "meld-tuned-balanced",
 )  # fmt: skip
 #: MELD with fine-tuned text features (bench_text_tuning.py writes them, one set per seed):
@@ -105,7 +106,7 @@ def _data(name: str, quick: bool, seed: int = 0, fold: int | None = None):
             )
         return _DATA[name, seed]
     if (name, fold) not in _DATA:
-        base = name.replace("-imbalanced", "").replace("-clean", "")
+        base = next((b for b in DATA_PATHS if name.startswith(b)), None)
         env, default = DATA_PATHS.get(base, (None, None))
         path = os.environ.get(env, str(default)) if env else None
         kwargs = {} if fold is None else {"fold": fold}
