@@ -380,3 +380,31 @@ def test_beats_per_utterance_logistic_regression():
     print(f"WAF1 LR {lr_waf1:.3f} CBERL {waf1:.3f}; rare {rare}: LR {lr_rare} CBERL {cb_rare}")
     assert waf1 > lr_waf1 + 0.04
     assert np.all(cb_rare > lr_rare + 0.1)
+
+
+def test_pretrained_fusion_starts_from_the_djvae_fitted_alone(data, monkeypatch):
+    X, y = data
+    fitted = []
+    original = CBERLClassifier._pretrain_fusion
+
+    def spy(self, *args):
+        fitted.append(original(self, *args))
+        return fitted[-1]
+
+    monkeypatch.setattr(CBERLClassifier, "_pretrain_fusion", spy)
+    params = {**FAST, "max_epochs": 1, "validation_fraction": None, "lr": 1e-12}
+    clf = CBERLClassifier(**params, fusion=DJVAE(n_components=4, max_epochs=3),
+                          pretrain_fusion=True).fit(X, y)  # fmt: skip
+    (djvae,) = fitted
+    assert djvae.n_iter_ == 3  # fitted alone with its own training parameters
+    state = clf.net_.module_.fusion.state_dict()
+    for name, value in djvae.module_.state_dict().items():
+        torch.testing.assert_close(state[name], value, rtol=0, atol=1e-6)  # lr ~ 0: unchanged
+    scalers = [djvae.scalers_[m] for m in djvae.modalities_]
+    mean = np.concatenate([s.mean_ for s in scalers]).astype(np.float32)
+    np.testing.assert_allclose(clf.net_.module_.feature_mean.numpy(), mean, rtol=1e-6)
+    # Without pretraining the fusion starts from a fresh initialisation.
+    plain = CBERLClassifier(**params, fusion=DJVAE(n_components=4, max_epochs=3)).fit(X, y)
+    first = next(iter(djvae.module_.state_dict()))
+    assert not torch.allclose(plain.net_.module_.fusion.state_dict()[first],
+                              djvae.module_.state_dict()[first])  # fmt: skip
