@@ -59,6 +59,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
@@ -85,7 +86,9 @@ TUNED = {
     "meld-tuned-context": (False, 2, None),
     "meld-tuned-balanced": (False, 0, "balanced"),
 }
-RUNGS = ("lr", "clf", "djvae", "e2e", "emogan", "ros", "smote", "default", "literal")
+RUNGS = (
+    "lr", "clf", "djvae", "e2e", "emogan", "ros", "smote", "default", "literal", "selected",
+)  # fmt: skip
 DATA_PATHS = {
     "meld-text": ("CBERL_MELD_DIR", ROOT.parent / "shared" / "data" / "meld"),
     "mosi": ("CBERL_MOSI_DIR", ROOT.parent / "shared" / "data" / "mosi"),
@@ -130,6 +133,7 @@ def build(rung: str, seed: int, quick: bool, ratio: float | None = None):
         DJVAE,
         CBERLClassifier,
         CBERLPipeline,
+        CBERLStageSearch,
         ConversationSampler,
         EmoGANSampler,
         UpToRatio,
@@ -168,10 +172,17 @@ def build(rung: str, seed: int, quick: bool, ratio: float | None = None):
                 ("clf", CBERLClassifier()),
             ]
         ),
+        # The stages chosen on the validation split (CBERLStageSearch); one torch thread,
+        # its candidates one after the other, as every other rung.
+        "selected": lambda: CBERLStageSearch(),
     }[rung]
     model = set_random_states(make(), seed)
     params = {k: "cpu" for k in model.get_params(deep=True) if k.split("__")[-1] == "device"}
-    if quick:
+    if quick and rung == "selected":
+        epochs = ("clf__max_epochs", "fuse__max_epochs", "aug__max_epochs",
+                  "aug__classifier_max_epochs")  # fmt: skip
+        params["params"] = dict.fromkeys(epochs, 3)
+    elif quick:
         for key in model.get_params(deep=True):
             leaf = key.split("__")[-1]
             if leaf in ("max_epochs", "max_epochs", "classifier_max_epochs"):
@@ -212,6 +223,12 @@ def run_one(dataset, rung, seed, fold, split, overrides, quick):
             model.fit(data.X_train, data.y_train, validation_data=(data.X_valid, data.y_valid))
         fit_time = time.perf_counter() - start
         y_pred = model.predict(data[f"X_{split}"])
+        if rung == "selected":
+            from sklearn_cberl.selection import describe_config
+
+            info.update(chosen=describe_config(model.best_config_),
+                        search_time=model.search_time_, refit_time=model.refit_time_)  # fmt: skip
+            model = model.best_estimator_
         clf = model[-1] if hasattr(model, "steps") else model
         info.update(best_epoch=int(clf.best_epoch_), n_iter=int(clf.n_iter_))
         aug = getattr(model, "named_steps", {}).get("aug")
@@ -288,6 +305,10 @@ def summarise(runs, labels_of) -> dict:
             for key in ("best_epoch", "n_synthetic"):
                 if all(key in r for r in ok):
                     entry[key] = float(np.mean([r[key] for r in ok]))
+            if all("chosen" in r for r in ok):  # the selected rung: what it chose, its cost
+                counts = pd.Series([r["chosen"] for r in ok]).value_counts()
+                entry["chosen"] = "; ".join(f"{name} ({n}x)" for name, n in counts.items())
+                entry["search s"] = _over_seeds(ok, [r["search_time"] for r in ok])
         out[f"{dataset} | {label}"] = entry
     return out
 
@@ -336,6 +357,10 @@ def markdown(summary, labels_of, minority_of, split, meta, runs) -> str:
             if entry["n_seeds"]:
                 row = [f"{entry[f'F1 {c}'][0]:.1f} ± {entry[f'F1 {c}'][1]:.1f}" for c in classes]
                 lines.append(f"| {label} | " + " | ".join(row) + " |")
+        for label, entry in rows:
+            if "chosen" in entry:
+                lines += ["", f"`{label}` chose: {entry['chosen']}; search "
+                          f"{entry['search s'][0]:.0f} s + refit (fit s column) per fit."]  # fmt: skip
     lines += ["", *provenance_lines(runs, label=lambda r: f"{r['dataset']} {_label(r)}")]
     return "\n".join(lines) + "\n"
 
