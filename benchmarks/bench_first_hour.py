@@ -73,7 +73,8 @@ def main(argv=None):
         script = Path(tmp) / "readme_example.py"
         script.write_text(readme_example(args.quick))
         demo = [sys.executable, "-m", "sklearn_cberl.cli", "demo", "--output-dir",
-                str(Path(tmp) / "demo")] + (["--n-dialogues", "60"] if args.quick else [])  # fmt: skip
+                str(Path(tmp) / "demo")]  # fmt: skip
+        demo += ["--n-dialogues", "60"] if args.quick else []
         commands = {"README example": [sys.executable, str(script)], "cberl demo": demo}
         rows = []
         for load in ("idle", f"{args.busy} busy processes"):
@@ -99,8 +100,9 @@ def main(argv=None):
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
-        lines.append(f"| {r['command']} | {r['load']} | {r['seconds']:.0f} | "
-                     f"{r['longest_silence']:.0f} | {r['lines']} | {r['returncode']} |")  # fmt: skip
+        cells = [r["command"], r["load"], f"{r['seconds']:.0f}", f"{r['longest_silence']:.0f}",
+                 str(r["lines"]), str(r["returncode"])]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Loaded / idle:", ""]
     for name in commands:
         idle, loaded = (r["seconds"] for r in rows if r["command"] == name)

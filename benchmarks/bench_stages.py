@@ -359,8 +359,8 @@ def markdown(summary, labels_of, minority_of, split, meta, runs) -> str:
                 lines.append(f"| {label} | " + " | ".join(row) + " |")
         for label, entry in rows:
             if "chosen" in entry:
-                lines += ["", f"`{label}` chose: {entry['chosen']}; search "
-                          f"{entry['search s'][0]:.0f} s + refit (fit s column) per fit."]  # fmt: skip
+                search = entry["search s"][0]
+                lines += ["", f"`{label}` chose: {entry['chosen']}; search {search:.0f} s per fit."]
     lines += ["", *provenance_lines(runs, label=lambda r: f"{r['dataset']} {_label(r)}")]
     return "\n".join(lines) + "\n"
 
