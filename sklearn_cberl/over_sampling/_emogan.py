@@ -47,9 +47,12 @@ from ._gan_training import (
     HINT,
     NAME,
     SourceSampler,
+    acceptance_weights,
     fit_judges,
     generate,
     nearest_classes,
+    probe_sources,
+    proximity_weights,
     train_gan,
 )
 
@@ -225,6 +228,8 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         "latent_size": [Interval(Integral, 0, None, closed="left")],
         "classifier_max_epochs": [Interval(Integral, 1, None, closed="left")],
         "filter_synthetic": ["boolean"],
+        "fill": [StrOptions({"rejected"}), None],
+        "source_weighting": [StrOptions({"acceptance", "proximity"})],
         "n_neighbor_classes": [Interval(Integral, 0, None, closed="left")],
         "lambda_diversity": [Interval(Real, 0, None, closed="left")],
         "filter_folds": [Interval(Integral, 2, None, closed="left")],
@@ -248,11 +253,13 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         classifier_max_epochs=20,
         filter_synthetic=True,
         filter_folds=3,
+        fill=None,
         early_stopping=None,
         validation_fraction=0.1,
         patience=10,
         n_neighbor_classes=1,
         self_source_fraction=0.5,
+        source_weighting="acceptance",
         placement="after_source",
         device="auto",
         random_state=None,
@@ -269,6 +276,7 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         self.lr = lr
         self.classifier_max_epochs = classifier_max_epochs
         self.filter_synthetic = filter_synthetic
+        self.fill = fill
         self.n_neighbor_classes = n_neighbor_classes
         self.lambda_diversity = lambda_diversity
         self.filter_folds = filter_folds
@@ -276,6 +284,7 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.self_source_fraction = self_source_fraction
+        self.source_weighting = source_weighting
         self.placement = placement
         self.device = device
         self.random_state = random_state
@@ -358,6 +367,7 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         self.history_, self.classifier_history_ = [], []
         self.n_iter_ = self.best_epoch_ = 0
         self.filter_stats_, self.source_classes_, self.acceptance_rate_ = {}, {}, {}
+        self.n_synthetic_, self.source_weights_, self.source_acceptance_ = {}, {}, {}
         self.generator_ = self.gan_ = self.discriminators_ = None
         self.emotion_classifier_ = self.scaler_ = None
         self.device_ = resolve_device(self.device)
@@ -394,7 +404,8 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         with torch_seed(seed, device):
             X_t = torch.from_numpy(np.ascontiguousarray(Xs)).to(device)
             y_t = torch.from_numpy(y_codes.astype(np.int64)).to(device)
-            sources = SourceSampler(y_codes, neighbours, device, self.self_source_fraction)
+            prior = proximity_weights(neighbours, self.self_source_fraction)
+            sources = SourceSampler(y_codes, prior, device)
             ec, self.classifier_history_, judges = fit_judges(
                 X_t, y_t, n_classes, verbose=self.verbose, seed=seed,
                 filter_folds=self.filter_folds if self.filter_synthetic else 0,
@@ -413,24 +424,30 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
             )  # fmt: skip
             for name, value in fitted.items():
                 setattr(self, name, value)
+            weights, expected = self._source_weights(gan, judges, X_t, sources, prior, requests)
+            sampling = sources.with_weights(weights)
             new_x, new_src, new_y = [], [], []
-            with torch.no_grad():
-                for code, count in requests:
-                    label = self.classes_[code]
-                    x, src, stats, acceptance = generate(
-                        gan, judges, X_t, sources, code, count, label=label, lr=self.lr
-                    )
-                    self.filter_stats_[label], self.acceptance_rate_[label] = stats, acceptance
-                    new_x.append(x)
-                    new_src.append(src)
-                    new_y.append(np.full(count, code))
+            for code, count in requests:
+                label = self.classes_[code]
+                x, src, stats, acceptance = generate(
+                    gan, judges, X_t, sampling, code, count, label=label, lr=self.lr,
+                    fill=self.fill, expected=expected.get(code, 0.5),
+                )  # fmt: skip
+                self.filter_stats_[label], self.acceptance_rate_[label] = stats, acceptance
+                self.n_synthetic_[label] = len(x)
+                new_x.append(x)
+                new_src.append(src)
+                new_y.append(np.full(len(x), code))
 
         self.emotion_classifier_ = ec
         self.gan_ = gan
         self.generator_ = gan.g_ts
         self.discriminators_ = dict(zip(self.feature_blocks_, gan.discriminators))
 
-        synthetic = self.scaler_.inverse_transform(np.concatenate(new_x).astype(np.float64))
+        standardised = np.concatenate(new_x).astype(np.float64)
+        if not len(standardised):  # the filter accepted nothing (a warning said so)
+            return X, y
+        synthetic = self.scaler_.inverse_transform(standardised)
         if not np.isfinite(synthetic).all():  # cannot happen with finite standardised rows
             raise TrainingDivergedError(
                 f"{NAME}: generated rows are not finite after un-standardisation. "
@@ -442,6 +459,34 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         features = np.concatenate([X, synthetic.astype(X.dtype)])
         y_new = self.classes_[np.concatenate(new_y)].astype(y.dtype, copy=False)
         return features, np.concatenate([y, y_new])
+
+    def _source_weights(self, gan, judges, X_t, sources, prior, requests):
+        """The source-class weights of sampling, per requested class, and the acceptance
+        they are expected to give.
+
+        With the filter and ``source_weighting="acceptance"``, each candidate source class
+        of a requested class (itself and its ``n_neighbor_classes`` nearest) is probed
+        (:func:`~._gan_training.probe_sources`) and its proximity weight multiplied by its
+        acceptance rate: sources whose translations the judges reject are drawn less.
+        Sets ``source_weights_`` and ``source_acceptance_``.
+        """
+        weights = prior.copy()
+        expected = {}
+        for code, _ in requests:
+            label = self.classes_[code]
+            candidates = np.flatnonzero(prior[code] > 0)
+            if judges is not None and self.source_weighting == "acceptance":
+                rates = probe_sources(gan, judges, X_t, sources, code, candidates)
+                weights[code] = 0.0
+                weights[code, candidates] = acceptance_weights(prior[code, candidates], rates)
+                expected[code] = float(weights[code, candidates] @ rates)
+                self.source_acceptance_[label] = {
+                    self.classes_[c]: float(a) for c, a in zip(candidates, rates)
+                }
+            self.source_weights_[label] = {
+                self.classes_[c]: float(weights[code, c]) for c in candidates
+            }
+        return weights, expected
 
     def _validation_rows(self, conv, Xs, y_codes, valid, seed):
         """The rows the GAN's minibatches use and the validation rows, standardised.
