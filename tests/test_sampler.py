@@ -364,7 +364,8 @@ def test_the_filter_can_say_no_and_records_why(small_conversations):
     assert set(rates) == set(sampler.sampling_strategy_) == set(sampler.n_synthetic_)
     assert min(r["all"] for r in rates.values()) < 1.0
     for label, rate in rates.items():
-        assert set(rate) == {"all", "same_class", "neighbour_class"}
+        assert set(rate) == {"all", "same_class", "neighbour_class", "real"}
+        assert 0.0 <= rate["real"] <= 1.0  # real rows of the class the judges accept
         assert 0.0 <= rate["all"] <= 1.0
         assert sum(sampler.source_weights_[label].values()) == pytest.approx(1.0)
 

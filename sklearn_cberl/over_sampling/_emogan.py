@@ -48,11 +48,13 @@ from ._gan_training import (
     NAME,
     SourceSampler,
     acceptance_weights,
+    class_threshold,
     fit_judges,
     generate,
     nearest_classes,
     probe_sources,
     proximity_weights,
+    smoothing_kernel,
     train_gan,
 )
 
@@ -229,7 +231,8 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         "classifier_max_epochs": [Interval(Integral, 1, None, closed="left")],
         "filter_synthetic": ["boolean"],
         "fill": [StrOptions({"rejected"}), None],
-        "source_weighting": [StrOptions({"acceptance", "proximity"})],
+        "filter_quantile": [Interval(Real, 0, 1, closed="both"), None],
+        "smoothing": [Interval(Real, 0, None, closed="left")],
         "n_neighbor_classes": [Interval(Integral, 0, None, closed="left")],
         "lambda_diversity": [Interval(Real, 0, None, closed="left")],
         "filter_folds": [Interval(Integral, 2, None, closed="left")],
@@ -254,12 +257,13 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         filter_synthetic=True,
         filter_folds=3,
         fill=None,
+        filter_quantile=None,
+        smoothing=0.0,
         early_stopping=None,
         validation_fraction=0.1,
         patience=10,
         n_neighbor_classes=1,
         self_source_fraction=0.5,
-        source_weighting="acceptance",
         placement="after_source",
         device="auto",
         random_state=None,
@@ -277,6 +281,8 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         self.classifier_max_epochs = classifier_max_epochs
         self.filter_synthetic = filter_synthetic
         self.fill = fill
+        self.filter_quantile = filter_quantile
+        self.smoothing = smoothing
         self.n_neighbor_classes = n_neighbor_classes
         self.lambda_diversity = lambda_diversity
         self.filter_folds = filter_folds
@@ -284,7 +290,6 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.self_source_fraction = self_source_fraction
-        self.source_weighting = source_weighting
         self.placement = placement
         self.device = device
         self.random_state = random_state
@@ -424,7 +429,17 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
             )  # fmt: skip
             for name, value in fitted.items():
                 setattr(self, name, value)
-            weights, expected = self._source_weights(gan, judges, X_t, sources, prior, requests)
+            thresholds = {
+                code: None if judges is None
+                else class_threshold(judges, X_t, sources, code, self.filter_quantile)
+                for code, _ in requests
+            }  # fmt: skip
+            kernels = {
+                code: smoothing_kernel(X_t, sources, code, self.smoothing) for code, _ in requests
+            }
+            weights, expected = self._source_weights(
+                gan, judges, X_t, sources, prior, requests, thresholds, kernels
+            )
             sampling = sources.with_weights(weights)
             new_x, new_src, new_y = [], [], []
             for code, count in requests:
@@ -432,6 +447,7 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
                 x, src, stats, acceptance = generate(
                     gan, judges, X_t, sampling, code, count, label=label, lr=self.lr,
                     fill=self.fill, expected=expected.get(code, 0.5),
+                    threshold=thresholds[code], kernel=kernels[code],
                 )  # fmt: skip
                 self.filter_stats_[label], self.acceptance_rate_[label] = stats, acceptance
                 self.n_synthetic_[label] = len(x)
@@ -460,7 +476,7 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         y_new = self.classes_[np.concatenate(new_y)].astype(y.dtype, copy=False)
         return features, np.concatenate([y, y_new])
 
-    def _source_weights(self, gan, judges, X_t, sources, prior, requests):
+    def _source_weights(self, gan, judges, X_t, sources, prior, requests, thresholds, kernels):
         """The source-class weights of sampling, per requested class, and the acceptance
         they are expected to give.
 
@@ -475,8 +491,11 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         for code, _ in requests:
             label = self.classes_[code]
             candidates = np.flatnonzero(prior[code] > 0)
-            if judges is not None and self.source_weighting == "acceptance":
-                rates = probe_sources(gan, judges, X_t, sources, code, candidates)
+            if judges is not None:
+                rates = probe_sources(
+                    gan, judges, X_t, sources, code, candidates, threshold=thresholds[code],
+                    kernel=kernels[code],
+                )  # fmt: skip
                 weights[code] = 0.0
                 weights[code, candidates] = acceptance_weights(prior[code, candidates], rates)
                 expected[code] = float(weights[code, candidates] @ rates)

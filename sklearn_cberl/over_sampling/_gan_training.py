@@ -65,6 +65,7 @@ __all__ = [
     "nearest_classes",
     "probe_sources",
     "proximity_weights",
+    "real_acceptance",
     "train_emotion_classifier",
     "train_gan",
 ]
@@ -476,7 +477,46 @@ def train_gan(
 
 # --------------------------------------------------------------------------- sampling
 @torch.no_grad()
-def probe_sources(gan, judges, X_t, sources, code: int, candidates, n_probe: int = PROBE_SIZE):
+def accepts(judges, x, source_rows, code: int, threshold=None):
+    """The filter's verdict on candidates ``x`` of class ``code`` translated from
+    ``source_rows``: the judge that never saw the source assigns it to ``code`` or, with a
+    ``threshold``, gives ``code`` a probability of at least ``threshold``.
+
+    Returns
+    -------
+    ok : BoolTensor
+    proba : Tensor
+        The judges' class probabilities.
+    """
+    proba = judges.proba(x, source_rows)
+    ok = proba.argmax(dim=1) == code
+    if threshold is not None:
+        ok |= proba[:, code] >= threshold
+    return ok, proba
+
+
+@torch.no_grad()
+def class_threshold(judges, X_t, sources, code: int, quantile) -> float | None:
+    """The ``quantile`` of the probabilities of class ``code`` that the judges give the real
+    rows of that class (each judged by the judge that never saw it); None without a
+    ``quantile`` or rows."""
+    rows = class_rows(sources, code)
+    if quantile is None or not len(rows):
+        return None
+    proba = judges.proba(X_t[rows], rows)[:, code]
+    return float(torch.quantile(proba.double(), float(quantile)))
+
+
+def class_rows(sources, code: int) -> torch.Tensor:
+    """Indices of the real rows of class ``code``."""
+    start = int(sources.offsets[code])
+    return sources.rows[start : start + int(sources.counts[code])]
+
+
+def probe_sources(
+    gan, judges, X_t, sources, code: int, candidates, n_probe: int = PROBE_SIZE, threshold=None,
+    kernel=None,
+):  # fmt: skip
     """Share of translations into class ``code`` the filter accepts, per source class.
 
     ``n_probe`` utterances of each class in ``candidates`` (uniform, with replacement) are
@@ -494,10 +534,33 @@ def probe_sources(gan, judges, X_t, sources, code: int, candidates, n_probe: int
     src = sources.draw_from(cls)
     r = torch.full_like(cls, code)
     x = gan.translate(X_t[src], r)
+    if kernel is not None:
+        x = x + torch.randn_like(x) * kernel
     ok = torch.isfinite(x).all(dim=1)
     x = torch.where(ok[:, None], x, torch.zeros_like(x))
-    ok &= judges.proba(x, src).argmax(dim=1) == code
+    ok &= accepts(judges, x, src, code, threshold)[0]
     return ok.view(len(candidates), n_probe).double().mean(dim=1).cpu().numpy()
+
+
+def real_acceptance(judges, X_t, sources, code: int, threshold=None) -> float:
+    """Share of the real rows of class ``code`` that the filter would accept: each judged by
+    the judge that never saw it (what the acceptance of candidates compares with)."""
+    rows = class_rows(sources, code)
+    if not len(rows):
+        return float("nan")
+    return float(accepts(judges, X_t[rows], rows, code, threshold)[0].double().mean())
+
+
+def smoothing_kernel(X_t, sources, code: int, smoothing: float):
+    """Per-feature standard deviation of the Gaussian kernel added to translations into
+    class ``code``: ``smoothing`` x Silverman's factor x the class's per-feature standard
+    deviation (the smoothed bootstrap's kernel); None when ``smoothing`` is 0."""
+    rows = class_rows(sources, code)
+    if not smoothing or len(rows) < 2:
+        return None
+    n, d = len(rows), X_t.shape[1]
+    factor = (4.0 / ((d + 2) * n)) ** (1.0 / (d + 4))
+    return smoothing * factor * X_t[rows].std(dim=0)
 
 
 def acceptance_weights(prior: np.ndarray, acceptance: np.ndarray) -> np.ndarray:
@@ -510,8 +573,9 @@ def acceptance_weights(prior: np.ndarray, acceptance: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def generate(
-    gan, judges, X_t, sources, code: int, count: int, *, label, lr, fill=None, expected=0.5
-):
+    gan, judges, X_t, sources, code: int, count: int, *, label, lr, fill=None, expected=0.5,
+    threshold=None, kernel=None,
+):  # fmt: skip
     """Up to ``count`` synthetic rows of class ``code`` (standardised) and their sources.
 
     Vectorised rounds of candidates ``G_T->S(x, Z_r)``. With ``judges`` (the filter) a
@@ -533,7 +597,9 @@ def generate(
         ``requested``, ``candidates``, ``accepted``, ``filled``, ``added`` and ``sources``
         (distinct source utterances of the added rows) - ``filter_stats_``.
     acceptance : dict
-        Share accepted: ``all``, ``same_class``, ``neighbour_class`` (``acceptance_rate_``).
+        Share accepted: ``all``, ``same_class``, ``neighbour_class``, and ``real``: the
+        share of the real rows of the class the judges accept (:func:`real_acceptance`) -
+        ``acceptance_rate_``.
     """
     device = X_t.device
     label = label.item() if isinstance(label, np.generic) else label  # repr 1, not np.int64(1)
@@ -557,13 +623,15 @@ def generate(
         r = torch.full((m,), code, dtype=torch.long, device=device)
         src = sources.draw(r)
         x = gan.translate(X_t[src], r)
+        if kernel is not None:
+            x = x + torch.randn_like(x) * kernel
         drawn += m
         finite = torch.isfinite(x).all(dim=1)
         x = torch.where(finite[:, None], x, torch.zeros_like(x))
         ok = finite
         if judges is not None:
-            proba = judges.proba(x, src)
-            ok = ok & (proba.argmax(dim=1) == code)
+            verdict, proba = accepts(judges, x, src, code, threshold)
+            ok = ok & verdict
         kind = (sources.labels[src] != code).long()  # 0 same class, 1 neighbour
         tried += torch.bincount(kind, minlength=2)
         passed += torch.bincount(kind[ok], minlength=2)
@@ -623,6 +691,9 @@ def generate(
         "all": sum(passed) / sum(tried) if sum(tried) else float("nan"),
         "same_class": passed[0] / tried[0] if tried[0] else float("nan"),
         "neighbour_class": passed[1] / tried[1] if tried[1] else float("nan"),
+        "real": float("nan") if judges is None else real_acceptance(
+            judges, X_t, sources, code, threshold
+        ),
     }
     rows = torch.cat(kept_x) if kept_x else X_t.new_zeros((0, X_t.shape[1]))
     return rows.cpu().numpy(), src_all.cpu().numpy(), stats, acceptance
