@@ -354,6 +354,50 @@ def test_sources_are_chosen_by_measured_acceptance(small_conversations, monkeypa
         assert sampler.filter_stats_[label]["added"] == sampler.sampling_strategy_[label]
 
 
+def test_filter_quantile_lets_through_what_is_as_recognisable_as_real_rows(small_conversations):
+    """``filter_quantile=q`` also accepts candidates at least as recognisable as the q-quantile
+    of the class's own real rows: at least 1 - q of the real rows would pass. Sampling
+    options leave the training alone."""
+    X, y = small_conversations
+    params = {**FAST, "max_epochs": 3, "sampling_strategy": 0.5}
+    plain = EmoGANSampler(**params)
+    plain.fit_resample(X, y)
+    lenient = EmoGANSampler(**params, filter_quantile=0.5)
+    lenient.fit_resample(X, y)
+    def losses(sampler):
+        return [{k: v for k, v in row.items() if k != "dur"} for row in sampler.history_]
+
+    assert losses(lenient) == losses(plain)
+    for label, rate in lenient.acceptance_rate_.items():
+        assert rate["real"] >= 0.5
+        assert rate["real"] >= plain.acceptance_rate_[label]["real"]
+
+
+def test_smoothing_spreads_the_rows_around_their_translations(small_conversations):
+    from sklearn_cberl.over_sampling._gan_training import SourceSampler, smoothing_kernel
+
+    X, y = small_conversations
+    params = {**FAST, "max_epochs": 3, "sampling_strategy": 0.5, "filter_synthetic": False}
+
+    def distance_to_source(sampler):
+        X_res, _ = sampler.fit_resample(X, y)
+        mask = sampler.synthetic_mask_
+        synthetic = sampler.scaler_.transform(features(X_res[mask]))
+        sources = sampler.scaler_.transform(features(X.iloc[sampler.sample_indices_[mask]]))
+        return np.linalg.norm(synthetic - sources, axis=1).mean()
+
+    assert distance_to_source(EmoGANSampler(**params, smoothing=1.0)) > 2 * distance_to_source(
+        EmoGANSampler(**params)
+    )
+    # the kernel is the smoothed bootstrap's: smoothing x Silverman's factor x class std
+    rows = torch.randn(40, 3)
+    codes = np.array([0] * 30 + [1] * 10)
+    sources = SourceSampler(codes, np.eye(2), "cpu")
+    factor = (4 / (5 * 10)) ** (1 / 7)
+    assert torch.allclose(smoothing_kernel(rows, sources, 1, 2.0), 2 * factor * rows[30:].std(0))
+    assert smoothing_kernel(rows, sources, 1, 0.0) is None
+
+
 def test_the_filter_can_say_no_and_records_why(small_conversations):
     """The cross-fitted judges reject candidates (the old EC_s filter accepted all of them)
     and the acceptance rates by source kind are recorded."""

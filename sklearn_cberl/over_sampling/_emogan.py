@@ -75,8 +75,11 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     ``n`` utterances of class ``r``, real utterances of ``r`` and of its nearest classes are
     translated with ``G_T->S(x, Z_r)``, all modalities in one pass, in a standardised space;
     with ``filter_synthetic`` only candidates that an independent judge assigns to ``r`` are
-    kept. Original rows come first and unchanged, synthetic rows are appended with metadata
-    (see ``placement``) and a ``synthetic`` mark.
+    kept - a rejected candidate never enters the output (unless ``fill="rejected"``): when
+    too few pass, fewer rows are added and a :class:`SyntheticRowsWarning` gives the counts.
+    The source classes are weighted by how often the judges accept their translations,
+    measured after training. Original rows come first and unchanged, synthetic rows are
+    appended with metadata (see ``placement``) and a ``synthetic`` mark.
 
     Read more in ``docs/sampler.md``.
 
@@ -112,11 +115,31 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     filter_synthetic : bool, default=True
         Keep only candidates that the judge which never saw their source row assigns to
         the requested class (``filter_folds`` copies of ``EC_s``, each trained without one
-        fold). If too few pass in ``MAX_FILTER_ROUNDS`` rounds, the rejected candidates
-        judged most likely of the class fill the rest and a
-        :class:`SyntheticRowsWarning` says so (``filter_stats_``, ``acceptance_rate_``).
+        fold). Candidates are drawn in rounds sized by the acceptance rate seen so far, at
+        most ``MAX_FILTER_ROUNDS`` (10) rounds and ``MAX_CANDIDATES_PER_ROW`` (50)
+        candidates per requested row; if fewer pass, fewer rows are added and a
+        :class:`SyntheticRowsWarning` gives the counts (``n_synthetic_``,
+        ``filter_stats_``, ``acceptance_rate_``). False keeps every candidate.
     filter_folds : int, default=3
         Number of cross-fitted judges of the filter.
+    fill : {"rejected"} or None, default=None
+        None: never add a rejected candidate. ``"rejected"``: fill a shortfall with the
+        rejected candidates the judges rated most likely of the class (the behaviour
+        before the filter was obeyed; those rows are assigned to another class by an
+        independent judge), with a :class:`SyntheticRowsWarning`.
+    filter_quantile : float in [0, 1] or None, default=None
+        Also accept a candidate whose judged probability of the requested class is at
+        least this quantile of the probabilities the judges give the class's own real rows
+        (each judged by the judge that never saw it): "at least as recognisable as most
+        real rows of the class". For classes the judges rarely recognise, where the
+        argmax rule keeps only translations of a few typical utterances. None: the judge's
+        argmax alone decides. Not in the paper; see ``docs/sampler.md`` for when it helped.
+    smoothing : float, default=0.0
+        Add Gaussian noise to each translation before the filter: ``smoothing`` x
+        Silverman's factor x the class's per-feature standard deviation (the kernel of the
+        smoothed bootstrap, ``RandomOverSampler(shrinkage=smoothing)``). The generator's
+        own noise barely moves its translations (two draws differ by ~3 % of a
+        nearest-neighbour distance on MELD); 0 adds nothing. Not in the paper.
     early_stopping : {"loss"} or None, default=None
         ``"loss"``: stop the GAN after ``patience`` epochs without a lower validation loss
         (Eq. 5 without its adversarial term) and keep the best epoch's networks. Validation
@@ -134,8 +157,11 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         utterances also serve as translation sources for a class. 0 translates only
         utterances of the class itself.
     self_source_fraction : float, default=0.5
-        Share of the translation sources drawn from the requested class itself (the rest
-        from its ``n_neighbor_classes`` nearest classes).
+        Share of the translation sources drawn from the requested class itself during GAN
+        training (the rest from its ``n_neighbor_classes`` nearest classes). At sampling
+        time, with the filter, each source class's share is this proximity weight times
+        the measured acceptance of its translations, renormalised (``source_weights_``):
+        a source class whose translations the judges reject is not drawn.
     placement : {"after_source", "standalone"}, default="after_source"
         Metadata of synthetic rows of a conversation frame
         (:func:`sklearn_cberl.conversation.assemble_resampled`).
@@ -186,12 +212,28 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         ``early_stopping``, else the last (0 when nothing was trained).
     source_classes_ : dict
         Class label -> labels of the nearest classes used as extra translation sources.
+    source_acceptance_ : dict
+        Requested class label -> {source class label: share of ``PROBE_SIZE`` (256)
+        translations from that class the filter accepted}, measured after GAN training
+        (empty without the filter).
+    source_weights_ : dict
+        Requested class label -> {source class label: probability that a source is drawn
+        from it at sampling time} (proximity weight x ``source_acceptance_``, normalised;
+        the proximity weights alone without the filter or when nothing was accepted).
+    n_synthetic_ : dict
+        Requested class label -> number of synthetic rows actually added (fewer than
+        ``sampling_strategy_`` when the filter accepted too few candidates).
     filter_stats_ : dict
-        Class label -> ``{"requested", "candidates", "accepted", "filled"}``.
+        Class label -> ``{"requested", "candidates", "accepted", "filled", "added",
+        "sources"}``: rows asked for, candidates drawn, accepted ones kept, rejected ones
+        filled in (``fill="rejected"`` only), rows added, distinct source utterances of
+        the added rows.
     acceptance_rate_ : dict
         Class label -> share of the candidates the filter accepted: ``"all"``,
-        ``"same_class"`` (translated from the class itself) and ``"neighbour_class"``
-        (translated from a nearest class; NaN when none was drawn).
+        ``"same_class"`` (translated from the class itself), ``"neighbour_class"``
+        (translated from a nearest class; NaN when none was drawn) and ``"real"`` (the
+        share of the class's real rows the filter would accept, each judged by the judge
+        that never saw it: how recognisable the class is at all; NaN without the filter).
     feature_blocks_ : dict of str -> slice
         The columns of each modality block in the feature matrix the networks see
         (metadata columns excluded); one discriminator per block.
@@ -480,11 +522,11 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         """The source-class weights of sampling, per requested class, and the acceptance
         they are expected to give.
 
-        With the filter and ``source_weighting="acceptance"``, each candidate source class
-        of a requested class (itself and its ``n_neighbor_classes`` nearest) is probed
-        (:func:`~._gan_training.probe_sources`) and its proximity weight multiplied by its
-        acceptance rate: sources whose translations the judges reject are drawn less.
-        Sets ``source_weights_`` and ``source_acceptance_``.
+        With the filter, each candidate source class of a requested class (itself and its
+        ``n_neighbor_classes`` nearest) is probed (:func:`~._gan_training.probe_sources`)
+        and its proximity weight multiplied by its acceptance rate: sources whose
+        translations the judges reject are drawn less, or not at all. Sets
+        ``source_weights_`` and ``source_acceptance_``.
         """
         weights = prior.copy()
         expected = {}
