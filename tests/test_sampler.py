@@ -236,11 +236,13 @@ def test_synthetic_rows_are_new_and_close_to_their_class(trained_unfiltered):
 
 
 class _FakeJudges:
-    """Judges with a known verdict: ``accept(x, source_rows, requested)`` says which candidates
-    the filter keeps; a rejected candidate is assigned to the next class. The requested class
-    is set by the patched :func:`generate` / :func:`probe_sources` (``_judged_by``)."""
+    """Judges with a known verdict: ``score(x, source_rows, requested)`` is the probability of
+    the requested class (the rest goes to the next class), so the filter accepts a candidate
+    when it is above 1/2. The requested class is set by the patched :func:`generate`,
+    :func:`probe_sources`, :func:`real_acceptance` and :func:`class_threshold`
+    (``_judged_by``)."""
 
-    accept = None
+    score = None
 
     def __init__(self, X_t, y_t, n_classes, *args, **kwargs):
         self.n_classes = n_classes
@@ -248,34 +250,41 @@ class _FakeJudges:
 
     def proba(self, x, source_rows):
         out = torch.zeros(len(x), self.n_classes)
-        keep = self.accept(x, source_rows, self.requested)
-        out[keep, self.requested] = 1.0
-        out[~keep, (self.requested + 1) % self.n_classes] = 1.0
+        p = self.score(x, source_rows, self.requested).float()
+        out[:, self.requested] = p
+        out[:, (self.requested + 1) % self.n_classes] = 1.0 - p
         return out
 
 
-def _judged_by(monkeypatch, accept):
-    """Replace the cross-fitted judges by :class:`_FakeJudges` with verdict ``accept``."""
+def _judged_by(monkeypatch, score):
+    """Replace the cross-fitted judges by :class:`_FakeJudges` with verdict ``score``."""
     from sklearn_cberl.over_sampling import _emogan, _gan_training
 
-    judges = type("Judges", (_FakeJudges,), {"accept": staticmethod(accept)})
+    judges = type("Judges", (_FakeJudges,), {"score": staticmethod(score)})
     monkeypatch.setattr(_gan_training, "CrossFittedJudges", judges)
-    for name in ("generate", "probe_sources"):
+    for name in ("generate", "probe_sources", "real_acceptance", "class_threshold"):
         original = getattr(_emogan, name)
 
         def tell(gan_, judge, X_t, sources, code, *args, _original=original, **kwargs):
             judge.requested = code
             return _original(gan_, judge, X_t, sources, code, *args, **kwargs)
 
+        if name in ("real_acceptance", "class_threshold"):  # no generator argument
+
+            def tell(judge, X_t, sources, code, *args, _original=original, **kwargs):
+                judge.requested = code
+                return _original(judge, X_t, sources, code, *args, **kwargs)
+
         monkeypatch.setattr(_emogan, name, tell)
 
 
-def test_no_rejected_candidate_enters_the_default_output(small_conversations, monkeypatch):
+def test_no_rejected_candidate_enters_the_output(small_conversations, monkeypatch):
     """A judge that rejects a known subset of the candidates (first standardised feature
     <= 0): none of them is in the output, and the counts say how many were tried."""
     X, y = small_conversations
     _judged_by(monkeypatch, lambda x, src, code: x[:, 0] > 0)
-    sampler = EmoGANSampler(**{**FAST, "max_epochs": 3, "sampling_strategy": 0.5})
+    params = {**FAST, "max_epochs": 3, "sampling_strategy": 0.5, "generation": "translate"}
+    sampler = EmoGANSampler(**params)
     X_res, y_res = sampler.fit_resample(X, y)
     mask = sampler.synthetic_mask_
     standardised = sampler.scaler_.transform(features(X_res[mask]))
@@ -287,6 +296,40 @@ def test_no_rejected_candidate_enters_the_default_output(small_conversations, mo
         stats = sampler.filter_stats_[label]
         assert stats["candidates"] > stats["requested"] and stats["filled"] == 0
         assert stats["added"] == stats["accepted"] == added[label] == stats["requested"]
+
+
+def test_no_rejected_candidate_enters_the_default_output(small_conversations, monkeypatch):
+    """The default on a class the judges rarely recognise (and whose neighbours' translations
+    they accept no more often): same-class generation, and every added row is at least as
+    recognisable as a quarter of the class's real rows - no row below that threshold."""
+    X, y = small_conversations
+
+    def score(x, src, code):
+        return torch.sigmoid(4 * (x[:, 0] - 0.6))  # argmax is the class for ~30 % of rows
+
+    _judged_by(monkeypatch, score)
+    sampler = EmoGANSampler(**{**FAST, "max_epochs": 3, "sampling_strategy": 0.5})
+    X_res, y_res = sampler.fit_resample(X, y)
+    assert "same_class" in sampler.generation_.values()
+    mask = sampler.synthetic_mask_
+    real = torch.as_tensor(sampler.scaler_.transform(features(X)), dtype=torch.float32)
+    new = torch.as_tensor(
+        sampler.scaler_.transform(features(X_res[mask])), dtype=torch.float32
+    )
+    labels = y_res[mask].to_numpy()
+    sources = y.to_numpy()[sampler.sample_indices_[mask]]
+    for label in np.unique(labels):
+        rows = labels == label
+        p_new = score(new[torch.as_tensor(rows)], None, None)
+        if sampler.generation_[label] == "translate":  # the judges recognise the translations
+            assert (p_new > 0.5).all()
+            continue
+        assert (sources[rows] == label).all()  # made from the class's own utterances
+        p_real = score(real[torch.as_tensor((y == label).to_numpy())], None, None).double()
+        threshold = torch.quantile(p_real, 0.25, interpolation="lower")
+        assert (p_new >= threshold.float() - 1e-6).all()
+        assert sampler.acceptance_rate_[label]["all"] < 1  # candidates were rejected
+        assert sampler.source_weights_[label][label] == 1.0
 
 
 class _MajorityOnlyClassifier(gan.EmotionClassifier):
@@ -304,7 +347,7 @@ def test_a_filter_that_rejects_everything_adds_nothing_and_says_so(monkeypatch):
     from sklearn_cberl.over_sampling import _gan_training
 
     monkeypatch.setattr(_gan_training, "EmotionClassifier", _MajorityOnlyClassifier)
-    sampler = EmoGANSampler(**FAST, sampling_strategy="auto")
+    sampler = EmoGANSampler(**FAST, sampling_strategy="auto", generation="translate")
     with pytest.warns(SyntheticRowsWarning, match=r"only 0 of 28 .* class 1 passed the filter"):
         X_res, y_res = sampler.fit_resample(X, y)
     assert_array_equal(X_res, X) and assert_array_equal(y_res, y)  # nothing rejected added
@@ -324,7 +367,9 @@ def test_fill_rejected_keeps_the_old_fallback(monkeypatch):
     from sklearn_cberl.over_sampling import _gan_training
 
     monkeypatch.setattr(_gan_training, "EmotionClassifier", _MajorityOnlyClassifier)
-    sampler = EmoGANSampler(**FAST, sampling_strategy="auto", fill="rejected")
+    sampler = EmoGANSampler(
+        **FAST, sampling_strategy="auto", fill="rejected", generation="translate"
+    )
     with pytest.warns(SyntheticRowsWarning, match="fill='rejected' added 28 rejected"):
         X_res, y_res = sampler.fit_resample(X, y)
     assert np.bincount(y_res).tolist() == [40, 40, 40]  # still exactly balanced
@@ -338,6 +383,7 @@ def test_sources_are_chosen_by_measured_acceptance(small_conversations, monkeypa
     and never drawn: every row comes from the class itself, and the choice is recorded."""
     X, y = small_conversations
     source_codes = torch.as_tensor(np.unique(y, return_inverse=True)[1])
+    # real rows of a class are all recognised: the judges' verdict on translations counts
     _judged_by(monkeypatch, lambda x, src, code: source_codes[src] == code)
     sampler = EmoGANSampler(**{**FAST, "sampling_strategy": 0.5, "n_neighbor_classes": 2})
     X_res, y_res = sampler.fit_resample(X, y)
@@ -350,6 +396,7 @@ def test_sources_are_chosen_by_measured_acceptance(small_conversations, monkeypa
         assert set(probed) == {label, *neighbours}
         assert probed[label] == 1.0 and all(probed[c] == 0.0 for c in neighbours)
         assert sampler.source_weights_[label] == {label: 1.0, **dict.fromkeys(neighbours, 0.0)}
+        assert sampler.generation_[label] == "translate"
         assert math.isnan(sampler.acceptance_rate_[label]["neighbour_class"])
         assert sampler.filter_stats_[label]["added"] == sampler.sampling_strategy_[label]
 
@@ -359,8 +406,8 @@ def test_filter_quantile_lets_through_what_is_as_recognisable_as_real_rows(small
     of the class's own real rows: at least 1 - q of the real rows would pass. Sampling
     options leave the training alone."""
     X, y = small_conversations
-    params = {**FAST, "max_epochs": 3, "sampling_strategy": 0.5}
-    plain = EmoGANSampler(**params)
+    params = {**FAST, "max_epochs": 3, "sampling_strategy": 0.5, "generation": "same_class"}
+    plain = EmoGANSampler(**params)  # filter_quantile=0.25
     plain.fit_resample(X, y)
     lenient = EmoGANSampler(**params, filter_quantile=0.5)
     lenient.fit_resample(X, y)
@@ -370,7 +417,7 @@ def test_filter_quantile_lets_through_what_is_as_recognisable_as_real_rows(small
     assert losses(lenient) == losses(plain)
     for label, rate in lenient.acceptance_rate_.items():
         assert rate["real"] >= 0.5
-        assert rate["real"] >= plain.acceptance_rate_[label]["real"]
+        assert plain.acceptance_rate_[label]["real"] >= 0.75 >= rate["real"] - 0.25
 
 
 def test_smoothing_spreads_the_rows_around_their_translations(small_conversations):
@@ -378,6 +425,7 @@ def test_smoothing_spreads_the_rows_around_their_translations(small_conversation
 
     X, y = small_conversations
     params = {**FAST, "max_epochs": 3, "sampling_strategy": 0.5, "filter_synthetic": False}
+    params["generation"] = "same_class"  # the kernel applies to same-class generation
 
     def distance_to_source(sampler):
         X_res, _ = sampler.fit_resample(X, y)
@@ -386,8 +434,8 @@ def test_smoothing_spreads_the_rows_around_their_translations(small_conversation
         sources = sampler.scaler_.transform(features(X.iloc[sampler.sample_indices_[mask]]))
         return np.linalg.norm(synthetic - sources, axis=1).mean()
 
-    assert distance_to_source(EmoGANSampler(**params, smoothing=1.0)) > 2 * distance_to_source(
-        EmoGANSampler(**params)
+    assert distance_to_source(EmoGANSampler(**params)) > 2 * distance_to_source(
+        EmoGANSampler(**params, smoothing=0.0)
     )
     # the kernel is the smoothed bootstrap's: smoothing x Silverman's factor x class std
     rows = torch.randn(40, 3)

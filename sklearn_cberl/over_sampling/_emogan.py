@@ -48,12 +48,14 @@ from ._gan_training import (
     NAME,
     SourceSampler,
     acceptance_weights,
+    choose_generation,
     class_threshold,
     fit_judges,
     generate,
     nearest_classes,
     probe_sources,
     proximity_weights,
+    real_acceptance,
     smoothing_kernel,
     train_gan,
 )
@@ -273,8 +275,9 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         "classifier_max_epochs": [Interval(Integral, 1, None, closed="left")],
         "filter_synthetic": ["boolean"],
         "fill": [StrOptions({"rejected"}), None],
-        "filter_quantile": [Interval(Real, 0, 1, closed="both"), None],
+        "filter_quantile": [Interval(Real, 0, 1, closed="both")],
         "smoothing": [Interval(Real, 0, None, closed="left")],
+        "generation": [StrOptions({"auto", "translate", "same_class"})],
         "n_neighbor_classes": [Interval(Integral, 0, None, closed="left")],
         "lambda_diversity": [Interval(Real, 0, None, closed="left")],
         "filter_folds": [Interval(Integral, 2, None, closed="left")],
@@ -299,8 +302,9 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         filter_synthetic=True,
         filter_folds=3,
         fill=None,
-        filter_quantile=None,
-        smoothing=0.0,
+        generation="auto",
+        filter_quantile=0.25,
+        smoothing=1.0,
         early_stopping=None,
         validation_fraction=0.1,
         patience=10,
@@ -323,6 +327,7 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         self.classifier_max_epochs = classifier_max_epochs
         self.filter_synthetic = filter_synthetic
         self.fill = fill
+        self.generation = generation
         self.filter_quantile = filter_quantile
         self.smoothing = smoothing
         self.n_neighbor_classes = n_neighbor_classes
@@ -415,6 +420,7 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         self.n_iter_ = self.best_epoch_ = 0
         self.filter_stats_, self.source_classes_, self.acceptance_rate_ = {}, {}, {}
         self.n_synthetic_, self.source_weights_, self.source_acceptance_ = {}, {}, {}
+        self.generation_ = {}
         self.generator_ = self.gan_ = self.discriminators_ = None
         self.emotion_classifier_ = self.scaler_ = None
         self.device_ = resolve_device(self.device)
@@ -471,25 +477,15 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
             )  # fmt: skip
             for name, value in fitted.items():
                 setattr(self, name, value)
-            thresholds = {
-                code: None if judges is None
-                else class_threshold(judges, X_t, sources, code, self.filter_quantile)
-                for code, _ in requests
-            }  # fmt: skip
-            kernels = {
-                code: smoothing_kernel(X_t, sources, code, self.smoothing) for code, _ in requests
-            }
-            weights, expected = self._source_weights(
-                gan, judges, X_t, sources, prior, requests, thresholds, kernels
-            )
-            sampling = sources.with_weights(weights)
+            plan = self._sampling_plan(gan, judges, X_t, sources, prior, requests)
+            sampling = sources.with_weights(plan["weights"])
             new_x, new_src, new_y = [], [], []
             for code, count in requests:
                 label = self.classes_[code]
                 x, src, stats, acceptance = generate(
                     gan, judges, X_t, sampling, code, count, label=label, lr=self.lr,
-                    fill=self.fill, expected=expected.get(code, 0.5),
-                    threshold=thresholds[code], kernel=kernels[code],
+                    fill=self.fill, expected=plan["expected"].get(code, 0.5),
+                    threshold=plan["threshold"][code], kernel=plan["kernel"][code],
                 )  # fmt: skip
                 self.filter_stats_[label], self.acceptance_rate_[label] = stats, acceptance
                 self.n_synthetic_[label] = len(x)
@@ -518,36 +514,64 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         y_new = self.classes_[np.concatenate(new_y)].astype(y.dtype, copy=False)
         return features, np.concatenate([y, y_new])
 
-    def _source_weights(self, gan, judges, X_t, sources, prior, requests, thresholds, kernels):
-        """The source-class weights of sampling, per requested class, and the acceptance
-        they are expected to give.
+    def _sampling_plan(self, gan, judges, X_t, sources, prior, requests) -> dict:
+        """How each requested class is generated: from which source classes, with which
+        filter threshold and kernel.
 
         With the filter, each candidate source class of a requested class (itself and its
-        ``n_neighbor_classes`` nearest) is probed (:func:`~._gan_training.probe_sources`)
-        and its proximity weight multiplied by its acceptance rate: sources whose
-        translations the judges reject are drawn less, or not at all. Sets
-        ``source_weights_`` and ``source_acceptance_``.
+        ``n_neighbor_classes`` nearest) is probed (:func:`~._gan_training.probe_sources`).
+        ``generation="auto"`` then picks per class (:func:`~._gan_training.choose_generation`):
+        *translate* - the proximity weights times the measured acceptance (a source class
+        whose translations the judges reject is not drawn), argmax filter, no kernel - or
+        *same_class* - the class's own utterances, with the ``smoothing`` kernel and the
+        ``filter_quantile`` threshold. Without the filter: the proximity weights
+        (``"same_class"``: the class itself), no threshold. Sets ``generation_``,
+        ``source_acceptance_`` and ``source_weights_``.
+
+        Returns
+        -------
+        dict
+            ``weights`` (n_classes x n_classes source-class probabilities), and per class
+            code: ``expected`` acceptance, ``threshold`` and ``kernel`` for
+            :func:`~._gan_training.generate`.
         """
-        weights = prior.copy()
-        expected = {}
+        plan = {"weights": prior.copy(), "expected": {}, "threshold": {}, "kernel": {}}
         for code, _ in requests:
             label = self.classes_[code]
             candidates = np.flatnonzero(prior[code] > 0)
+            mode = "same_class" if self.generation == "same_class" else "translate"
+            rates = None
             if judges is not None:
-                rates = probe_sources(
-                    gan, judges, X_t, sources, code, candidates, threshold=thresholds[code],
-                    kernel=kernels[code],
-                )  # fmt: skip
-                weights[code] = 0.0
-                weights[code, candidates] = acceptance_weights(prior[code, candidates], rates)
-                expected[code] = float(weights[code, candidates] @ rates)
+                rates = probe_sources(gan, judges, X_t, sources, code, candidates)
                 self.source_acceptance_[label] = {
                     self.classes_[c]: float(a) for c, a in zip(candidates, rates)
                 }
+                if self.generation == "auto":
+                    real = real_acceptance(judges, X_t, sources, code)
+                    mode = choose_generation(real, rates[candidates != code])
+            weights = np.zeros(len(prior))
+            threshold = kernel = None
+            if mode == "translate":
+                weights[candidates] = prior[code, candidates]
+                if rates is not None:
+                    weights[candidates] = acceptance_weights(prior[code, candidates], rates)
+                    plan["expected"][code] = float(weights[candidates] @ rates)
+            else:
+                weights[code] = 1.0
+                kernel = smoothing_kernel(X_t, sources, code, self.smoothing)
+                if judges is not None:
+                    threshold = class_threshold(judges, X_t, sources, code, self.filter_quantile)
+                    plan["expected"][code] = float(probe_sources(
+                        gan, judges, X_t, sources, code, [code], threshold=threshold,
+                        kernel=kernel,
+                    )[0])  # fmt: skip
+            plan["weights"][code] = weights
+            plan["threshold"][code], plan["kernel"][code] = threshold, kernel
+            self.generation_[label] = mode
             self.source_weights_[label] = {
-                self.classes_[c]: float(weights[code, c]) for c in candidates
+                self.classes_[c]: float(weights[c]) for c in np.union1d(candidates, [code])
             }
-        return weights, expected
+        return plan
 
     def _validation_rows(self, conv, Xs, y_codes, valid, seed):
         """The rows the GAN's minibatches use and the validation rows, standardised.

@@ -55,11 +55,14 @@ from ..nn.gan import EmotionClassifier
 __all__ = [
     "MAX_CANDIDATES_PER_ROW",
     "MAX_FILTER_ROUNDS",
+    "MIN_LIFT",
+    "RECOGNISED",
     "PROBE_SIZE",
     "CrossFittedJudges",
     "EmoGANNet",
     "SourceSampler",
     "acceptance_weights",
+    "choose_generation",
     "fit_judges",
     "generate",
     "nearest_classes",
@@ -76,6 +79,12 @@ MAX_FILTER_ROUNDS = 10
 #: Candidates drawn per requested row at most: the bound on the filter's extra draws (at
 #: 2 % acceptance it still fills the request).
 MAX_CANDIDATES_PER_ROW = 50
+#: ``choose_generation``: the judges recognise a class when they accept this share of its
+#: real rows (MOSI's negatives: 1.0; MELD-starved's anger and surprise: 0.1-0.3) ...
+RECOGNISED = 0.5
+#: ... and neighbour translations are trusted for a class they do not recognise when they
+#: are accepted this many times as often as its real rows (demo data: 3.6-17; MELD: <= 2).
+MIN_LIFT = 3.0
 #: Candidates translated from each source class to measure its acceptance
 #: (:func:`probe_sources`).
 PROBE_SIZE = 256
@@ -504,7 +513,8 @@ def class_threshold(judges, X_t, sources, code: int, quantile) -> float | None:
     if quantile is None or not len(rows):
         return None
     proba = judges.proba(X_t[rows], rows)[:, code]
-    return float(torch.quantile(proba.double(), float(quantile)))
+    # "lower": at least 1 - quantile of the real rows reach the threshold
+    return float(torch.quantile(proba.double(), float(quantile), interpolation="lower"))
 
 
 def class_rows(sources, code: int) -> torch.Tensor:
@@ -561,6 +571,31 @@ def smoothing_kernel(X_t, sources, code: int, smoothing: float):
     n, d = len(rows), X_t.shape[1]
     factor = (4.0 / ((d + 2) * n)) ** (1.0 / (d + 4))
     return smoothing * factor * X_t[rows].std(dim=0)
+
+
+def choose_generation(real: float, neighbour_acceptance) -> str:
+    """``"translate"`` when the filter can vouch for translations from neighbour classes,
+    else ``"same_class"``.
+
+    The judges' verdict on a translated neighbour utterance means something when they
+    recognise the class's own real rows (``real`` >= :data:`RECOGNISED`), or when the best
+    neighbour's translations are accepted at least :data:`MIN_LIFT` times as often as the
+    class's real rows (the generator moved them where the judges clearly see the class).
+    Otherwise an accepted translation is indistinguishable from the judges' false
+    positives (balanced judges of a class they rarely recognise call a wide region by its
+    name), and the class is generated from its own utterances.
+
+    Parameters
+    ----------
+    real : float
+        Share of the class's real rows the filter accepts (:func:`real_acceptance`).
+    neighbour_acceptance : array-like
+        Acceptance of the translations from each neighbour class (:func:`probe_sources`).
+    """
+    neighbour = float(np.max(neighbour_acceptance)) if len(neighbour_acceptance) else 0.0
+    if real >= RECOGNISED or (neighbour > 0 and neighbour >= MIN_LIFT * real):
+        return "translate"
+    return "same_class"
 
 
 def acceptance_weights(prior: np.ndarray, acceptance: np.ndarray) -> np.ndarray:
