@@ -86,10 +86,8 @@ def _samplers(seed, ratio=0.5, starved=False):
         "EmoGAN, no filter": emogan(filter_synthetic=False),
         "EmoGAN + mode seeking (lambda_diversity=1)": emogan(lambda_diversity=1.0),
     }
-    if starved:
-        samplers["EmoGAN, same class + smoothing=1 + filter_quantile=0.25"] = emogan(
-            n_neighbor_classes=0, smoothing=1.0, filter_quantile=0.25
-        )
+    if starved:  # the default before generation="auto": every class translated
+        samplers["EmoGAN, generation='translate'"] = emogan(generation="translate")
     samplers["RandomOverSampler(shrinkage=1.0)"] = ConversationSampler(
         RandomOverSampler(sampling_strategy=strategy, shrinkage=1.0, random_state=seed)
     )
