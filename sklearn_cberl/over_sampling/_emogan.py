@@ -79,8 +79,12 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     with ``filter_synthetic`` only candidates that an independent judge assigns to ``r`` are
     kept - a rejected candidate never enters the output (unless ``fill="rejected"``): when
     too few pass, fewer rows are added and a :class:`SyntheticRowsWarning` gives the counts.
-    The source classes are weighted by how often the judges accept their translations,
-    measured after training. Original rows come first and unchanged, synthetic rows are
+    After training, each requested class is generated one of two ways
+    (``generation="auto"``): translated from its own and its nearest classes' utterances,
+    each source class weighted by how often the judges accept its translations, when the
+    judges can vouch for such translations; otherwise from its own utterances, with the
+    smoothed bootstrap's kernel and a filter relative to the class's real rows (issue 27,
+    ``docs/sampler.md``). Original rows come first and unchanged, synthetic rows are
     appended with metadata (see ``placement``) and a ``synthetic`` mark.
 
     Read more in ``docs/sampler.md``.
@@ -129,19 +133,30 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         rejected candidates the judges rated most likely of the class (the behaviour
         before the filter was obeyed; those rows are assigned to another class by an
         independent judge), with a :class:`SyntheticRowsWarning`.
-    filter_quantile : float in [0, 1] or None, default=None
-        Also accept a candidate whose judged probability of the requested class is at
-        least this quantile of the probabilities the judges give the class's own real rows
-        (each judged by the judge that never saw it): "at least as recognisable as most
-        real rows of the class". For classes the judges rarely recognise, where the
-        argmax rule keeps only translations of a few typical utterances. None: the judge's
-        argmax alone decides. Not in the paper; see ``docs/sampler.md`` for when it helped.
-    smoothing : float, default=0.0
-        Add Gaussian noise to each translation before the filter: ``smoothing`` x
-        Silverman's factor x the class's per-feature standard deviation (the kernel of the
-        smoothed bootstrap, ``RandomOverSampler(shrinkage=smoothing)``). The generator's
-        own noise barely moves its translations (two draws differ by ~3 % of a
-        nearest-neighbour distance on MELD); 0 adds nothing. Not in the paper.
+    generation : {"auto", "translate", "same_class"}, default="auto"
+        How each requested class is generated. ``"translate"``: from the class's own and
+        its ``n_neighbor_classes`` nearest classes' utterances, each source class weighted
+        by its proximity weight times the measured acceptance of its translations
+        (``source_weights_``), judged by the argmax filter. ``"same_class"``: from the
+        class's own utterances only, with the ``smoothing`` kernel and the
+        ``filter_quantile`` filter. ``"auto"``: per class, ``"translate"`` when the judges
+        recognise at least half of the class's real rows or accept the best neighbour's
+        translations at least 3 times as often as those real rows, else ``"same_class"``
+        (``generation_``; chosen on validation data, see ``docs/sampler.md``). Without the
+        filter ``"auto"`` translates.
+    filter_quantile : float in [0, 1], default=0.25
+        Same-class generation only: also accept a candidate whose judged probability of
+        the class is at least this quantile of the probabilities the judges give the
+        class's own real rows (each judged by the judge that never saw it) - "at least as
+        recognisable as 1 - filter_quantile of the real rows". Where the judges recognise
+        few real rows of a class, the argmax rule alone keeps translations of a few typical
+        utterances only (18 of anger's 138 on MELD-starved). Not in the paper.
+    smoothing : float, default=1.0
+        Same-class generation only: add Gaussian noise to each translation before the
+        filter, ``smoothing`` x Silverman's factor x the class's per-feature standard
+        deviation (the kernel of ``RandomOverSampler(shrinkage=smoothing)``). A same-class
+        translation is a near-copy of its source (the generator's noise moves it by a few
+        percent of a nearest-neighbour distance); 0 adds nothing. Not in the paper.
     early_stopping : {"loss"} or None, default=None
         ``"loss"``: stop the GAN after ``patience`` epochs without a lower validation loss
         (Eq. 5 without its adversarial term) and keep the best epoch's networks. Validation
@@ -160,10 +175,11 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         utterances of the class itself.
     self_source_fraction : float, default=0.5
         Share of the translation sources drawn from the requested class itself during GAN
-        training (the rest from its ``n_neighbor_classes`` nearest classes). At sampling
-        time, with the filter, each source class's share is this proximity weight times
-        the measured acceptance of its translations, renormalised (``source_weights_``):
-        a source class whose translations the judges reject is not drawn.
+        training (the rest from its ``n_neighbor_classes`` nearest classes). When a class
+        is translated, with the filter, each source class's share is this proximity weight
+        times the measured acceptance of its translations, renormalised
+        (``source_weights_``): a source class whose translations the judges reject is not
+        drawn.
     placement : {"after_source", "standalone"}, default="after_source"
         Metadata of synthetic rows of a conversation frame
         (:func:`sklearn_cberl.conversation.assemble_resampled`).
@@ -222,6 +238,8 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         Requested class label -> {source class label: probability that a source is drawn
         from it at sampling time} (proximity weight x ``source_acceptance_``, normalised;
         the proximity weights alone without the filter or when nothing was accepted).
+    generation_ : dict
+        Requested class label -> ``"translate"`` or ``"same_class"`` (see ``generation``).
     n_synthetic_ : dict
         Requested class label -> number of synthetic rows actually added (fewer than
         ``sampling_strategy_`` when the filter accepted too few candidates).
@@ -234,8 +252,10 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         Class label -> share of the candidates the filter accepted: ``"all"``,
         ``"same_class"`` (translated from the class itself), ``"neighbour_class"``
         (translated from a nearest class; NaN when none was drawn) and ``"real"`` (the
-        share of the class's real rows the filter would accept, each judged by the judge
-        that never saw it: how recognisable the class is at all; NaN without the filter).
+        share of the class's real rows the filter as applied would accept, each judged by
+        the judge that never saw it: for ``"translate"`` classes how recognisable the class
+        is at all, for ``"same_class"`` ones at least ``1 - filter_quantile``; NaN without
+        the filter).
     feature_blocks_ : dict of str -> slice
         The columns of each modality block in the feature matrix the networks see
         (metadata columns excluded); one discriminator per block.
