@@ -12,6 +12,10 @@ Datasets
     * ``mosi-imbalanced``: CMU-MOSI's real text/audio/video features with the training
       negatives cut to 1/8 of the positives (``sklearn_cberl.reproduce.load_dataset``; path
       ``--mosi-dir`` / ``CBERL_MOSI_DIR``).
+    * ``meld-starved`` / ``demo-starved``: MELD text / the ``demo`` data of
+      ``load_dataset`` with the training rows of two mid-size classes (surprise, anger) cut
+      to 1/8; validation and test untouched. Their two "rare" columns are the starved
+      classes.
 
 Over-samplers (all with the same ``sampling_strategy``: ``--strategy auto``, every class up to
 the majority count, ``--strategy paper``, paper Table VI's MELD additions - sadness +60,
@@ -32,11 +36,12 @@ Downstream classifier
       rows made by the feature-only baselines become standalone one-utterance dialogues.
 
 Reported per dataset and method: test WAF1, macro-F1 and the F1 of the two rarest training
-classes (%), fit time (resampling + classifier, s) and peak memory: the largest increase of the
-process's resident set size (RSS, sampled every 5 ms with psutil, so torch's allocations count
-too) over its value just before the fit, in MiB - mean +/- std over ``--seeds`` (the seed drives
-the samplers and the classifier; the data and split are fixed). Timings on a shared machine are
-indicative only.
+classes (%) and their mean, the rows added to each (for EmoGAN with its filter's acceptance
+rate and the rejected candidates filled in), fit time (resampling + classifier, s) and peak
+memory: the largest increase of the process's resident set size (RSS, sampled every 5 ms with
+psutil, so torch's allocations count too) over its value just before the fit, in MiB - mean
++/- std over ``--seeds`` (the seed drives the samplers and the classifier; the data and split
+are fixed). Timings on a shared machine are indicative only.
 
 Usage::
 
@@ -199,12 +204,24 @@ def fit_score(method, classifier, seed, params, X_fit, y_fit, X_eval, y_eval, ra
     if isinstance(aug, EmoGANSampler):
         row["n_synthetic"] = int(aug.synthetic_mask_.sum())
         row["filter_stats"] = {str(k): v for k, v in aug.filter_stats_.items()}
+        row["acceptance_rate"] = {str(k): v for k, v in aug.acceptance_rate_.items()}
+        row["source_weights"] = {str(k): v for k, v in aug.source_weights_.items()}
+        for i, c in enumerate(rare):
+            row[f"rare{i + 1}_added"] = int(aug.n_synthetic_.get(c, 0))
+            stats = aug.filter_stats_.get(c)
+            if stats:
+                row[f"rare{i + 1}_acceptance"] = aug.acceptance_rate_[c]["all"]
+                row[f"rare{i + 1}_filled"] = stats["filled"]
+    elif aug is not None:  # imbalanced-learn samplers add exactly what they are asked
+        added = getattr(getattr(aug, "sampler_", aug), "sampling_strategy_", {})
+        for i, c in enumerate(rare):
+            row[f"rare{i + 1}_added"] = int(added.get(c, 0))
     return row
 
 
-def run_dataset(name, data, classifier, seeds, grid, log, methods=METHODS):
+def run_dataset(name, data, classifier, seeds, grid, log, methods=METHODS, rare=None):
     counts = data["y_train"].value_counts()
-    rare = list(counts.sort_values(kind="stable").index[:2])
+    rare = rare or list(counts.sort_values(kind="stable").index[:2])
     log(f"[{name}] train {len(data['y_train'])} rows, rarest classes {rare}")
     # Validation-only choice of EmoGAN's parameters (seed 0 of the requested seeds); with
     # an empty grid (--grid defaults) the sampler's defaults, themselves chosen on validation.
@@ -259,6 +276,23 @@ def run_dataset(name, data, classifier, seeds, grid, log, methods=METHODS):
     return runs, {"dataset": name, "rare": rare, "grid": grid, "chosen": best, "runs": selection}
 
 
+def _added(group) -> str:
+    """Rows added to each of the two rarest classes (mean over seeds), with EmoGAN's filter
+    acceptance and the rejected candidates filled in."""
+    cells = []
+    for i in (1, 2):
+        if f"rare{i}_added" not in group or group[f"rare{i}_added"].isna().all():
+            return "-"
+        cell = f"{group[f'rare{i}_added'].mean():.0f}"
+        if f"rare{i}_acceptance" in group and group[f"rare{i}_acceptance"].notna().all():
+            cell += (
+                f" ({group[f'rare{i}_acceptance'].mean():.2f}, "
+                f"{group[f'rare{i}_filled'].mean():.0f})"
+            )
+        cells.append(cell)
+    return " / ".join(cells)
+
+
 def summarise(runs, rare_of):
     """One markdown-ready table per dataset (its two rarest classes name two columns)."""
     frame = pd.DataFrame(runs)
@@ -280,6 +314,10 @@ def summarise(runs, rare_of):
                     "macro-F1": mean_std(group["macro_f1"]),
                     f"F1 {rare[0]}": mean_std(group["rare1_f1"]),
                     f"F1 {rare[1]}": mean_std(group["rare2_f1"]),
+                    f"mean F1 {rare[0]}, {rare[1]}": mean_std(
+                        (group["rare1_f1"] + group["rare2_f1"]) / 2
+                    ),
+                    f"added {rare[0]} / {rare[1]} (acceptance, filled)": _added(group),
                     "fit time (s)": mean_std(group["fit_time_s"], 1),
                     "peak RSS (MiB)": mean_std(group["peak_rss_mib"], 0),
                 }
@@ -372,6 +410,21 @@ def main(argv=None):
             selections.append(s)
         else:
             log(f"MELD not found under {meld_dir}: skipping the meld benchmark.")
+
+    for name in ("meld-starved", "demo-starved"):  # issue 27: two mid-size classes cut to 1/8
+        if name not in args.datasets:
+            continue
+        if name == "meld-starved" and not (meld_dir / "train_sent_emo.csv").is_file():
+            log(f"MELD not found under {meld_dir}: skipping {name}.")
+            continue
+        from sklearn_cberl.reproduce import load_dataset
+
+        data = load_dataset(name, meld_dir, quick=args.quick, cache_dir=CACHE)
+        r, s = run_dataset(
+            name, dict(data), args.classifier, seeds, grid, log, args.methods, data.minority
+        )
+        runs += r
+        selections.append(s)
 
     mosi_dir = Path(args.mosi_dir)
     if "mosi-imbalanced" in args.datasets:

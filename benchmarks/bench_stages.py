@@ -77,6 +77,7 @@ DATASETS = (
     "meld-text", "meld-text-cue", "mosi", "mosi-imbalanced", "mosi-clean",
     "mosi-clean-missing", "demo",
     "meld-tuned", "meld-tuned-cv", "meld-tuned-context", "meld-tuned-balanced",
+    "meld-starved", "demo-starved",
 )  # fmt: skip
 #: MELD with fine-tuned text features (bench_text_tuning.py writes them, one set per seed):
 #: (cross-fitted training features, dialogue window, class weights).
@@ -93,6 +94,7 @@ DATA_PATHS = {
     "meld-text": ("CBERL_MELD_DIR", ROOT.parent / "shared" / "data" / "meld"),
     "mosi": ("CBERL_MOSI_DIR", ROOT.parent / "shared" / "data" / "mosi"),
 }
+DATA_PATHS["meld-starved"] = DATA_PATHS["meld-text"]
 _DATA: dict = {}
 
 
@@ -234,6 +236,7 @@ def run_one(dataset, rung, seed, fold, split, overrides, quick):
         aug = getattr(model, "named_steps", {}).get("aug")
         if aug is not None and hasattr(aug, "synthetic_mask_"):
             info["n_synthetic"] = int(np.sum(aug.synthetic_mask_))
+            info.update(_sampler_stats(aug))
     report = emotion_report(data[f"y_{split}"], np.asarray(y_pred), labels=data.labels)
     return {
         "dataset": dataset,
@@ -246,6 +249,17 @@ def run_one(dataset, rung, seed, fold, split, overrides, quick):
         "report": report.reset_index().to_dict(orient="list"),
         **info,
     }
+
+
+def _sampler_stats(aug) -> dict:
+    """Rows added per class and, for EmoGANSampler, its filter's record (issue 27)."""
+    y = aug.sampling_strategy_
+    added = getattr(aug, "n_synthetic_", None) or {c: int(n) for c, n in y.items()}
+    stats = {"n_synthetic_per_class": {str(c): int(n) for c, n in added.items()}}
+    for name in ("filter_stats_", "acceptance_rate_", "source_weights_", "source_acceptance_"):
+        if hasattr(aug, name):
+            stats[name.rstrip("_")] = {str(c): v for c, v in getattr(aug, name).items()}
+    return stats
 
 
 def _worker(args):
@@ -309,8 +323,35 @@ def summarise(runs, labels_of) -> dict:
                 counts = pd.Series([r["chosen"] for r in ok]).value_counts()
                 entry["chosen"] = "; ".join(f"{name} ({n}x)" for name, n in counts.items())
                 entry["search s"] = _over_seeds(ok, [r["search_time"] for r in ok])
+            entry.update(_sampler_summary(ok))
         out[f"{dataset} | {label}"] = entry
     return out
+
+
+def _sampler_summary(runs) -> dict:
+    """Per class, means over the runs: rows added, and EmoGAN's filter acceptance and
+    rejected rows filled in (issue 27)."""
+    out = {}
+    for c in {c for r in runs for c in r.get("n_synthetic_per_class", {})}:
+        out[f"added {c}"] = float(np.mean([r["n_synthetic_per_class"].get(c, 0) for r in runs]))
+        if all(c in r.get("acceptance_rate", {}) for r in runs):
+            rates = [r["acceptance_rate"][c]["all"] for r in runs]
+            out[f"acceptance {c}"] = float(np.mean(rates))
+            out[f"filled {c}"] = float(np.mean([r["filter_stats"][c]["filled"] for r in runs]))
+    return out
+
+
+def _sampler_cells(entry, minority) -> str:
+    """``added (acceptance, filled)`` of each minority class, or - when nothing was added."""
+    cells = []
+    for c in minority:
+        if f"added {c}" not in entry:
+            continue
+        cell = f"{entry[f'added {c}']:.0f}"
+        if f"acceptance {c}" in entry:
+            cell += f" ({entry[f'acceptance {c}']:.2f}, {entry[f'filled {c}']:.0f})"
+        cells.append(cell)
+    return " / ".join(cells) or "-"
 
 
 def markdown(summary, labels_of, minority_of, split, meta, runs) -> str:
@@ -331,7 +372,8 @@ def markdown(summary, labels_of, minority_of, split, meta, runs) -> str:
     for dataset, rows in by_dataset.items():
         minority = minority_of[dataset]
         head = ["rung", "n", "WAF1", "WAA (acc)", "macro-F1"]
-        head += [f"F1 {c}" for c in minority] + ["fit s", "epoch", "synthetic", "from run"]
+        head += [f"F1 {c}" for c in minority] + ["fit s", "epoch", "synthetic"]
+        head += [f"added {' / '.join(minority)} (acceptance, filled)", "from run"]
         lines += ["", f"## {dataset}", "", "| " + " | ".join(head) + " |",
                   "| " + " | ".join(["---"] * len(head)) + " |"]  # fmt: skip
         for label, entry in rows:
@@ -348,6 +390,7 @@ def markdown(summary, labels_of, minority_of, split, meta, runs) -> str:
             cells += [
                 f"{entry[k]:.0f}" if k in entry else "-" for k in ("best_epoch", "n_synthetic")
             ]
+            cells.append(_sampler_cells(entry, minority))
             cells.append(",".join(map(str, entry.get("runs", []))))
             lines.append("| " + " | ".join(cells) + " |")
         classes = labels_of[dataset]

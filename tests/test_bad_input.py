@@ -44,7 +44,8 @@ def make(name, modalities=None):
             validation_fraction=None, modalities=modalities, device="cpu", random_state=0,
         )  # fmt: skip
     return make_cberl_pipeline(
-        random_state=0, device="cpu", aug__max_epochs=1, aug__classifier_max_epochs=1,
+        random_state=0, device="cpu", fusion="separate", aug__max_epochs=1,
+        aug__classifier_max_epochs=1,
         aug__hidden_size=8, fuse__max_epochs=1, fuse__n_components=2, fuse__hidden_layer_sizes=(8,),
         fuse__modalities=modalities, clf__max_epochs=1, clf__hidden_size=8,
         clf__n_estimators=2, clf__attention_hidden=(8,), clf__validation_fraction=None,

@@ -11,6 +11,8 @@ FAST = [
     "aug__max_epochs=2",
     "--param",
     "aug__classifier_max_epochs=2",
+    "--fusion",
+    "separate",
     "--param",
     "fuse__max_epochs=2",
     "--param",
@@ -175,8 +177,9 @@ def test_the_getting_started_sequence(tables, tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- integrity
-QUICK = ["--no-augment", "--device", "cpu", "--param", "fuse__max_epochs=1", "--param",
-         "clf__max_epochs=1", "--param", "clf__validation_fraction=None", "-q"]  # fmt: skip
+QUICK = ["--no-augment", "--device", "cpu", "--fusion", "separate", "--param",
+         "fuse__max_epochs=1", "--param", "clf__max_epochs=1", "--param",
+         "clf__validation_fraction=None", "-q"]  # fmt: skip
 # QUICK[:-1]: the same without -q, to see the log lines
 
 

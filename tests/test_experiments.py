@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -98,3 +99,17 @@ def test_failed_results_read_failed_in_tables():
     table = metric_table({"broken": res}, {"WAF1": ("weighted", "f1")}, fit_time="fit s")
     assert table.loc["broken"].tolist() == ["failed", "failed"]
     assert mean_std([], empty="failed") == "failed"
+
+
+def test_starved_data_sets_cut_two_mid_size_classes_of_the_training_split_only():
+    from sklearn_cberl.experiments._datasets import STARVED_CLASSES, load_dataset
+
+    base, starved = load_dataset("demo", quick=True), load_dataset("demo-starved", quick=True)
+    counts, cut = base.y_train.value_counts(), starved.y_train.value_counts()
+    for label in STARVED_CLASSES:
+        assert cut[label] == max(1, int(counts[label] / 8))
+    others = [c for c in counts.index if c not in STARVED_CLASSES]
+    assert (cut[others] == counts[others]).all()
+    assert starved.minority == list(STARVED_CLASSES)
+    for split in ("valid", "test"):
+        pd.testing.assert_frame_equal(starved[f"X_{split}"], base[f"X_{split}"])

@@ -20,6 +20,7 @@ from sklearn_cberl import (
 from sklearn_cberl.experiments import fit_with_validation
 
 FAST = dict(
+    fusion="separate",  # the fuse__ parameters below need the DJVAE step
     aug__max_epochs=2,
     aug__classifier_max_epochs=2,
     fuse__max_epochs=2,
@@ -46,6 +47,11 @@ def test_paper_pipeline_structure_and_defaults():
     assert (clf.gamma, clf.xi_recon, clf.xi_focal, clf.dropout) == (3.0, 0.3, 0.7, 0.5)
     aug = pipe.named_steps["aug"]
     assert (aug.lambda_identity, aug.lambda_adversarial, aug.lambda_classification) == (1, 0.5, 0.5)
+    # the default fusion: a DJVAE inside the classifier, pretrained alone (docs/fusion.md)
+    assert pipe.named_steps["fuse"] == "passthrough"
+    assert isinstance(clf.fusion, DJVAE) and clf.pretrain_fusion
+    separate = make_cberl_pipeline(fusion="separate")
+    assert isinstance(separate.named_steps["fuse"], DJVAE) and separate[-1].fusion is None
     ablated = make_cberl_pipeline(augment=False, fusion=None)
     assert ablated.named_steps["aug"] == "passthrough" == ablated.named_steps["fuse"]
     seeded = make_cberl_pipeline(random_state=3)
@@ -63,6 +69,18 @@ def test_full_pipeline_fits_predicts_in_input_order(data):
     )
     assert set(pred) <= set(y_train)
     assert pipe.named_steps["aug"].synthetic_mask_.any()
+
+
+def test_default_pipeline_fuses_inside_the_classifier(data):
+    X_train, y_train, X_test, _ = data
+    pipe = make_cberl_pipeline(
+        random_state=0, device="cpu", aug__max_epochs=2, aug__classifier_max_epochs=2,
+        clf__max_epochs=2, clf__hidden_size=16, clf__n_estimators=2,
+        clf__fusion__max_epochs=2, clf__fusion__n_components=6,
+    ).fit(X_train, y_train)  # fmt: skip
+    clf = pipe.named_steps["clf"]
+    assert clf.net_.module_.fusion is not None  # the DJVAE inside the network
+    assert pipe.predict(X_test).shape == (len(X_test),)
 
 
 def test_grid_search_group_kfold_over_ablations(small_conversations):

@@ -235,10 +235,14 @@ def test_synthetic_rows_are_new_and_close_to_their_class(trained_unfiltered):
         assert 0.5 < ratio < 2.0
 
 
-class _PositiveFirstFeatureJudges:
-    """Judges that call a candidate of the requested class only when its first (standardised)
-    feature is positive, and of the next class otherwise: about half of all candidates are
-    "another class" by construction."""
+class _FakeJudges:
+    """Judges with a known verdict: ``score(x, source_rows, requested)`` is the probability of
+    the requested class (the rest goes to the next class), so the filter accepts a candidate
+    when it is above 1/2. The requested class is set by the patched :func:`generate`,
+    :func:`probe_sources`, :func:`real_acceptance` and :func:`class_threshold`
+    (``_judged_by``)."""
+
+    score = None
 
     def __init__(self, X_t, y_t, n_classes, *args, **kwargs):
         self.n_classes = n_classes
@@ -246,55 +250,86 @@ class _PositiveFirstFeatureJudges:
 
     def proba(self, x, source_rows):
         out = torch.zeros(len(x), self.n_classes)
-        keep = x[:, 0] > 0
-        out[keep, self.requested] = 1.0
-        out[~keep, (self.requested + 1) % self.n_classes] = 1.0
+        p = self.score(x, source_rows, self.requested).float()
+        out[:, self.requested] = p
+        out[:, (self.requested + 1) % self.n_classes] = 1.0 - p
         return out
 
 
-def test_filter_rejects_what_an_independent_judge_calls_another_class(
-    small_conversations, monkeypatch
-):
+def _judged_by(monkeypatch, score):
+    """Replace the cross-fitted judges by :class:`_FakeJudges` with verdict ``score``."""
     from sklearn_cberl.over_sampling import _emogan, _gan_training
 
+    judges = type("Judges", (_FakeJudges,), {"score": staticmethod(score)})
+    monkeypatch.setattr(_gan_training, "CrossFittedJudges", judges)
+    for name in ("generate", "probe_sources", "real_acceptance", "class_threshold"):
+        original = getattr(_emogan, name)
+
+        def tell(gan_, judge, X_t, sources, code, *args, _original=original, **kwargs):
+            judge.requested = code
+            return _original(gan_, judge, X_t, sources, code, *args, **kwargs)
+
+        if name in ("real_acceptance", "class_threshold"):  # no generator argument
+
+            def tell(judge, X_t, sources, code, *args, _original=original, **kwargs):
+                judge.requested = code
+                return _original(judge, X_t, sources, code, *args, **kwargs)
+
+        monkeypatch.setattr(_emogan, name, tell)
+
+
+def test_no_rejected_candidate_enters_the_output(small_conversations, monkeypatch):
+    """A judge that rejects a known subset of the candidates (first standardised feature
+    <= 0): none of them is in the output, and the counts say how many were tried."""
     X, y = small_conversations
-    judges = {}
-
-    def make_judges(*args, **kwargs):
-        judges["j"] = _PositiveFirstFeatureJudges(*args, **kwargs)
-        return judges["j"]
-
-    original = _emogan.generate
-
-    def generate(gan_, judge, X_t, sources, code, count, **kwargs):
-        judge.requested = code
-        return original(gan_, judge, X_t, sources, code, count, **kwargs)
-
-    monkeypatch.setattr(_gan_training, "CrossFittedJudges", make_judges)
-    monkeypatch.setattr(_emogan, "generate", generate)
-    sampler = EmoGANSampler(**{**FAST, "max_epochs": 3, "sampling_strategy": 0.5})
+    _judged_by(monkeypatch, lambda x, src, code: x[:, 0] > 0)
+    params = {**FAST, "max_epochs": 3, "sampling_strategy": 0.5, "generation": "translate"}
+    sampler = EmoGANSampler(**params)
     X_res, y_res = sampler.fit_resample(X, y)
     mask = sampler.synthetic_mask_
     standardised = sampler.scaler_.transform(features(X_res[mask]))
     assert (standardised[:, 0] > 0).all()  # every kept row passed the judge
+    added = y_res[mask].value_counts().to_dict()
+    assert sampler.n_synthetic_ == added
     for label, rate in sampler.acceptance_rate_.items():
-        assert 0 < rate["all"] < 1  # and about half of the candidates did not
+        assert 0 < rate["all"] < 1  # and a good share of the candidates did not
         stats = sampler.filter_stats_[label]
         assert stats["candidates"] > stats["requested"] and stats["filled"] == 0
+        assert stats["added"] == stats["accepted"] == added[label] == stats["requested"]
 
 
-def test_the_filter_can_say_no_and_records_why(small_conversations):
-    """The cross-fitted judges reject candidates (the old EC_s filter accepted all of them)
-    and the acceptance rates by source kind are recorded."""
+def test_no_rejected_candidate_enters_the_default_output(small_conversations, monkeypatch):
+    """The default on a class the judges rarely recognise (and whose neighbours' translations
+    they accept no more often): same-class generation, and every added row is at least as
+    recognisable as a quarter of the class's real rows - no row below that threshold."""
     X, y = small_conversations
-    sampler = EmoGANSampler(**{**TRAINED, "max_epochs": 3, "sampling_strategy": 0.5})
-    sampler.fit_resample(X, y)
-    rates = sampler.acceptance_rate_
-    assert set(rates) == set(sampler.sampling_strategy_)
-    assert min(r["all"] for r in rates.values()) < 1.0
-    for rate in rates.values():
-        assert set(rate) == {"all", "same_class", "neighbour_class"}
-        assert 0.0 <= rate["all"] <= 1.0
+
+    def score(x, src, code):
+        return torch.sigmoid(4 * (x[:, 0] - 0.6))  # argmax is the class for ~30 % of rows
+
+    _judged_by(monkeypatch, score)
+    sampler = EmoGANSampler(**{**FAST, "max_epochs": 3, "sampling_strategy": 0.5})
+    X_res, y_res = sampler.fit_resample(X, y)
+    assert "same_class" in sampler.generation_.values()
+    mask = sampler.synthetic_mask_
+    real = torch.as_tensor(sampler.scaler_.transform(features(X)), dtype=torch.float32)
+    new = torch.as_tensor(
+        sampler.scaler_.transform(features(X_res[mask])), dtype=torch.float32
+    )
+    labels = y_res[mask].to_numpy()
+    sources = y.to_numpy()[sampler.sample_indices_[mask]]
+    for label in np.unique(labels):
+        rows = labels == label
+        p_new = score(new[torch.as_tensor(rows)], None, None)
+        if sampler.generation_[label] == "translate":  # the judges recognise the translations
+            assert (p_new > 0.5).all()
+            continue
+        assert (sources[rows] == label).all()  # made from the class's own utterances
+        p_real = score(real[torch.as_tensor((y == label).to_numpy())], None, None).double()
+        threshold = torch.quantile(p_real, 0.25, interpolation="lower")
+        assert (p_new >= threshold.float() - 1e-6).all()
+        assert sampler.acceptance_rate_[label]["all"] < 1  # candidates were rejected
+        assert sampler.source_weights_[label][label] == 1.0
 
 
 class _MajorityOnlyClassifier(gan.EmotionClassifier):
@@ -306,22 +341,125 @@ class _MajorityOnlyClassifier(gan.EmotionClassifier):
         return 0.01 * self.net(x) + bias
 
 
-def test_filter_falls_back_to_most_probable_candidates(monkeypatch):
+def test_a_filter_that_rejects_everything_adds_nothing_and_says_so(monkeypatch):
     rng = np.random.RandomState(0)
     X, y = rng.randn(60, 6), np.array([0] * 40 + [1] * 12 + [2] * 8)
     from sklearn_cberl.over_sampling import _gan_training
 
     monkeypatch.setattr(_gan_training, "EmotionClassifier", _MajorityOnlyClassifier)
-    sampler = EmoGANSampler(**FAST, sampling_strategy="auto")
-    with pytest.warns(SyntheticRowsWarning, match="only 0 of .* passed the filter"):
+    sampler = EmoGANSampler(**FAST, sampling_strategy="auto", generation="translate")
+    with pytest.warns(SyntheticRowsWarning, match=r"only 0 of 28 .* class 1 passed the filter"):
+        X_res, y_res = sampler.fit_resample(X, y)
+    assert_array_equal(X_res, X) and assert_array_equal(y_res, y)  # nothing rejected added
+    assert sampler.n_synthetic_ == {1: 0, 2: 0} and not sampler.synthetic_mask_.any()
+    for label, stats in sampler.filter_stats_.items():
+        assert stats["accepted"] == stats["filled"] == stats["added"] == 0
+        # bounded: at most MAX_CANDIDATES_PER_ROW candidates per requested row were drawn
+        assert stats["requested"] < stats["candidates"] <= 50 * stats["requested"]
+        assert sampler.acceptance_rate_[label]["all"] == 0.0
+
+
+def test_fill_rejected_keeps_the_old_fallback(monkeypatch):
+    """``fill="rejected"`` (off by default) fills the request with the rejected candidates
+    rated most likely of the class, and says so."""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(60, 6), np.array([0] * 40 + [1] * 12 + [2] * 8)
+    from sklearn_cberl.over_sampling import _gan_training
+
+    monkeypatch.setattr(_gan_training, "EmotionClassifier", _MajorityOnlyClassifier)
+    sampler = EmoGANSampler(
+        **FAST, sampling_strategy="auto", fill="rejected", generation="translate"
+    )
+    with pytest.warns(SyntheticRowsWarning, match="fill='rejected' added 28 rejected"):
         X_res, y_res = sampler.fit_resample(X, y)
     assert np.bincount(y_res).tolist() == [40, 40, 40]  # still exactly balanced
-    assert set(sampler.filter_stats_) == {1, 2}
     for stats in sampler.filter_stats_.values():
-        # Nothing passes the filter: every row comes from the fallback fill, after all rounds.
-        assert stats["accepted"] == 0 and stats["filled"] == stats["requested"]
-        assert stats["candidates"] >= 10 * stats["requested"]
+        assert stats["accepted"] == 0 and stats["filled"] == stats["added"] == stats["requested"]
     assert np.isfinite(X_res).all()
+
+
+def test_sources_are_chosen_by_measured_acceptance(small_conversations, monkeypatch):
+    """Translations from neighbour classes that the judges reject are probed, weighted out
+    and never drawn: every row comes from the class itself, and the choice is recorded."""
+    X, y = small_conversations
+    source_codes = torch.as_tensor(np.unique(y, return_inverse=True)[1])
+    # real rows of a class are all recognised: the judges' verdict on translations counts
+    _judged_by(monkeypatch, lambda x, src, code: source_codes[src] == code)
+    sampler = EmoGANSampler(**{**FAST, "sampling_strategy": 0.5, "n_neighbor_classes": 2})
+    X_res, y_res = sampler.fit_resample(X, y)
+    mask = sampler.synthetic_mask_
+    sources = y.to_numpy()[sampler.sample_indices_[mask]]
+    assert_array_equal(sources, y_res[mask].to_numpy())  # translated from their own class
+    assert set(sampler.source_acceptance_) == set(sampler.sampling_strategy_)
+    for label, probed in sampler.source_acceptance_.items():
+        neighbours = sampler.source_classes_[label]
+        assert set(probed) == {label, *neighbours}
+        assert probed[label] == 1.0 and all(probed[c] == 0.0 for c in neighbours)
+        assert sampler.source_weights_[label] == {label: 1.0, **dict.fromkeys(neighbours, 0.0)}
+        assert sampler.generation_[label] == "translate"
+        assert math.isnan(sampler.acceptance_rate_[label]["neighbour_class"])
+        assert sampler.filter_stats_[label]["added"] == sampler.sampling_strategy_[label]
+
+
+def test_filter_quantile_lets_through_what_is_as_recognisable_as_real_rows(small_conversations):
+    """``filter_quantile=q`` also accepts candidates at least as recognisable as the q-quantile
+    of the class's own real rows: at least 1 - q of the real rows would pass. Sampling
+    options leave the training alone."""
+    X, y = small_conversations
+    params = {**FAST, "max_epochs": 3, "sampling_strategy": 0.5, "generation": "same_class"}
+    plain = EmoGANSampler(**params)  # filter_quantile=0.25
+    plain.fit_resample(X, y)
+    lenient = EmoGANSampler(**params, filter_quantile=0.5)
+    lenient.fit_resample(X, y)
+    def losses(sampler):
+        return [{k: v for k, v in row.items() if k != "dur"} for row in sampler.history_]
+
+    assert losses(lenient) == losses(plain)
+    for label, rate in lenient.acceptance_rate_.items():
+        assert rate["real"] >= 0.5
+        assert plain.acceptance_rate_[label]["real"] >= 0.75 >= rate["real"] - 0.25
+
+
+def test_smoothing_spreads_the_rows_around_their_translations(small_conversations):
+    from sklearn_cberl.over_sampling._gan_training import SourceSampler, smoothing_kernel
+
+    X, y = small_conversations
+    params = {**FAST, "max_epochs": 3, "sampling_strategy": 0.5, "filter_synthetic": False}
+    params["generation"] = "same_class"  # the kernel applies to same-class generation
+
+    def distance_to_source(sampler):
+        X_res, _ = sampler.fit_resample(X, y)
+        mask = sampler.synthetic_mask_
+        synthetic = sampler.scaler_.transform(features(X_res[mask]))
+        sources = sampler.scaler_.transform(features(X.iloc[sampler.sample_indices_[mask]]))
+        return np.linalg.norm(synthetic - sources, axis=1).mean()
+
+    assert distance_to_source(EmoGANSampler(**params)) > 2 * distance_to_source(
+        EmoGANSampler(**params, smoothing=0.0)
+    )
+    # the kernel is the smoothed bootstrap's: smoothing x Silverman's factor x class std
+    rows = torch.randn(40, 3)
+    codes = np.array([0] * 30 + [1] * 10)
+    sources = SourceSampler(codes, np.eye(2), "cpu")
+    factor = (4 / (5 * 10)) ** (1 / 7)
+    assert torch.allclose(smoothing_kernel(rows, sources, 1, 2.0), 2 * factor * rows[30:].std(0))
+    assert smoothing_kernel(rows, sources, 1, 0.0) is None
+
+
+def test_the_filter_can_say_no_and_records_why(small_conversations):
+    """The cross-fitted judges reject candidates (the old EC_s filter accepted all of them)
+    and the acceptance rates by source kind are recorded."""
+    X, y = small_conversations
+    sampler = EmoGANSampler(**{**TRAINED, "max_epochs": 3, "sampling_strategy": 0.5})
+    sampler.fit_resample(X, y)
+    rates = sampler.acceptance_rate_
+    assert set(rates) == set(sampler.sampling_strategy_) == set(sampler.n_synthetic_)
+    assert min(r["all"] for r in rates.values()) < 1.0
+    for label, rate in rates.items():
+        assert set(rate) == {"all", "same_class", "neighbour_class", "real"}
+        assert 0.0 <= rate["real"] <= 1.0  # real rows of the class the judges accept
+        assert 0.0 <= rate["all"] <= 1.0
+        assert sum(sampler.source_weights_[label].values()) == pytest.approx(1.0)
 
 
 # --------------------------------------------------------------------------------------------

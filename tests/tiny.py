@@ -14,6 +14,7 @@ GAN = dict(
 VAE = dict(n_components=3, hidden_layer_sizes=(8,), max_epochs=3, device="cpu")
 CLF = dict(hidden_size=8, n_estimators=2, max_epochs=3, device="cpu", attention_hidden=(8,))
 PIPE = dict(
+    fusion="separate",  # the small fuse__ parameters below need the DJVAE step
     aug__sampling_strategy="auto",
     aug__max_epochs=1,
     aug__classifier_max_epochs=1,

@@ -17,6 +17,8 @@ __all__ = ["DATASETS", "FOLDED", "load_dataset", "split_frame_by_dialogue"]
 DATASETS = (
     *PAPER_DATASETS,
     "meld-text-cue",
+    "meld-starved",
+    "demo-starved",
     "mosi",
     "mosi-imbalanced",
     "mosi-clean",
@@ -29,6 +31,10 @@ FOLDED = {"mosi-clean": 5, "mosi-clean-missing": 5}
 #: +4 WAF1 to a logistic regression on the text, as a small prosody block did on a real set.
 CUE_CLASSES = {"anger": 0, "sadness": 1, "surprise": 2}
 CUE_SHIFT = 1.0
+#: ``meld-starved`` / ``demo-starved``: the two mid-size classes (third and fourth largest
+#: of the training split in both) cut to :data:`STARVED_FRACTION` of their training rows.
+STARVED_CLASSES = ("surprise", "anger")
+STARVED_FRACTION = 1 / 8
 
 
 def split_frame_by_dialogue(X, y, fractions, seed):
@@ -72,6 +78,9 @@ def load_dataset(
     ``meld-text-cue`` (synthetic): ``meld-text`` plus a 6-d ``cue_*`` block of Gaussian noise
     shifted for three classes (:data:`CUE_CLASSES`): a small modality that carries signal the
     text lacks.
+    ``meld-starved`` / ``demo-starved``: ``meld-text`` / ``demo`` with the training rows of
+    two mid-size classes (:data:`STARVED_CLASSES`) cut to 1/8 (seeded; validation and test
+    untouched; ``minority`` names the two starved classes).
 
     Parameters
     ----------
@@ -107,6 +116,9 @@ def load_dataset(
         return data
     if name == "meld-text-cue":
         return _with_cue(load_dataset("meld-text", path, quick=quick, cache_dir=cache_dir))
+    if name in ("meld-starved", "demo-starved"):
+        base = name.replace("-starved", "") + ("-text" if name == "meld-starved" else "")
+        return _starve(load_dataset(base, path, quick=quick, cache_dir=cache_dir))
     if name == "demo":
         X, y = datasets.make_conversations(
             n_dialogues=80 if quick else 300,
@@ -239,6 +251,25 @@ def _with_cue(data: Bunch) -> Bunch:
         data.description + "; plus a synthetic 6-d cue block (noise shifted by "
         f"{CUE_SHIFT} sd for {', '.join(CUE_CLASSES)})"
     )
+    return out
+
+
+def _starve(data: Bunch) -> Bunch:
+    """``data`` with the training rows of :data:`STARVED_CLASSES` cut to
+    :data:`STARVED_FRACTION` (seeded; the other splits untouched)."""
+    from ..datasets import make_imbalance
+
+    out = Bunch(**data)
+    counts = data.y_train.value_counts()
+    targets = {c: max(1, int(counts[c] * STARVED_FRACTION)) for c in STARVED_CLASSES}
+    out.X_train, out.y_train = make_imbalance(
+        data.X_train, data.y_train, targets, random_state=0
+    )
+    out.X_train = out.X_train.reset_index(drop=True)
+    out.y_train = out.y_train.reset_index(drop=True)
+    out.minority = list(STARVED_CLASSES)
+    cut = ", ".join(f"{c} {counts[c]} -> {n}" for c, n in targets.items())
+    out.description = data.description + f"; training rows of two mid-size classes cut ({cut})"
     return out
 
 

@@ -48,9 +48,16 @@ from ._gan_training import (
     HINT,
     NAME,
     SourceSampler,
+    acceptance_weights,
+    choose_generation,
+    class_threshold,
     fit_judges,
     generate,
     nearest_classes,
+    probe_sources,
+    proximity_weights,
+    real_acceptance,
+    smoothing_kernel,
     train_gan,
 )
 
@@ -71,8 +78,15 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     ``n`` utterances of class ``r``, real utterances of ``r`` and of its nearest classes are
     translated with ``G_T->S(x, Z_r)``, all modalities in one pass, in a standardised space;
     with ``filter_synthetic`` only candidates that an independent judge assigns to ``r`` are
-    kept. Original rows come first and unchanged, synthetic rows are appended with metadata
-    (see ``placement``) and a ``synthetic`` mark.
+    kept - a rejected candidate never enters the output (unless ``fill="rejected"``): when
+    too few pass, fewer rows are added and a :class:`SyntheticRowsWarning` gives the counts.
+    After training, each requested class is generated one of two ways
+    (``generation="auto"``): translated from its own and its nearest classes' utterances,
+    each source class weighted by how often the judges accept its translations, when the
+    judges can vouch for such translations; otherwise from its own utterances, with the
+    smoothed bootstrap's kernel and a filter relative to the class's real rows (issue 27,
+    ``docs/sampler.md``). Original rows come first and unchanged, synthetic rows are
+    appended with metadata (see ``placement``) and a ``synthetic`` mark.
 
     Read more in ``docs/sampler.md``.
 
@@ -108,11 +122,42 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
     filter_synthetic : bool, default=True
         Keep only candidates that the judge which never saw their source row assigns to
         the requested class (``filter_folds`` copies of ``EC_s``, each trained without one
-        fold). If too few pass in ``MAX_FILTER_ROUNDS`` rounds, the rejected candidates
-        judged most likely of the class fill the rest and a
-        :class:`SyntheticRowsWarning` says so (``filter_stats_``, ``acceptance_rate_``).
+        fold). Candidates are drawn in rounds sized by the acceptance rate seen so far, at
+        most ``MAX_FILTER_ROUNDS`` (10) rounds and ``MAX_CANDIDATES_PER_ROW`` (50)
+        candidates per requested row; if fewer pass, fewer rows are added and a
+        :class:`SyntheticRowsWarning` gives the counts (``n_synthetic_``,
+        ``filter_stats_``, ``acceptance_rate_``). False keeps every candidate.
     filter_folds : int, default=3
         Number of cross-fitted judges of the filter.
+    fill : {"rejected"} or None, default=None
+        None: never add a rejected candidate. ``"rejected"``: fill a shortfall with the
+        rejected candidates the judges rated most likely of the class (the behaviour
+        before the filter was obeyed; those rows are assigned to another class by an
+        independent judge), with a :class:`SyntheticRowsWarning`.
+    generation : {"auto", "translate", "same_class"}, default="auto"
+        How each requested class is generated. ``"translate"``: from the class's own and
+        its ``n_neighbor_classes`` nearest classes' utterances, each source class weighted
+        by its proximity weight times the measured acceptance of its translations
+        (``source_weights_``), judged by the argmax filter. ``"same_class"``: from the
+        class's own utterances only, with the ``smoothing`` kernel and the
+        ``filter_quantile`` filter. ``"auto"``: per class, ``"translate"`` when the judges
+        recognise at least half of the class's real rows or accept the best neighbour's
+        translations at least 3 times as often as those real rows, else ``"same_class"``
+        (``generation_``; chosen on validation data, see ``docs/sampler.md``). Without the
+        filter ``"auto"`` translates.
+    filter_quantile : float in [0, 1], default=0.25
+        Same-class generation only: also accept a candidate whose judged probability of
+        the class is at least this quantile of the probabilities the judges give the
+        class's own real rows (each judged by the judge that never saw it) - "at least as
+        recognisable as 1 - filter_quantile of the real rows". Where the judges recognise
+        few real rows of a class, the argmax rule alone keeps translations of a few typical
+        utterances only (18 of anger's 138 on MELD-starved). Not in the paper.
+    smoothing : float, default=1.0
+        Same-class generation only: add Gaussian noise to each translation before the
+        filter, ``smoothing`` x Silverman's factor x the class's per-feature standard
+        deviation (the kernel of ``RandomOverSampler(shrinkage=smoothing)``). A same-class
+        translation is a near-copy of its source (the generator's noise moves it by a few
+        percent of a nearest-neighbour distance); 0 adds nothing. Not in the paper.
     early_stopping : {"loss"} or None, default=None
         ``"loss"``: stop the GAN after ``patience`` epochs without a lower validation loss
         (Eq. 5 without its adversarial term) and keep the best epoch's networks. Validation
@@ -130,8 +175,12 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         utterances also serve as translation sources for a class. 0 translates only
         utterances of the class itself.
     self_source_fraction : float, default=0.5
-        Share of the translation sources drawn from the requested class itself (the rest
-        from its ``n_neighbor_classes`` nearest classes).
+        Share of the translation sources drawn from the requested class itself during GAN
+        training (the rest from its ``n_neighbor_classes`` nearest classes). When a class
+        is translated, with the filter, each source class's share is this proximity weight
+        times the measured acceptance of its translations, renormalised
+        (``source_weights_``): a source class whose translations the judges reject is not
+        drawn.
     placement : {"after_source", "standalone"}, default="after_source"
         Metadata of synthetic rows of a conversation frame
         (:func:`sklearn_cberl.conversation.assemble_resampled`).
@@ -182,12 +231,32 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         ``early_stopping``, else the last (0 when nothing was trained).
     source_classes_ : dict
         Class label -> labels of the nearest classes used as extra translation sources.
+    source_acceptance_ : dict
+        Requested class label -> {source class label: share of ``PROBE_SIZE`` (256)
+        translations from that class the filter accepted}, measured after GAN training
+        (empty without the filter).
+    source_weights_ : dict
+        Requested class label -> {source class label: probability that a source is drawn
+        from it at sampling time} (proximity weight x ``source_acceptance_``, normalised;
+        the proximity weights alone without the filter or when nothing was accepted).
+    generation_ : dict
+        Requested class label -> ``"translate"`` or ``"same_class"`` (see ``generation``).
+    n_synthetic_ : dict
+        Requested class label -> number of synthetic rows actually added (fewer than
+        ``sampling_strategy_`` when the filter accepted too few candidates).
     filter_stats_ : dict
-        Class label -> ``{"requested", "candidates", "accepted", "filled"}``.
+        Class label -> ``{"requested", "candidates", "accepted", "filled", "added",
+        "sources"}``: rows asked for, candidates drawn, accepted ones kept, rejected ones
+        filled in (``fill="rejected"`` only), rows added, distinct source utterances of
+        the added rows.
     acceptance_rate_ : dict
         Class label -> share of the candidates the filter accepted: ``"all"``,
-        ``"same_class"`` (translated from the class itself) and ``"neighbour_class"``
-        (translated from a nearest class; NaN when none was drawn).
+        ``"same_class"`` (translated from the class itself), ``"neighbour_class"``
+        (translated from a nearest class; NaN when none was drawn) and ``"real"`` (the
+        share of the class's real rows the filter as applied would accept, each judged by
+        the judge that never saw it: for ``"translate"`` classes how recognisable the class
+        is at all, for ``"same_class"`` ones at least ``1 - filter_quantile``; NaN without
+        the filter).
     feature_blocks_ : dict of str -> slice
         The columns of each modality block in the feature matrix the networks see
         (metadata columns excluded); one discriminator per block.
@@ -226,6 +295,10 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         "latent_size": [Interval(Integral, 0, None, closed="left")],
         "classifier_max_epochs": [Interval(Integral, 1, None, closed="left")],
         "filter_synthetic": ["boolean"],
+        "fill": [StrOptions({"rejected"}), None],
+        "filter_quantile": [Interval(Real, 0, 1, closed="both")],
+        "smoothing": [Interval(Real, 0, None, closed="left")],
+        "generation": [StrOptions({"auto", "translate", "same_class"})],
         "n_neighbor_classes": [Interval(Integral, 0, None, closed="left")],
         "lambda_diversity": [Interval(Real, 0, None, closed="left")],
         "filter_folds": [Interval(Integral, 2, None, closed="left")],
@@ -249,6 +322,10 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         classifier_max_epochs=20,
         filter_synthetic=True,
         filter_folds=3,
+        fill=None,
+        generation="auto",
+        filter_quantile=0.25,
+        smoothing=1.0,
         early_stopping=None,
         validation_fraction=0.1,
         patience=10,
@@ -270,6 +347,10 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         self.lr = lr
         self.classifier_max_epochs = classifier_max_epochs
         self.filter_synthetic = filter_synthetic
+        self.fill = fill
+        self.generation = generation
+        self.filter_quantile = filter_quantile
+        self.smoothing = smoothing
         self.n_neighbor_classes = n_neighbor_classes
         self.lambda_diversity = lambda_diversity
         self.filter_folds = filter_folds
@@ -360,6 +441,8 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         self.history_, self.classifier_history_ = [], []
         self.n_iter_ = self.best_epoch_ = 0
         self.filter_stats_, self.source_classes_, self.acceptance_rate_ = {}, {}, {}
+        self.n_synthetic_, self.source_weights_, self.source_acceptance_ = {}, {}, {}
+        self.generation_ = {}
         self.generator_ = self.gan_ = self.discriminators_ = None
         self.emotion_classifier_ = self.scaler_ = None
         self.device_ = resolve_device(self.device)
@@ -396,7 +479,8 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         with torch_seed(seed, device):
             X_t = torch.from_numpy(np.ascontiguousarray(Xs)).to(device)
             y_t = torch.from_numpy(y_codes.astype(np.int64)).to(device)
-            sources = SourceSampler(y_codes, neighbours, device, self.self_source_fraction)
+            prior = proximity_weights(neighbours, self.self_source_fraction)
+            sources = SourceSampler(y_codes, prior, device)
             ec, self.classifier_history_, judges = fit_judges(
                 X_t, y_t, n_classes, verbose=self.verbose, seed=seed,
                 filter_folds=self.filter_folds if self.filter_synthetic else 0,
@@ -415,24 +499,31 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
             )  # fmt: skip
             for name, value in fitted.items():
                 setattr(self, name, value)
+            plan = self._sampling_plan(gan, judges, X_t, sources, prior, requests)
+            sampling = sources.with_weights(plan["weights"])
             new_x, new_src, new_y = [], [], []
-            with torch.no_grad():
-                for code, count in requests:
-                    label = self.classes_[code]
-                    x, src, stats, acceptance = generate(
-                        gan, judges, X_t, sources, code, count, label=label, lr=self.lr
-                    )
-                    self.filter_stats_[label], self.acceptance_rate_[label] = stats, acceptance
-                    new_x.append(x)
-                    new_src.append(src)
-                    new_y.append(np.full(count, code))
+            for code, count in requests:
+                label = self.classes_[code]
+                x, src, stats, acceptance = generate(
+                    gan, judges, X_t, sampling, code, count, label=label, lr=self.lr,
+                    fill=self.fill, expected=plan["expected"].get(code, 0.5),
+                    threshold=plan["threshold"][code], kernel=plan["kernel"][code],
+                )  # fmt: skip
+                self.filter_stats_[label], self.acceptance_rate_[label] = stats, acceptance
+                self.n_synthetic_[label] = len(x)
+                new_x.append(x)
+                new_src.append(src)
+                new_y.append(np.full(len(x), code))
 
         self.emotion_classifier_ = ec
         self.gan_ = gan
         self.generator_ = gan.g_ts
         self.discriminators_ = dict(zip(self.feature_blocks_, gan.discriminators))
 
-        synthetic = self.scaler_.inverse_transform(np.concatenate(new_x).astype(np.float64))
+        standardised = np.concatenate(new_x).astype(np.float64)
+        if not len(standardised):  # the filter accepted nothing (a warning said so)
+            return X, y
+        synthetic = self.scaler_.inverse_transform(standardised)
         if not np.isfinite(synthetic).all():  # cannot happen with finite standardised rows
             raise TrainingDivergedError(
                 f"{NAME}: generated rows are not finite after un-standardisation. "
@@ -444,6 +535,65 @@ class EmoGANSampler(TorchEstimatorMixin, BaseOverSampler):
         features = np.concatenate([X, synthetic.astype(X.dtype)])
         y_new = self.classes_[np.concatenate(new_y)].astype(y.dtype, copy=False)
         return features, np.concatenate([y, y_new])
+
+    def _sampling_plan(self, gan, judges, X_t, sources, prior, requests) -> dict:
+        """How each requested class is generated: from which source classes, with which
+        filter threshold and kernel.
+
+        With the filter, each candidate source class of a requested class (itself and its
+        ``n_neighbor_classes`` nearest) is probed (:func:`~._gan_training.probe_sources`).
+        ``generation="auto"`` then picks per class (:func:`~._gan_training.choose_generation`):
+        *translate* - the proximity weights times the measured acceptance (a source class
+        whose translations the judges reject is not drawn), argmax filter, no kernel - or
+        *same_class* - the class's own utterances, with the ``smoothing`` kernel and the
+        ``filter_quantile`` threshold. Without the filter: the proximity weights
+        (``"same_class"``: the class itself), no threshold. Sets ``generation_``,
+        ``source_acceptance_`` and ``source_weights_``.
+
+        Returns
+        -------
+        dict
+            ``weights`` (n_classes x n_classes source-class probabilities), and per class
+            code: ``expected`` acceptance, ``threshold`` and ``kernel`` for
+            :func:`~._gan_training.generate`.
+        """
+        plan = {"weights": prior.copy(), "expected": {}, "threshold": {}, "kernel": {}}
+        for code, _ in requests:
+            label = self.classes_[code]
+            candidates = np.flatnonzero(prior[code] > 0)
+            mode = "same_class" if self.generation == "same_class" else "translate"
+            rates = None
+            if judges is not None:
+                rates = probe_sources(gan, judges, X_t, sources, code, candidates)
+                self.source_acceptance_[label] = {
+                    self.classes_[c]: float(a) for c, a in zip(candidates, rates)
+                }
+                if self.generation == "auto":
+                    real = real_acceptance(judges, X_t, sources, code)
+                    mode = choose_generation(real, rates[candidates != code])
+            weights = np.zeros(len(prior))
+            threshold = kernel = None
+            if mode == "translate":
+                weights[candidates] = prior[code, candidates]
+                if rates is not None:
+                    weights[candidates] = acceptance_weights(prior[code, candidates], rates)
+                    plan["expected"][code] = float(weights[candidates] @ rates)
+            else:
+                weights[code] = 1.0
+                kernel = smoothing_kernel(X_t, sources, code, self.smoothing)
+                if judges is not None:
+                    threshold = class_threshold(judges, X_t, sources, code, self.filter_quantile)
+                    plan["expected"][code] = float(probe_sources(
+                        gan, judges, X_t, sources, code, [code], threshold=threshold,
+                        kernel=kernel,
+                    )[0])  # fmt: skip
+            plan["weights"][code] = weights
+            plan["threshold"][code], plan["kernel"][code] = threshold, kernel
+            self.generation_[label] = mode
+            self.source_weights_[label] = {
+                self.classes_[c]: float(weights[c]) for c in np.union1d(candidates, [code])
+            }
+        return plan
 
     def _validation_rows(self, conv, Xs, y_codes, valid, seed):
         """The rows the GAN's minibatches use and the validation rows, standardised.

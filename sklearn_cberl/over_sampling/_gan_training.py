@@ -29,6 +29,7 @@ every other estimator of the package.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -52,19 +53,41 @@ from ..exceptions import SyntheticRowsWarning, TrainingDivergedError
 from ..nn.gan import EmotionClassifier
 
 __all__ = [
+    "MAX_CANDIDATES_PER_ROW",
     "MAX_FILTER_ROUNDS",
+    "MIN_LIFT",
+    "RECOGNISED",
+    "PROBE_SIZE",
     "CrossFittedJudges",
     "EmoGANNet",
     "SourceSampler",
+    "acceptance_weights",
+    "choose_generation",
     "fit_judges",
     "generate",
     "nearest_classes",
+    "probe_sources",
+    "proximity_weights",
+    "real_acceptance",
     "train_emotion_classifier",
     "train_gan",
 ]
 
-#: Candidate rounds drawn per class before the filter falls back to the best candidates.
+#: Candidate rounds drawn per class at most (each sized for the missing rows at the
+#: acceptance rate seen so far).
 MAX_FILTER_ROUNDS = 10
+#: Candidates drawn per requested row at most: the bound on the filter's extra draws (at
+#: 2 % acceptance it still fills the request).
+MAX_CANDIDATES_PER_ROW = 50
+#: ``choose_generation``: the judges recognise a class when they accept this share of its
+#: real rows (MOSI's negatives: 1.0; MELD-starved's anger and surprise: 0.1-0.3) ...
+RECOGNISED = 0.5
+#: ... and neighbour translations are trusted for a class they do not recognise when they
+#: are accepted this many times as often as its real rows (demo data: 3.6-17; MELD: <= 2).
+MIN_LIFT = 3.0
+#: Candidates translated from each source class to measure its acceptance
+#: (:func:`probe_sources`).
+PROBE_SIZE = 256
 NAME = "EmoGANSampler"
 HINT = (
     "Lower `lr` (currently {lr}) or `lambda_adversarial`, or check the input features for "
@@ -85,43 +108,61 @@ def nearest_classes(Xs: np.ndarray, y_codes: np.ndarray, n_classes: int, k: int)
     counts = np.bincount(y_codes, minlength=n_classes).astype(np.float64)
     sums = np.zeros((n_classes, Xs.shape[1]))
     np.add.at(sums, y_codes, Xs)
-    centroids = sums / counts[:, None]
+    centroids = sums / np.maximum(counts, 1)[:, None]
     dist = ((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(-1)
     np.fill_diagonal(dist, np.inf)
     return np.argsort(dist, axis=1, kind="stable")[:, :k]
 
 
+def proximity_weights(neighbours: np.ndarray, self_fraction: float) -> np.ndarray:
+    """Source-class weights by proximity: row ``r`` puts ``self_fraction`` on ``r`` itself
+    and the rest evenly on its nearest classes (all of it on ``r`` without neighbours)."""
+    n_classes, k = neighbours.shape
+    weights = np.zeros((n_classes, n_classes))
+    for r in range(n_classes):
+        if k:
+            weights[r, neighbours[r]] = (1.0 - self_fraction) / k
+            weights[r, r] = self_fraction
+        else:
+            weights[r, r] = 1.0
+    return weights
+
+
 class SourceSampler:
     """Draws source utterances for a requested class ``r`` on the training device.
 
-    A fraction ``self_fraction`` of the sources come from class ``r`` itself, the rest
-    uniformly from its ``k`` nearest classes (centroid distance in the standardised space);
-    inside a class every utterance is equally likely. Tensor ops over the whole request.
+    ``weights[r, s]`` is the probability that a source for class ``r`` comes from class
+    ``s`` (rows sum to 1; :func:`proximity_weights` during GAN training, the measured
+    acceptance of :func:`acceptance_weights` at sampling time); inside a class every
+    utterance is equally likely. Tensor ops over the whole request.
     """
 
-    def __init__(self, y_codes, neighbours, device, self_fraction: float = 0.5):
-        n_classes = neighbours.shape[0]
+    def __init__(self, y_codes, weights, device):
+        n_classes = len(weights)
         order = np.argsort(y_codes, kind="stable")
         counts = np.bincount(y_codes, minlength=n_classes)
         self.rows = torch.as_tensor(order, device=device)
         self.offsets = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)[:-1]]), device=device)
         self.counts = torch.as_tensor(counts, device=device)
-        self.neighbours = torch.as_tensor(neighbours, dtype=torch.long, device=device)
-        self.self_fraction = float(self_fraction)
         self.labels = torch.as_tensor(y_codes, dtype=torch.long, device=device)
+        self.y_codes = np.asarray(y_codes)
+        self.weights = torch.as_tensor(np.asarray(weights), dtype=torch.float64, device=device)
+
+    def with_weights(self, weights) -> SourceSampler:
+        """The same utterances with other source-class weights."""
+        return SourceSampler(self.y_codes, weights, self.rows.device)
 
     def draw(self, r: torch.Tensor) -> torch.Tensor:
         """Row indices of one source utterance per entry of ``r`` (LongTensor of class codes)."""
-        device = r.device
-        cls = r
-        k = self.neighbours.shape[1]
-        if k:
-            pick = torch.randint(k, r.shape, device=device)
-            other = self.neighbours[r, pick]
-            use_self = torch.rand(r.shape, device=device) < self.self_fraction
-            cls = torch.where(use_self, r, other)
+        if len(r) == 0:
+            return r.clone()
+        cls = torch.multinomial(self.weights[r], 1).squeeze(1)
+        return self.draw_from(cls)
+
+    def draw_from(self, cls: torch.Tensor) -> torch.Tensor:
+        """Row indices of one utterance of each class in ``cls``, uniformly inside the class."""
         counts = self.counts[cls]
-        within = (torch.rand(r.shape, device=device) * counts).long()
+        within = (torch.rand(cls.shape, device=cls.device) * counts).long()
         within = torch.minimum(within, counts - 1)
         return self.rows[self.offsets[cls] + within]
 
@@ -444,26 +485,159 @@ def train_gan(
 
 
 # --------------------------------------------------------------------------- sampling
-def generate(gan, judges, X_t, sources, code: int, count: int, *, label, lr):
-    """``count`` synthetic rows of class ``code`` (standardised) and their sources.
+@torch.no_grad()
+def accepts(judges, x, source_rows, code: int, threshold=None):
+    """The filter's verdict on candidates ``x`` of class ``code`` translated from
+    ``source_rows``: the judge that never saw the source assigns it to ``code`` or, with a
+    ``threshold``, gives ``code`` a probability of at least ``threshold``.
+
+    Returns
+    -------
+    ok : BoolTensor
+    proba : Tensor
+        The judges' class probabilities.
+    """
+    proba = judges.proba(x, source_rows)
+    ok = proba.argmax(dim=1) == code
+    if threshold is not None:
+        ok |= proba[:, code] >= threshold
+    return ok, proba
+
+
+@torch.no_grad()
+def class_threshold(judges, X_t, sources, code: int, quantile) -> float | None:
+    """The ``quantile`` of the probabilities of class ``code`` that the judges give the real
+    rows of that class (each judged by the judge that never saw it); None without a
+    ``quantile`` or rows."""
+    rows = class_rows(sources, code)
+    if quantile is None or not len(rows):
+        return None
+    proba = judges.proba(X_t[rows], rows)[:, code]
+    # "lower": at least 1 - quantile of the real rows reach the threshold
+    return float(torch.quantile(proba.double(), float(quantile), interpolation="lower"))
+
+
+def class_rows(sources, code: int) -> torch.Tensor:
+    """Indices of the real rows of class ``code``."""
+    start = int(sources.offsets[code])
+    return sources.rows[start : start + int(sources.counts[code])]
+
+
+def probe_sources(
+    gan, judges, X_t, sources, code: int, candidates, n_probe: int = PROBE_SIZE, threshold=None,
+    kernel=None,
+):  # fmt: skip
+    """Share of translations into class ``code`` the filter accepts, per source class.
+
+    ``n_probe`` utterances of each class in ``candidates`` (uniform, with replacement) are
+    translated with ``G_T->S(x, Z_code)`` and judged by the cross-fitted judge that never saw
+    each source, as at sampling time.
+
+    Returns
+    -------
+    ndarray of shape (len(candidates),)
+        The acceptance rate of each candidate source class.
+    """
+    device = X_t.device
+    cls = torch.as_tensor(np.asarray(candidates), dtype=torch.long, device=device)
+    cls = cls.repeat_interleave(n_probe)
+    src = sources.draw_from(cls)
+    r = torch.full_like(cls, code)
+    x = gan.translate(X_t[src], r)
+    if kernel is not None:
+        x = x + torch.randn_like(x) * kernel
+    ok = torch.isfinite(x).all(dim=1)
+    x = torch.where(ok[:, None], x, torch.zeros_like(x))
+    ok &= accepts(judges, x, src, code, threshold)[0]
+    return ok.view(len(candidates), n_probe).double().mean(dim=1).cpu().numpy()
+
+
+def real_acceptance(judges, X_t, sources, code: int, threshold=None) -> float:
+    """Share of the real rows of class ``code`` that the filter would accept: each judged by
+    the judge that never saw it (what the acceptance of candidates compares with)."""
+    rows = class_rows(sources, code)
+    if not len(rows):
+        return float("nan")
+    return float(accepts(judges, X_t[rows], rows, code, threshold)[0].double().mean())
+
+
+def smoothing_kernel(X_t, sources, code: int, smoothing: float):
+    """Per-feature standard deviation of the Gaussian kernel added to translations into
+    class ``code``: ``smoothing`` x Silverman's factor x the class's per-feature standard
+    deviation (the smoothed bootstrap's kernel); None when ``smoothing`` is 0."""
+    rows = class_rows(sources, code)
+    if not smoothing or len(rows) < 2:
+        return None
+    n, d = len(rows), X_t.shape[1]
+    factor = (4.0 / ((d + 2) * n)) ** (1.0 / (d + 4))
+    return smoothing * factor * X_t[rows].std(dim=0)
+
+
+def choose_generation(real: float, neighbour_acceptance) -> str:
+    """``"translate"`` when the filter can vouch for translations from neighbour classes,
+    else ``"same_class"``.
+
+    The judges' verdict on a translated neighbour utterance means something when they
+    recognise the class's own real rows (``real`` >= :data:`RECOGNISED`), or when the best
+    neighbour's translations are accepted at least :data:`MIN_LIFT` times as often as the
+    class's real rows (the generator moved them where the judges clearly see the class).
+    Otherwise an accepted translation is indistinguishable from the judges' false
+    positives (balanced judges of a class they rarely recognise call a wide region by its
+    name), and the class is generated from its own utterances.
+
+    Parameters
+    ----------
+    real : float
+        Share of the class's real rows the filter accepts (:func:`real_acceptance`).
+    neighbour_acceptance : array-like
+        Acceptance of the translations from each neighbour class (:func:`probe_sources`).
+    """
+    neighbour = float(np.max(neighbour_acceptance)) if len(neighbour_acceptance) else 0.0
+    if real >= RECOGNISED or (neighbour > 0 and neighbour >= MIN_LIFT * real):
+        return "translate"
+    return "same_class"
+
+
+def acceptance_weights(prior: np.ndarray, acceptance: np.ndarray) -> np.ndarray:
+    """Source-class weights for one requested class: ``prior`` (proximity) times the
+    measured ``acceptance``, normalised; the prior when no source class is accepted."""
+    weights = prior * acceptance
+    total = weights.sum()
+    return weights / total if total > 0 else prior / prior.sum()
+
+
+@torch.no_grad()
+def generate(
+    gan, judges, X_t, sources, code: int, count: int, *, label, lr, fill=None, expected=0.5,
+    threshold=None, kernel=None,
+):  # fmt: skip
+    """Up to ``count`` synthetic rows of class ``code`` (standardised) and their sources.
 
     Vectorised rounds of candidates ``G_T->S(x, Z_r)``. With ``judges`` (the filter) a
     candidate is kept only when the cross-fitted judge that never saw its source row
-    assigns it to ``code``; rounds draw twice the missing count, and after
-    :data:`MAX_FILTER_ROUNDS` the remainder is filled with the rejected candidates of
-    highest judged probability (a :class:`SyntheticRowsWarning` says how many).
-    Non-finite candidates are never kept.
+    assigns it to ``code``. Each round draws enough candidates for the missing rows at the
+    acceptance rate seen so far (``expected`` before the first round), for at most
+    :data:`MAX_FILTER_ROUNDS` rounds and :data:`MAX_CANDIDATES_PER_ROW` x ``count``
+    candidates. If fewer pass, fewer rows are returned and a :class:`SyntheticRowsWarning`
+    gives the counts - unless ``fill="rejected"``, which fills the remainder with the
+    rejected candidates of highest judged probability (the behaviour before the filter was
+    obeyed; it adds rows a judge assigns to another class). Non-finite candidates are never
+    kept.
 
     Returns
     -------
     rows, sources : ndarray
         The synthetic rows and the index of the real row each was translated from.
     stats : dict
-        ``requested``, ``candidates``, ``accepted``, ``filled`` (``filter_stats_``).
+        ``requested``, ``candidates``, ``accepted``, ``filled``, ``added`` and ``sources``
+        (distinct source utterances of the added rows) - ``filter_stats_``.
     acceptance : dict
-        Share accepted: ``all``, ``same_class``, ``neighbour_class`` (``acceptance_rate_``).
+        Share accepted: ``all``, ``same_class``, ``neighbour_class``, and ``real``: the
+        share of the real rows of the class the judges accept (:func:`real_acceptance`) -
+        ``acceptance_rate_``.
     """
     device = X_t.device
+    label = label.item() if isinstance(label, np.generic) else label  # repr 1, not np.int64(1)
     kept_x, kept_src = [], []
     best_x = X_t.new_zeros((0, X_t.shape[1]))
     best_src = torch.zeros(0, dtype=torch.long, device=device)
@@ -471,20 +645,28 @@ def generate(gan, judges, X_t, sources, code: int, count: int, *, label, lr):
     # candidates and accepted ones by source kind: [same class, neighbour class]
     tried = torch.zeros(2, dtype=torch.long, device=device)
     passed = torch.zeros(2, dtype=torch.long, device=device)
+    budget = MAX_CANDIDATES_PER_ROW * count
     remaining, drawn, rounds = count, 0, 0
-    while remaining > 0 and rounds < MAX_FILTER_ROUNDS:
+    while remaining > 0 and rounds < MAX_FILTER_ROUNDS and drawn < budget:
         rounds += 1
-        m = max(2 * remaining, 32) if judges is not None else remaining
+        m = remaining
+        if judges is not None:
+            seen = int(tried.sum())
+            rate = float(passed.sum()) / seen if seen else expected
+            m = math.ceil(1.25 * remaining / max(rate, 1.0 / MAX_CANDIDATES_PER_ROW))
+            m = min(max(m, 32), budget - drawn)
         r = torch.full((m,), code, dtype=torch.long, device=device)
         src = sources.draw(r)
         x = gan.translate(X_t[src], r)
+        if kernel is not None:
+            x = x + torch.randn_like(x) * kernel
         drawn += m
         finite = torch.isfinite(x).all(dim=1)
         x = torch.where(finite[:, None], x, torch.zeros_like(x))
         ok = finite
         if judges is not None:
-            proba = judges.proba(x, src)
-            ok = ok & (proba.argmax(dim=1) == code)
+            verdict, proba = accepts(judges, x, src, code, threshold)
+            ok = ok & verdict
         kind = (sources.labels[src] != code).long()  # 0 same class, 1 neighbour
         tried += torch.bincount(kind, minlength=2)
         passed += torch.bincount(kind[ok], minlength=2)
@@ -492,7 +674,7 @@ def generate(gan, judges, X_t, sources, code: int, count: int, *, label, lr):
         kept_x.append(x[accepted])
         kept_src.append(src[accepted])
         remaining -= len(accepted)
-        if judges is not None:
+        if judges is not None and fill == "rejected":
             # Keep the best `remaining` rejected candidates for the fallback fill.
             rejected = torch.nonzero(finite & ~ok).squeeze(1)
             best_x = torch.cat([best_x, x[rejected]])
@@ -500,30 +682,53 @@ def generate(gan, judges, X_t, sources, code: int, count: int, *, label, lr):
             best_p = torch.cat([best_p, proba[rejected, code]])
             top = torch.argsort(best_p, descending=True, stable=True)[:count]
             best_x, best_src, best_p = best_x[top], best_src[top], best_p[top]
+    accepted = count - remaining
     filled = 0
-    if remaining > 0:
-        if len(best_p) < remaining:
-            raise TrainingDivergedError(
-                f"{NAME}: the generator produced non-finite rows for class {label!r}. "
-                + HINT.format(lr=lr)
-            )
-        kept_x.append(best_x[:remaining])
-        kept_src.append(best_src[:remaining])
-        filled = remaining
+    if remaining > 0 and judges is None:
+        raise TrainingDivergedError(
+            f"{NAME}: the generator produced non-finite rows for class {label!r}. "
+            + HINT.format(lr=lr)
+        )
+    if remaining > 0 and fill == "rejected" and len(best_p):
+        filled = min(remaining, len(best_p))
+        kept_x.append(best_x[:filled])
+        kept_src.append(best_src[:filled])
         warnings.warn(
-            f"{NAME}: only {count - filled} of {count} synthetic rows of class {label!r} "
-            f"passed the filter in {drawn} candidates; the other {filled} are the "
-            "rejected candidates the judges rated most likely of that class. See "
-            "acceptance_rate_; more GAN epochs or filter_synthetic=False change this.",
+            f"{NAME}: only {accepted} of {count} synthetic rows of class {label!r} "
+            f"passed the filter in {drawn} candidates; fill='rejected' added {filled} "
+            "rejected candidates (those the judges rated most likely of that class), rows "
+            "an independent judge assigns to another class. See acceptance_rate_.",
             SyntheticRowsWarning,
             stacklevel=4,
         )
-    stats = {"requested": count, "candidates": drawn, "accepted": count - filled, "filled": filled}
+    elif remaining > 0:
+        rate = float(passed.sum()) / max(int(tried.sum()), 1)
+        warnings.warn(
+            f"{NAME}: only {accepted} of {count} synthetic rows of class {label!r} passed "
+            f"the filter ({drawn} candidates, {rate:.0%} accepted); {accepted} added, "
+            f"{count - accepted} fewer than requested (n_synthetic_, filter_stats_). More "
+            "GAN epochs may help; filter_synthetic=False keeps every candidate.",
+            SyntheticRowsWarning,
+            stacklevel=4,
+        )
+    added = accepted + filled
+    src_all = torch.cat(kept_src) if kept_src else torch.zeros(0, dtype=torch.long)
+    stats = {
+        "requested": count,
+        "candidates": drawn,
+        "accepted": accepted,
+        "filled": filled,
+        "added": added,
+        "sources": int(torch.unique(src_all).numel()),
+    }
     tried, passed = tried.tolist(), passed.tolist()
     acceptance = {
-        "all": sum(passed) / max(sum(tried), 1),
+        "all": sum(passed) / sum(tried) if sum(tried) else float("nan"),
         "same_class": passed[0] / tried[0] if tried[0] else float("nan"),
         "neighbour_class": passed[1] / tried[1] if tried[1] else float("nan"),
+        "real": float("nan") if judges is None else real_acceptance(
+            judges, X_t, sources, code, threshold
+        ),
     }
-    rows = torch.cat(kept_x).cpu().numpy()
-    return rows, torch.cat(kept_src).cpu().numpy(), stats, acceptance
+    rows = torch.cat(kept_x) if kept_x else X_t.new_zeros((0, X_t.shape[1]))
+    return rows.cpu().numpy(), src_all.cpu().numpy(), stats, acceptance
