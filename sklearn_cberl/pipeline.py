@@ -120,7 +120,8 @@ def make_cberl_pipeline(
         ``AddPerClass(PAPER_AUGMENTATION["meld"])`` reproduces Table VI.
     device, random_state, verbose
         Passed to every step (``random_state``: a seed per step that depends only on the
-        seed and the step, so a configuration gets the same seeds whatever steps it has).
+        seed and the step, so a configuration gets the same seeds whatever steps it has;
+        ``verbose``: also the pipeline's line with each step's time).
     **params
         Step parameters in pipeline syntax, e.g. ``clf__gamma=0``, ``fuse__n_components=64``.
     """
@@ -143,7 +144,8 @@ def make_cberl_pipeline(
             ),
             ("fuse", DJVAE(**common) if fusion == "separate" else "passthrough"),
             ("clf", classifier),
-        ]
+        ],
+        verbose=bool(verbose),  # with the steps' epoch lines, each step's time
     )
     if random_state is not None:
         set_random_states(pipe, int(random_state))

@@ -7,16 +7,19 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 # Shrink the example to unit-test size; everything else runs as written.
 SHRINK = {
-    "n_dialogues=200": "n_dialogues=24",
-    '"dlg0150"': '"dlg0018"',
-    "EmoGANSampler()": "EmoGANSampler(max_epochs=2, classifier_max_epochs=2, random_state=0)",
-    "DJVAE()": "DJVAE(n_components=8, max_epochs=2, random_state=0)",
-    "CBERLClassifier()": "CBERLClassifier(max_epochs=2, n_estimators=2, random_state=0, "
-    "device='cpu', verbose=0)",
+    "n_dialogues=200": "n_dialogues=30",
+    '"dlg0130"': '"dlg0020"',
+    '"dlg0149"': '"dlg0024"',
+    "make_cberl_pipeline(random_state=0, verbose=1)": "make_cberl_pipeline(random_state=0, "
+    "verbose=1, device='cpu', aug__sampling_strategy='auto', aug__max_epochs=2, "
+    "aug__classifier_max_epochs=2, clf__max_epochs=2, clf__n_estimators=2, "
+    "clf__fusion__max_epochs=2, clf__fusion__n_components=8)",
+    "CBERLClassifier(max_epochs=30, random_state=0)": "CBERLClassifier(max_epochs=2, "
+    "n_estimators=2, random_state=0, device='cpu')",
 }
 
 
-def test_readme_usage_example_runs(capsys):
+def test_readme_usage_example_runs_and_shows_progress(capsys):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert blocks, "README has no python example"
     code = blocks[0]
@@ -25,7 +28,16 @@ def test_readme_usage_example_runs(capsys):
         code = code.replace(old, new)
     namespace = {}
     exec(compile(code, str(README), "exec"), namespace)
-    assert "WAF1" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "WAF1" in out
     search = namespace["search"]
     assert len(search.cv_results_["params"]) == 2
     assert hasattr(search.best_estimator_, "predict")
+    # Progress during every slow step (issue 25): a line per epoch of the sampler's GAN, of
+    # the pretrained fusion and of the classifier, each step's time, each search fit.
+    printed = out + err
+    for step in ("aug", "clf"):
+        assert re.search(rf"\[Pipeline\].*Processing {step}", printed), step
+    for name in ("EmoGAN", "DJVAE", "CBERLClassifier"):
+        assert re.search(rf"{name}.*epoch", printed, flags=re.I), name
+    assert printed.count("[CV] END") == 4

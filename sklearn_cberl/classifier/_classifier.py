@@ -501,7 +501,9 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
         if conv.metadata is not None:
             metadata = conv.metadata[list(METADATA_COLUMNS)].reset_index(drop=True)
             features = pd.concat([metadata, features], axis=1)
-        djvae = clone(self.fusion).set_params(random_state=seed, device=device, verbose=0)
+        djvae = clone(self.fusion).set_params(
+            random_state=seed, device=device, verbose=self.verbose
+        )
         return djvae.fit(features)
 
     def _warn_at_epoch_cap(self):
