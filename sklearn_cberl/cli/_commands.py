@@ -76,7 +76,11 @@ def demo(args) -> int:
     pipe = make_cberl_pipeline(device=args.device, random_state=args.seed, verbose=args.verbose)
     pipe.verbose = not args.quiet  # a "[Pipeline] ... total=" line as each stage ends
     start = time.perf_counter()
-    stages = " -> ".join(type(s).__name__ for _, s in pipe.steps)
+    stages = " -> ".join(
+        type(step).__name__ + (" (DJVAE inside)" if getattr(step, "fusion", None) else "")
+        for _, step in pipe.steps
+        if step != "passthrough"
+    )
     log(args, f"[demo] fitting {stages} ({args.threads} torch thread(s))")
     # The validation split (never the test) reaches the classifier through the fitted
     # earlier steps, for epoch selection.
@@ -86,7 +90,7 @@ def demo(args) -> int:
 
     print("\nPer-utterance logistic regression (context-free baseline), test dialogues:")
     print(format_report(emotion_report(data.y_test, base_pred, labels=labels)))
-    print(f"\nCBERL pipeline (EmoGANSampler -> DJVAE -> CBERLClassifier), fit {fit_time:.0f}s:")
+    print(f"\nCBERL pipeline ({stages}), fit {fit_time:.0f}s:")
     print(format_report(emotion_report(data.y_test, y_pred, labels=labels)))
     png = out / "demo_confusion_matrix.png"
     fig = plot_confusion_matrix(data.y_test, y_pred, labels=labels, title="CBERL demo")
