@@ -8,7 +8,7 @@ from tiny import PIPE, conversations
 from sklearn_cberl import CBERLStageSearch
 from sklearn_cberl.classifier import CBERLClassifier
 
-PARAMS = {k: v for k, v in PIPE.items() if k != "aug__sampling_strategy"}
+PARAMS = {k: v for k, v in PIPE.items() if k not in ("aug__sampling_strategy", "fusion")}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,9 @@ def data():
 
 
 def search(**kwargs):
-    return CBERLStageSearch(**{"ratios": (0.5,), "params": PARAMS, "device": "cpu", **kwargs})
+    kwargs = {"ratios": (0.5,), "fusions": ("separate", "end_to_end"), "params": PARAMS,
+              "device": "cpu", **kwargs}  # fmt: skip
+    return CBERLStageSearch(**kwargs)
 
 
 def test_the_search_never_reads_the_test_rows_and_refits_the_choice(data, monkeypatch):
@@ -76,3 +78,11 @@ def test_bad_parameters_are_named(data):
         search(ratios=(2.0,)).fit(X, y)
     with pytest.raises(ValueError, match="random_state="):
         search(random_state=None).fit(X, y)
+
+
+def test_a_ratio_that_adds_no_row_is_not_fitted(data):
+    (X, y), (X_val, y_val) = data["train"], data["valid"]
+    # 0.01 of the majority: every class already has that many rows.
+    model = search(ratios=(0.01,), fusions=()).fit(X, y, validation_data=(X_val, y_val))
+    assert model.cv_results_["config"] == ["classifier"]
+    assert model.best_config_["augment"] is False

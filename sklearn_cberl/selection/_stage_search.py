@@ -30,6 +30,7 @@ from sklearn.utils.validation import validate_data
 
 from ..conversation import DIALOGUE, check_container
 from ..pipeline import FUSIONS, make_cberl_pipeline
+from ..strategies import UpToRatio
 
 __all__ = ["CBERLStageSearch", "describe_config"]
 
@@ -67,7 +68,9 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
     ----------
     ratios : sequence of float, default=(0.1, 0.25, 0.5)
         EmoGAN ``sampling_strategy`` values tried (every class raised to that share of the
-        majority); empty: no sampler candidates.
+        majority); empty: no sampler candidates. A ratio that adds no row to the training
+        data (every class already at that share) is not fitted: it is the configuration
+        without the sampler.
     fusions : sequence of {"end_to_end", "separate"}, default=("end_to_end",)
         Fusions tried (``make_cberl_pipeline(fusion=...)``); empty: none. ``"separate"``
         is not tried by default: on the validation splits of every data set measured it
@@ -246,10 +249,12 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
         )
         # The first of equal scores wins: the simpler configuration.
         fusion = rows[int(np.argmax([r["mean_test_score"] for r in rows]))]["params"]["fusion"]
-        if self.ratios:
+        # A ratio that adds no row (every class already at that share of the majority) is
+        # the configuration without the sampler, scored above: not fitted again.
+        ratios = [float(r) for r in self.ratios if UpToRatio(float(r))(np.asarray(y))]
+        if ratios:
             configs = [
-                {"augment": True, "sampling_strategy": float(r), "fusion": fusion}
-                for r in self.ratios
+                {"augment": True, "sampling_strategy": r, "fusion": fusion} for r in ratios
             ]
             rows += self._grid(configs, data, "sampler")
         self.search_time_ = time.perf_counter() - start
