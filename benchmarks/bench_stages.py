@@ -256,7 +256,8 @@ def _sampler_stats(aug) -> dict:
     y = aug.sampling_strategy_
     added = getattr(aug, "n_synthetic_", None) or {c: int(n) for c, n in y.items()}
     stats = {"n_synthetic_per_class": {str(c): int(n) for c, n in added.items()}}
-    for name in ("filter_stats_", "acceptance_rate_", "source_weights_", "source_acceptance_"):
+    for name in ("filter_stats_", "acceptance_rate_", "source_weights_", "source_acceptance_",
+                 "generation_"):
         if hasattr(aug, name):
             stats[name.rstrip("_")] = {str(c): v for c, v in getattr(aug, name).items()}
     return stats
