@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import re
 import sys
 import threading
@@ -42,6 +43,7 @@ from skorch.utils import to_tensor
 from .exceptions import TrainingDivergedError
 
 __all__ = [
+    "user_stacklevel",
     "TRAINING_CONSTRAINTS",
     "FiniteLoss",
     "PlainPrintLog",
@@ -64,6 +66,30 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- device, seeds
+def user_stacklevel() -> int:
+    """``warnings.warn``'s ``stacklevel`` that points at the user's call: the first frame
+    outside this package and the libraries whose wrappers sit between (scikit-learn's fit
+    context, imbalanced-learn's ``fit_resample``, skorch, joblib, torch's and contextlib's
+    decorators), however many there are.
+
+    A fixed number breaks whenever a decorator is added (the thread policy added one).
+    Python 3.12's ``skip_file_prefixes`` does the same; the package supports 3.10.
+    """
+    import imblearn
+    import joblib
+    import sklearn
+    import skorch
+
+    internal = tuple(
+        os.path.dirname(module.__file__)
+        for module in (sklearn, imblearn, skorch, joblib, torch)  # torch: no_grad decorators
+    ) + (os.path.dirname(os.path.abspath(__file__)), contextlib.__file__)
+    frame, level = sys._getframe(1), 1  # the function that warns
+    while frame is not None and frame.f_code.co_filename.startswith(internal):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def resolve_device(device) -> torch.device:
     """Turn the ``device`` parameter into a :class:`torch.device`.
 

@@ -60,9 +60,12 @@ def test_epoch_cap_warning_only_when_validation_was_still_improving(data):
     X, y = data
     # An ever-improving validation score: the cap, not early stopping, ends training.
     clf = CBERLClassifier(random_state=0, **{**CLF, "max_epochs": 3, "early_stopping": "loss"})
-    with pytest.warns(ConvergenceWarning, match="epoch cap.*max_epochs=3.*raise max_epochs"):
+    cap = "epoch cap.*max_epochs=3.*raise max_epochs"
+    with pytest.warns(ConvergenceWarning, match=cap) as caught:
         clf.fit(X, y, validation_data=(X, y))
     assert clf.best_epoch_ == clf.n_iter_ == 3
+    # The warning points at the user's call, not into the package.
+    assert [w.filename for w in caught if w.category is ConvergenceWarning] == [__file__]
     # Early stopping that ends training before the cap: no warning.
     stopped = CBERLClassifier(random_state=0, **{**CLF, "max_epochs": 40, "patience": 2})
     with warnings.catch_warnings():

@@ -34,7 +34,13 @@ from sklearn.utils.validation import (
 )
 
 from .._config import uses_torch_threads
-from .._torch_estimator import fitted_history, resolve_device, seed_from, torch_seed
+from .._torch_estimator import (
+    fitted_history,
+    resolve_device,
+    seed_from,
+    torch_seed,
+    user_stacklevel,
+)
 from ..conversation import (
     METADATA_COLUMNS,
     check_conversations,
@@ -519,7 +525,7 @@ class CBERLClassifier(ClassifierMixin, BaseEstimator):
                 f"{self.max_epochs}) while the validation {stopper.monitor} was still "
                 f"improving (best epoch {self.best_epoch_}); raise max_epochs.",
                 ConvergenceWarning,
-                stacklevel=3,  # the caller of CBERLClassifier.fit
+                stacklevel=user_stacklevel(),  # the caller of CBERLClassifier.fit
             )
 
     # ----------------------------------------------------------------------- inference

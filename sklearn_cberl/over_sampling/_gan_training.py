@@ -48,6 +48,7 @@ from .._torch_estimator import (
     rows_as_batch,
     torch_seed,
     training_callbacks,
+    user_stacklevel,
 )
 from ..exceptions import SyntheticRowsWarning, TrainingDivergedError
 from ..nn.gan import EmotionClassifier
@@ -699,7 +700,7 @@ def generate(
             "rejected candidates (those the judges rated most likely of that class), rows "
             "an independent judge assigns to another class. See acceptance_rate_.",
             SyntheticRowsWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
     elif remaining > 0:
         rate = float(passed.sum()) / max(int(tried.sum()), 1)
@@ -709,7 +710,7 @@ def generate(
             f"{count - accepted} fewer than requested (n_synthetic_, filter_stats_). More "
             "GAN epochs may help; filter_synthetic=False keeps every candidate.",
             SyntheticRowsWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
     added = accepted + filled
     src_all = torch.cat(kept_src) if kept_src else torch.zeros(0, dtype=torch.long)
