@@ -792,7 +792,7 @@ def test_early_stopping_holds_out_whole_dialogues(small_conversations, monkeypat
     assert len(set(dialogues[~kept])) == 10  # a quarter of the 40 dialogues
     features, codes = seen["valid"]
     assert len(features) == len(codes) == (~kept).sum()
-    expected = sampler.scaler_.transform(X.loc[~kept, sampler.feature_names_in_[3:]])
+    expected = sampler.scaler_.transform(X.loc[~kept, sampler.feature_names_in_[3:]].to_numpy())
     assert_allclose(features.numpy(), expected, rtol=1e-5, atol=1e-5)
     assert_array_equal(sampler.classes_[codes.numpy()], y[~kept])
     assert "valid_loss" in sampler.history_[0]
