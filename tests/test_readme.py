@@ -41,3 +41,14 @@ def test_readme_usage_example_runs_and_shows_progress(capsys):
     for name in ("EmoGAN", "DJVAE", "CBERLClassifier"):
         assert re.search(rf"{name}.*epoch", printed, flags=re.I), name
     assert printed.count("[CV] END") == 4
+
+
+def test_readme_baseline_number_is_what_the_example_prints(capsys):
+    """The cheap part of the documented output, re-run at full size: the per-utterance
+    baseline's WAF1 quoted under the example is what the example prints (issue 25)."""
+    text = README.read_text()
+    code = re.findall(r"```python\n(.*?)```", text, flags=re.S)[0]
+    exec(compile(code.split("# EmoGANSampler ->")[0], str(README), "exec"), {})
+    printed = re.search(r"per-utterance LR: WAF1 ([\d.]+)%", capsys.readouterr().out).group(1)
+    quoted = re.search(r"per-utterance logistic regression WAF1 ([\d.]+) %", text).group(1)
+    assert printed == quoted
