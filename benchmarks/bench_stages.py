@@ -334,7 +334,8 @@ def _sampler_summary(runs) -> dict:
     rejected rows filled in (issue 27)."""
     out = {}
     for c in {c for r in runs for c in r.get("n_synthetic_per_class", {})}:
-        out[f"added {c}"] = float(np.mean([r["n_synthetic_per_class"].get(c, 0) for r in runs]))
+        added = [r.get("n_synthetic_per_class", {}).get(c, 0) for r in runs]  # none: 0
+        out[f"added {c}"] = float(np.mean(added))
         if all(c in r.get("acceptance_rate", {}) for r in runs):
             rates = [r["acceptance_rate"][c]["all"] for r in runs]
             out[f"acceptance {c}"] = float(np.mean(rates))
@@ -473,10 +474,11 @@ def main(argv=None):
         minority_of[d] = previous["minority"][d]
     meta = {**machine(), "argv": " ".join(sys.argv[1:] if argv is None else argv),
             "jobs": args.jobs, "wall_s": time.time() - start}  # fmt: skip
-    summary = summarise(all_runs, labels_of)
-    payload = {"meta": meta, "labels": labels_of, "minority": minority_of, "summary": summary,
-               "runs": all_runs}  # fmt: skip
+    payload = {"meta": meta, "labels": labels_of, "minority": minority_of, "runs": all_runs}
     RESULTS.mkdir(parents=True, exist_ok=True)
+    # The fits first: a failure in the summary below must not lose them.
+    path.write_text(json.dumps(payload, indent=1, default=str))
+    summary = payload["summary"] = summarise(all_runs, labels_of)
     path.write_text(json.dumps(payload, indent=1, default=str))
     text = markdown(summary, labels_of, minority_of, args.split, meta, all_runs)
     path.with_suffix(".md").write_text(text)
