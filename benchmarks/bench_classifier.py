@@ -53,8 +53,11 @@ def _speed_worker(n_utterances: int, epochs: int, threads: int, device: str) -> 
     import torch
 
     torch.set_num_threads(threads)
+    import sklearn_cberl
     from sklearn_cberl import classifier
     from sklearn_cberl.datasets import make_conversations
+
+    sklearn_cberl.set_config(n_threads=threads)  # the estimators' own thread policy
 
     n_dialogues = max(1, round(n_utterances / MEAN_DIALOGUE))
     X, y = make_conversations(n_dialogues=n_dialogues, dialogue_length=(40, 84), random_state=0)
@@ -179,7 +182,10 @@ def run_meld(meld_dir, seeds, quick, threads, device, params):
     import torch
 
     torch.set_num_threads(threads)
+    import sklearn_cberl
     from sklearn_cberl.classifier import CBERLClassifier
+
+    sklearn_cberl.set_config(n_threads=threads)  # the estimators' own thread policy
 
     data = meld_features(meld_dir, quick)
     (Xtr, ytr), (Xva, yva), (Xte, yte) = data["train"], data["valid"], data["test"]

@@ -322,6 +322,9 @@ def main(argv=None):
     if args.quick:
         grid = {"encoder": ["mlp", "paper"], "fusion": ["poe"], "beta": [1.0]}
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    from sklearn_cberl import set_config  # the estimators' own thread policy
+
+    set_config(n_threads=torch.get_num_threads())
 
     def log(line):
         print(line, flush=True)

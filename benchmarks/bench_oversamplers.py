@@ -376,6 +376,9 @@ def main(argv=None):
     if args.grid == "defaults":
         grid = {}
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    from sklearn_cberl import set_config  # the estimators' own thread policy
+
+    set_config(n_threads=torch.get_num_threads())
     if args.cberl_epochs or args.quick:
         CBERL_PARAMS["max_epochs"] = 2 if args.quick else args.cberl_epochs
     if args.classifier == "cberl":

@@ -77,6 +77,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    from sklearn_cberl import set_config  # the estimators' own thread policy
+
+    set_config(n_threads=torch.get_num_threads())
     rows = []
     for seed in args.seeds:
         rows.append(run(seed, args.quick, args.device))

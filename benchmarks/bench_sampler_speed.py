@@ -42,6 +42,9 @@ def main(argv=None):
     rows = []
     for threads in args.threads:
         torch.set_num_threads(threads)
+        from sklearn_cberl import set_config  # the estimators' own thread policy
+
+        set_config(n_threads=torch.get_num_threads())
         sampler = EmoGANSampler(random_state=0, device=args.device)
         if args.quick:
             sampler.set_params(max_epochs=2, classifier_max_epochs=2)

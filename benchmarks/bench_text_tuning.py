@@ -168,6 +168,9 @@ def main(argv=None):
 
     if args.threads:
         torch.set_num_threads(args.threads)
+        from sklearn_cberl import set_config  # the estimators' own thread policy
+
+        set_config(n_threads=torch.get_num_threads())
     raw = load_meld_text(os.environ.get(MELD[0], str(MELD[1])))
     runs = []
     prov = provenance(argv=None if argv is None else [sys.argv[0], *argv])
