@@ -90,14 +90,14 @@ def make_cberl_pipeline(
     verbose=0,
     **params,
 ) -> CBERLPipeline:
-    """Build ``CBERLPipeline([("aug", EmoGANSampler), ("fuse", DJVAE), ("clf", CBERLClassifier)])``.
+    """Build ``CBERLPipeline([("aug", EmoGANSampler), ("fuse", ...), ("clf", CBERLClassifier)])``.
 
     Every component starts at its defaults (the paper's hyper-parameters where they were not
     measured to be worse, Sec. V-D); every ablation of Tables III-V is a parameter or a
     ``"passthrough"`` step, so ``GridSearchCV`` can produce the ablation tables::
 
         {"aug": ["passthrough", EmoGANSampler(), SMOTE()],
-         "fuse": ["passthrough", DJVAE()],
+         "clf__fusion": [None, DJVAE()],  # or "fuse" on a fusion="separate" pipeline
          "clf__gamma": [0, 3], "clf__mask_rate": [0, 0.2],
          "clf__ensemble": ["mlp", "adaboost"]}
 
@@ -123,7 +123,8 @@ def make_cberl_pipeline(
         seed and the step, so a configuration gets the same seeds whatever steps it has;
         ``verbose``: also the pipeline's line with each step's time).
     **params
-        Step parameters in pipeline syntax, e.g. ``clf__gamma=0``, ``fuse__n_components=64``.
+        Step parameters in pipeline syntax, e.g. ``clf__gamma=0``,
+        ``clf__fusion__n_components=64`` (``fuse__n_components=64`` with ``"separate"``).
     """
     from .classifier import CBERLClassifier
     from .fusion import DJVAE
