@@ -51,7 +51,7 @@ def timed(command, env) -> dict:
         now = time.perf_counter()
         silence, last = max(silence, now - last), now
         lines += 1
-        tail = (tail + [line.rstrip()])[-12:]
+        tail = (tail + [line.rstrip()])[-40:]  # the README example's report and search
     process.wait()
     end = time.perf_counter()
     silence = max(silence, end - last)

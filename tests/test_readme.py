@@ -14,7 +14,7 @@ SHRINK = {
     "verbose=1, device='cpu', aug__sampling_strategy='auto', aug__max_epochs=2, "
     "aug__classifier_max_epochs=2, clf__max_epochs=2, clf__n_estimators=2, "
     "clf__fusion__max_epochs=2, clf__fusion__n_components=8)",
-    "CBERLClassifier(max_epochs=30, random_state=0)": "CBERLClassifier(max_epochs=2, "
+    "CBERLClassifier(random_state=0)": "CBERLClassifier(max_epochs=2, "
     "n_estimators=2, random_state=0, device='cpu')",
 }
 
