@@ -77,7 +77,8 @@ def demo(args) -> int:
     pipe.verbose = not args.quiet  # a "[Pipeline] ... total=" line as each stage ends
     start = time.perf_counter()
     stages = " -> ".join(
-        type(step).__name__ + (" (DJVAE inside)" if getattr(step, "fusion", None) else "")
+        type(step).__name__
+        + (" (DJVAE inside)" if getattr(step, "fusion", None) is not None else "")
         for _, step in pipe.steps
         if step != "passthrough"
     )
