@@ -6,7 +6,7 @@ from imblearn.pipeline import Pipeline
 
 from ._params import accepts_validation_data, set_random_states
 
-__all__ = ["FUSIONS", "CBERLPipeline", "make_cberl_pipeline"]
+__all__ = ["FUSIONS", "CBERLPipeline", "kept_step_params", "make_cberl_pipeline"]
 
 
 class CBERLPipeline(Pipeline):
@@ -74,6 +74,14 @@ class CBERLPipeline(Pipeline):
             X_val = step.transform(X_val)
         fit_params["validation_data"] = (X_val, y_val)
         return step_params
+
+
+def kept_step_params(pipe, params: dict) -> dict:
+    """The ``<step>__<param>`` entries of ``params`` whose step ``pipe`` keeps (not
+    ``"passthrough"``): shared settings such as ``fuse__max_epochs`` apply to the
+    configurations that have the step and are ignored by the others."""
+    kept = {name for name, step in pipe.steps if step != "passthrough"}
+    return {k: v for k, v in (params or {}).items() if k.split("__")[0] in kept}
 
 
 #: ``make_cberl_pipeline(fusion=...)`` values: where the modalities are fused.

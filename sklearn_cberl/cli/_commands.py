@@ -135,14 +135,14 @@ def ladder(args) -> int:
             where = f"that {args.data} has"
             tables[name] = (select_columns(X_other, list(X.columns), path, where), y_other)
     from .._files import atomic_write
-    from ..experiments import LADDER, ladder_summary, markdown_table, plot_ladder, run_ladder
+    from ..experiments import check_rungs, ladder_summary, markdown_table, plot_ladder, run_ladder
 
-    rungs = args.rungs
-    unknown = [r for r in rungs or () if r not in LADDER]
-    if unknown:
-        raise CLIError(f"--rungs {unknown}: expected among {list(LADDER)}.")
+    try:
+        rungs = check_rungs(args.rungs)
+    except ValueError as error:
+        raise CLIError(f"--rungs: {error}") from None
     X_test, y_test = tables.get("test", (None, None))
-    n = len(rungs or LADDER) * len(args.seeds)
+    n = len(rungs) * len(args.seeds)
     log(args, f"[ladder] {n} fits ({len(args.seeds)} seed(s)), {args.jobs} at a time")
     frame = run_ladder(
         X, y, *tables["valid"], X_test, y_test, rungs=rungs, seeds=args.seeds,

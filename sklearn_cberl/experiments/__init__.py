@@ -13,7 +13,7 @@ Modules: ``_protocol`` (fitting, selection, :class:`ProtocolResult`), ``_tables`
 """
 
 from ._datasets import DATASETS, load_dataset, split_frame_by_dialogue
-from ._ladder import LADDER, ladder_summary, plot_ladder, run_ladder
+from ._ladder import LADDER, check_rungs, ladder_summary, plot_ladder, run_ladder
 from ._protocol import (
     ProtocolResult,
     fit_with_validation,
@@ -43,6 +43,7 @@ __all__ = [
     "fit_utterance_baseline",
     "utterance_features",
     "LADDER",
+    "check_rungs",
     "run_ladder",
     "ladder_summary",
     "plot_ladder",

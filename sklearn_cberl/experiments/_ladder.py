@@ -14,10 +14,9 @@ import time
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.metrics import get_scorer
 
-__all__ = ["LADDER", "ladder_summary", "plot_ladder", "run_ladder"]
+__all__ = ["LADDER", "check_rungs", "ladder_summary", "plot_ladder", "run_ladder"]
 
 #: The rungs: name -> ``make_cberl_pipeline`` arguments. The sampler rungs have no fusion
 #: so that they measure the sampler alone.
@@ -34,12 +33,11 @@ LADDER = {
 
 def _fit_one(rung, config, seed, data, scoring, params, device):
     """Fit one rung for one seed; its validation (and test) scores. Runs in a worker."""
-    from ..pipeline import make_cberl_pipeline
+    from ..pipeline import kept_step_params, make_cberl_pipeline
 
     X, y, X_val, y_val, X_test, y_test = data
     model = make_cberl_pipeline(**config, device=device, random_state=seed)
-    present = {name for name, step in model.steps if step != "passthrough"}
-    model.set_params(**{k: v for k, v in params.items() if k.split("__")[0] in present})
+    model.set_params(**kept_step_params(model, params))
     start = time.perf_counter()
     model.fit(X, y, validation_data=(X_val, y_val))
     fit_time = time.perf_counter() - start
@@ -49,6 +47,15 @@ def _fit_one(rung, config, seed, data, scoring, params, device):
         row["test"] = 100 * scorer(model, X_test, y_test)
     row["fit_time"] = fit_time
     return row
+
+
+def check_rungs(rungs) -> list:
+    """The rung names to run (None: all of :data:`LADDER`); ValueError naming unknown ones."""
+    names = list(LADDER) if rungs is None else list(rungs)
+    unknown = [n for n in names if n not in LADDER]
+    if unknown:
+        raise ValueError(f"Unknown rung(s) {unknown}: expected among {list(LADDER)}.")
+    return names
 
 
 def run_ladder(
@@ -97,10 +104,7 @@ def run_ladder(
     """
     from joblib import Parallel, delayed
 
-    names = list(LADDER) if rungs is None else list(rungs)
-    unknown = [n for n in names if n not in LADDER]
-    if unknown:
-        raise ValueError(f"Unknown rung(s) {unknown}: expected among {list(LADDER)}.")
+    names = check_rungs(rungs)
     data = (X, y, X_valid, y_valid, X_test, y_test)
     tasks = [(name, seed) for seed in seeds for name in names]
     params = dict(params or {})
@@ -108,7 +112,7 @@ def run_ladder(
     rows = []
     parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
     jobs = (
-        delayed(_fit_one)(name, clone_config(LADDER[name]), seed, data, scoring, params, device)
+        delayed(_fit_one)(name, dict(LADDER[name]), seed, data, scoring, params, device)
         for name, seed in tasks
     )
     for row in parallel(jobs):
@@ -128,11 +132,6 @@ def run_ladder(
                               else c).reset_index(drop=True)  # fmt: skip
     best = frame.loc[frame.groupby("seed")["valid"].idxmax()].assign(rung="selected")
     return pd.concat([frame, best], ignore_index=True)
-
-
-def clone_config(config: dict) -> dict:
-    """A copy of a rung's configuration (its values may be estimators)."""
-    return {k: clone(v) if hasattr(v, "get_params") else v for k, v in config.items()}
 
 
 def ladder_summary(frame: pd.DataFrame) -> pd.DataFrame:
