@@ -70,6 +70,7 @@ __all__ = [
     "probe_sources",
     "proximity_weights",
     "real_acceptance",
+    "translate_candidates",
     "train_emotion_classifier",
     "train_gan",
 ]
@@ -524,6 +525,19 @@ def class_rows(sources, code: int) -> torch.Tensor:
     return sources.rows[start : start + int(sources.counts[code])]
 
 
+@torch.no_grad()
+def translate_candidates(gan, X_t, src, code: int, kernel=None):
+    """Candidates of class ``code`` translated from the rows ``src`` (plus the smoothing
+    ``kernel``'s noise when given), and which are finite; non-finite ones are zeroed so the
+    judges can score the batch. The one way both :func:`probe_sources` and :func:`generate`
+    make candidates, so that the probe measures what sampling will draw."""
+    x = gan.translate(X_t[src], torch.full_like(src, code))
+    if kernel is not None:
+        x = x + torch.randn_like(x) * kernel
+    finite = torch.isfinite(x).all(dim=1)
+    return torch.where(finite[:, None], x, torch.zeros_like(x)), finite
+
+
 def probe_sources(
     gan, judges, X_t, sources, code: int, candidates, n_probe: int = PROBE_SIZE, threshold=None,
     kernel=None,
@@ -543,12 +557,7 @@ def probe_sources(
     cls = torch.as_tensor(np.asarray(candidates), dtype=torch.long, device=device)
     cls = cls.repeat_interleave(n_probe)
     src = sources.draw_from(cls)
-    r = torch.full_like(cls, code)
-    x = gan.translate(X_t[src], r)
-    if kernel is not None:
-        x = x + torch.randn_like(x) * kernel
-    ok = torch.isfinite(x).all(dim=1)
-    x = torch.where(ok[:, None], x, torch.zeros_like(x))
+    x, ok = translate_candidates(gan, X_t, src, code, kernel)
     ok &= accepts(judges, x, src, code, threshold)[0]
     return ok.view(len(candidates), n_probe).double().mean(dim=1).cpu().numpy()
 
@@ -656,14 +665,9 @@ def generate(
             rate = float(passed.sum()) / seen if seen else expected
             m = math.ceil(1.25 * remaining / max(rate, 1.0 / MAX_CANDIDATES_PER_ROW))
             m = min(max(m, 32), budget - drawn)
-        r = torch.full((m,), code, dtype=torch.long, device=device)
-        src = sources.draw(r)
-        x = gan.translate(X_t[src], r)
-        if kernel is not None:
-            x = x + torch.randn_like(x) * kernel
+        src = sources.draw(torch.full((m,), code, dtype=torch.long, device=device))
+        x, finite = translate_candidates(gan, X_t, src, code, kernel)
         drawn += m
-        finite = torch.isfinite(x).all(dim=1)
-        x = torch.where(finite[:, None], x, torch.zeros_like(x))
         ok = finite
         if judges is not None:
             verdict, proba = accepts(judges, x, src, code, threshold)
