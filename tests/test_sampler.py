@@ -325,7 +325,7 @@ def test_no_rejected_candidate_enters_the_default_output(small_conversations, mo
             assert (p_new > 0.5).all()
             continue
         assert (sources[rows] == label).all()  # made from the class's own utterances
-        p_real = score(real[torch.as_tensor((y == label).to_numpy())], None, None).double()
+        p_real = score(real[torch.as_tensor((y == label).to_numpy(copy=True))], None, None).double()
         threshold = torch.quantile(p_real, 0.25, interpolation="lower")
         assert (p_new >= threshold.float() - 1e-6).all()
         assert sampler.acceptance_rate_[label]["all"] < 1  # candidates were rejected
