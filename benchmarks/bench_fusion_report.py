@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
 import pandas as pd
-from _common import CACHE, RESULTS, provenance, provenance_lines
+from _common import RESULTS, provenance, provenance_lines
 
 DATASETS = ("mosi", "mosi-clean", "demo", "meld-text", "meld-text-cue")
 
@@ -32,19 +31,13 @@ DATASETS = ("mosi", "mosi-clean", "demo", "meld-text", "meld-text-cue")
 def report_one(name: str, seed: int) -> pd.DataFrame:
     """Fit DJVAE on ``name``'s training split; its fusion report on the validation split."""
     import torch
+    from bench_stages import _data  # the stage ladder's data sets, paths and cache
 
     from sklearn_cberl import DJVAE
     from sklearn_cberl.diagnostics import fusion_report
-    from sklearn_cberl.reproduce import load_dataset
 
     torch.set_num_threads(1)
-    env = {"mosi": "CBERL_MOSI_DIR", "meld": "CBERL_MELD_DIR"}[name.split("-")[0]] \
-        if name.startswith(("mosi", "meld")) else None  # fmt: skip
-    path = os.environ.get(env) if env else None
-    if env and path is None:  # the layout of this repository's development machines
-        path = str(RESULTS.parents[2] / "shared" / "data" / name.split("-")[0])
-    fold = {"fold": 0} if name == "mosi-clean" else {}
-    data = load_dataset(name, path, cache_dir=CACHE, **fold)
+    data = _data(name, False, seed, 0 if name == "mosi-clean" else None)
     djvae = DJVAE(device="cpu", random_state=seed)
     djvae.fit(data.X_train, validation_data=data.X_valid)
     table = fusion_report(djvae, data.X_valid, data.y_valid, random_state=seed)
