@@ -425,11 +425,18 @@ def test_ladder_end_to_end_writes_a_table_and_a_readable_plot(tmp_path, capsys):
     frame = pd.read_csv(out / "ladder.csv")
     assert sorted(frame["rung"].unique()) == ["+ EmoGAN 0.5", "classifier", "selected"]
     assert len(frame) == 2 * 2 + 2 and {"valid", "test"} <= set(frame.columns)
-    chosen = frame[frame["rung"] != "selected"].groupby("seed")["valid"].max()
-    assert list(frame.loc[frame["rung"] == "selected", "valid"]) == list(chosen)
+    # Each seed's selected row is the fit of the rung it names (the rule may prefer the
+    # simpler rung to a better validation score within the noise).
+    fits = frame[frame["rung"] != "selected"].set_index(["seed", "rung"])
+    for _, row in frame[frame["rung"] == "selected"].iterrows():
+        assert row["chosen"] in ("classifier", "+ EmoGAN 0.5")
+        assert fits.loc[(row["seed"], row["chosen"]), "test"] == row["test"]
     image = imread(out / "ladder.png")
     assert image.shape[0] > 300 and image.shape[1] > 300  # a readable figure, not a stub
     assert "selected" in (out / "ladder.md").read_text()
     assert main(["ladder", str(data / "train.csv"), "--valid", str(data / "dev.csv"),
                  "--rungs", "nonsense", "--output-dir", str(out)]) == 2  # fmt: skip
     assert "--rungs" in capsys.readouterr().err
+    assert main(["ladder", str(data / "train.csv"), "--valid", str(data / "dev.csv"),
+                 "--tolerance", "-1", "--output-dir", str(out)]) == 2  # fmt: skip
+    assert "--tolerance" in capsys.readouterr().err

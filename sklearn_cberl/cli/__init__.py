@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="f1_weighted",
         help="scikit-learn scorer: f1_weighted (WAF1, default), f1_macro, accuracy, ...",
     )
+    ladder.add_argument(
+        "--tolerance",
+        type=float,
+        default=1.0,
+        help="the selected rung: the simplest rung within this many standard errors of the "
+        "best validation score (default 1; 0: the best score)",
+    )
     ladder.add_argument("--jobs", type=int, default=1, help="fits run side by side")
     ladder.add_argument("--param", action="append", help="step parameter, e.g. clf__gamma=0")
     common(ladder, output_dir="cberl-ladder")

@@ -141,12 +141,15 @@ def ladder(args) -> int:
         rungs = check_rungs(args.rungs)
     except ValueError as error:
         raise CLIError(f"--rungs: {error}") from None
+    if not args.tolerance >= 0:
+        raise CLIError(f"--tolerance {args.tolerance}: expected a number >= 0.")
     X_test, y_test = tables.get("test", (None, None))
     n = len(rungs) * len(args.seeds)
     log(args, f"[ladder] {n} fits ({len(args.seeds)} seed(s)), {args.jobs} at a time")
     frame = run_ladder(
         X, y, *tables["valid"], X_test, y_test, rungs=rungs, seeds=args.seeds,
-        scoring=args.scoring, params=parse_params(args.param), n_jobs=args.jobs,
+        scoring=args.scoring, tolerance=args.tolerance, params=parse_params(args.param),
+        n_jobs=args.jobs,
         device=args.device, log=lambda line: log(args, line),
     )  # fmt: skip
     out = Path(args.output_dir)
@@ -158,7 +161,8 @@ def ladder(args) -> int:
         f"Stage ladder on {args.data} ({args.scoring}, %, mean ± std over seeds "
         f"{', '.join(map(str, args.seeds))}); validation = {args.valid}"
         + (f", test = {args.test} (reported, never used to choose)" if args.test else "")
-        + ". `selected`: per seed, the rung with the best validation score.\n\n"
+        + f". `selected`: per seed, the first rung (simplest first) within {args.tolerance:g} "
+        "standard error(s) of the best validation score (`chosen` names it).\n\n"
     )
     atomic_write(out / "ladder.md", lambda handle: handle.write(note + table + "\n"), text=True)
     write_figure(plot_ladder(frame), out / "ladder.png")

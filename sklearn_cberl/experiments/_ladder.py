@@ -4,8 +4,9 @@ Each rung is a :func:`~sklearn_cberl.make_cberl_pipeline` configuration, fitted 
 training data with the validation data for epoch selection, for every seed; it is scored on
 the validation data and, only when a test set is given, once on the test data. The
 ``selected`` rung is :class:`~sklearn_cberl.CBERLStageSearch`'s rule applied to the ladder's
-own fits: per seed, the rung with the best validation score (its test score is reported,
-never used to choose). ``cberl ladder`` runs it from CSV files.
+own fits: per seed, the first rung (in the ladder's order, simplest first) whose validation
+score is within ``tolerance`` standard errors of the best (its test score is reported, never
+used to choose). ``cberl ladder`` runs it from CSV files.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import time
 import numpy as np
 import pandas as pd
 from sklearn.metrics import get_scorer
+
+from ..conversation import DIALOGUE
+from ..selection._rule import bootstrap_scores, choose_simplest, stored_predictions
 
 __all__ = ["LADDER", "check_rungs", "ladder_summary", "plot_ladder", "run_ladder"]
 
@@ -42,11 +46,28 @@ def _fit_one(rung, config, seed, data, scoring, params, device):
     model.fit(X, y, validation_data=(X_val, y_val))
     fit_time = time.perf_counter() - start
     scorer = get_scorer(scoring)
-    row = {"rung": rung, "seed": seed, "valid": 100 * scorer(model, X_val, y_val)}
+    outputs = stored_predictions(model, X_val)
+    row = {"rung": rung, "seed": seed,
+           "valid": 100 * scorer(outputs, np.arange(len(y_val)), np.asarray(y_val))}  # fmt: skip
     if X_test is not None:
         row["test"] = 100 * scorer(model, X_test, y_test)
     row["fit_time"] = fit_time
+    row["_outputs"] = outputs  # for the selection rule's bootstrap, dropped after it
     return row
+
+
+def _select(frame, names, y_valid, groups, scoring, tolerance) -> pd.DataFrame:
+    """Per seed, the row of the rung :func:`~sklearn_cberl.selection._rule.choose_simplest`
+    takes (rungs in ``names`` order, simplest first), renamed ``selected``."""
+    picks = []
+    for seed, rows in frame.groupby("seed", sort=True):
+        rows = rows.set_index("rung").loc[[n for n in names if n in set(rows["rung"])]]
+        resampled = bootstrap_scores(list(rows["_outputs"]), y_valid, groups, scoring,
+                                     random_state=int(seed))  # fmt: skip
+        chosen, _ = choose_simplest(rows["valid"].to_numpy(), resampled, tolerance)
+        picks.append(rows.iloc[[chosen]].reset_index().assign(
+            chosen=rows.index[chosen], rung="selected"))  # fmt: skip
+    return pd.concat(picks, ignore_index=True)
 
 
 def check_rungs(rungs) -> list:
@@ -69,6 +90,7 @@ def run_ladder(
     rungs=None,
     seeds=(0, 1, 2),
     scoring="f1_weighted",
+    tolerance=1.0,
     params=None,
     n_jobs=1,
     device="auto",
@@ -88,6 +110,9 @@ def run_ladder(
     scoring : str, default="f1_weighted"
         A scikit-learn scorer name (``"f1_macro"`` weighs every emotion equally); scores
         are reported in percent.
+    tolerance : float, default=1.0
+        The ``selected`` rung's rule (:class:`~sklearn_cberl.CBERLStageSearch`): the first
+        rung within this many standard errors of the best validation score.
     params : dict, default=None
         Pipeline parameters for every rung that has the step (e.g. ``clf__max_epochs``).
     n_jobs : int, default=1
@@ -100,7 +125,8 @@ def run_ladder(
     -------
     DataFrame
         ``rung``, ``seed``, ``valid``, ``test`` (with a test set), ``fit_time``; the
-        ``selected`` rows (per seed, the rung with the best validation score) at the end.
+        ``selected`` rows at the end (per seed, the rung the rule chose, named in
+        ``chosen``).
     """
     from joblib import Parallel, delayed
 
@@ -130,8 +156,10 @@ def run_ladder(
     order = {name: i for i, name in enumerate(names)}
     frame = frame.sort_values(["seed", "rung"], key=lambda c: c.map(order) if c.name == "rung"
                               else c).reset_index(drop=True)  # fmt: skip
-    best = frame.loc[frame.groupby("seed")["valid"].idxmax()].assign(rung="selected")
-    return pd.concat([frame, best], ignore_index=True)
+    groups = X_valid[DIALOGUE] if isinstance(X_valid, pd.DataFrame) and DIALOGUE in X_valid \
+        else np.arange(len(y_valid))  # fmt: skip
+    selected = _select(frame, names, np.asarray(y_valid), np.asarray(groups), scoring, tolerance)
+    return pd.concat([frame, selected], ignore_index=True).drop(columns="_outputs")
 
 
 def ladder_summary(frame: pd.DataFrame) -> pd.DataFrame:
@@ -141,12 +169,10 @@ def ladder_summary(frame: pd.DataFrame) -> pd.DataFrame:
     grouped = frame.groupby("rung", sort=False)[columns]
     summary = grouped.mean().add_suffix(" mean").join(grouped.std(ddof=0).add_suffix(" std"))
     summary["seeds"] = frame.groupby("rung", sort=False)["seed"].count()
-    chosen = frame.loc[frame["rung"] == "selected"]
-    picks = frame.loc[frame["rung"] != "selected"].set_index(["seed", "valid"])["rung"]
+    chosen = frame.loc[frame["rung"] == "selected", "chosen"] if "chosen" in frame else []
     summary["chosen"] = ""
-    summary.loc["selected", "chosen"] = ", ".join(
-        str(picks.get((seed, valid), "?")) for seed, valid in zip(chosen["seed"], chosen["valid"])
-    ) if len(chosen) else ""  # fmt: skip
+    if len(chosen):
+        summary.loc["selected", "chosen"] = ", ".join(map(str, chosen))
     order = [c for pair in zip([f"{c} mean" for c in columns], [f"{c} std" for c in columns])
              for c in pair]  # fmt: skip
     return summary[["seeds", *order, "chosen"]]

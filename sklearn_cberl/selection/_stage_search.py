@@ -1,22 +1,25 @@
-"""``CBERLStageSearch``: choose CBERL's stages on validation data, as a scikit-learn search.
+"""``CBERLStageSearch``: choose CBERL's stages on validation data.
 
 No fixed configuration serves every data set (``docs/stages.md``): the sampler helps where
 training starves a class and is inert or harmful elsewhere; the fusion helps on some sets and
-loses on others. This estimator fits the candidate configurations with scikit-learn's
-:class:`~sklearn.model_selection.GridSearchCV` (so ``n_jobs`` and joblib's dask backend
-parallelise them), scores them on validation data only, and refits the best one.
+loses on others. This estimator fits the candidate configurations (in parallel with joblib, so
+``n_jobs`` and joblib's dask backend spread them), scores them on validation data only, and
+keeps the simplest one that the validation data cannot tell apart from the best
+(:mod:`._rule`).
 
-The search is greedy, in two grids (the full product of sampler ratios and fusions would
+The search is greedy, in two steps (the full product of sampler ratios and fusions would
 cost about twice as many fits; the greedy order can miss a sampler that pays only without
 fusion, or the reverse):
 
 1. **fusion**, without a sampler: the classifier alone, and each of ``fusions``;
-2. **sampler**, with the fusion chosen in step 1: EmoGAN at each of ``ratios``.
+2. **sampler**, with the fusion chosen in step 1: that configuration (no sampler) and EmoGAN
+   at each of ``ratios``.
 
-The best candidate of both grids (ties: the first, i.e. the simpler configuration) is refitted
-on the training data. With ``validation_data`` that refit repeats the very fit the search
-scored (same data, same seeds): ``GridSearchCV`` does not keep its fitted candidates, so one
-fit is done twice (about a sixth of the search's cost).
+Why not ``GridSearchCV``: it keeps neither the fitted candidates nor their predictions. The
+rule needs the predictions (a paired bootstrap of the gap between two candidates), and with
+``validation_data`` the chosen candidate's fit *is* the refit (same data, same seeds), so
+keeping it saves one fit - a sixth of the search on MELD text. The splits are scikit-learn's
+(``GroupKFold`` by dialogue, or the given validation set), the scores its scorers.
 """
 
 from __future__ import annotations
@@ -26,13 +29,17 @@ import time
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import GridSearchCV, GroupKFold, PredefinedSplit
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import GroupKFold
+from sklearn.utils import _safe_indexing
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import validate_data
 
 from ..conversation import DIALOGUE, check_container
 from ..pipeline import FUSIONS, kept_step_params, make_cberl_pipeline
 from ..strategies import UpToRatio
+from ._rule import StoredPredictions, bootstrap_scores, choose_simplest, stored_predictions
 
 __all__ = ["CBERLStageSearch", "describe_config"]
 
@@ -47,9 +54,33 @@ def describe_config(config: dict) -> str:
     return " + ".join(parts)
 
 
-def _steps(pipeline) -> dict:
-    """A grid point that puts a pipeline's steps in place of the template's."""
-    return {name: [step] for name, step in pipeline.steps}
+def _dialogues(X) -> np.ndarray:
+    """Dialogue of each row (the ``dialogue_id`` column), else one group per row."""
+    if isinstance(X, pd.DataFrame) and DIALOGUE in X:
+        return X[DIALOGUE].to_numpy()
+    return np.arange(len(X))
+
+
+def _fit_and_predict(model, X, y, fit_params, X_scored):
+    """Fit one candidate on one split: the fitted model, its outputs on the scored rows and
+    the fit time in seconds (a joblib task)."""
+    start = time.perf_counter()
+    model.fit(X, y, **fit_params)
+    seconds = time.perf_counter() - start
+    return model, stored_predictions(model, X_scored), seconds
+
+
+def _pooled(outputs) -> StoredPredictions:
+    """One candidate's outputs on every split's scored rows, in split order."""
+    probas = [o.proba for o in outputs]
+    same = all(p is not None for p in probas) and all(
+        np.array_equal(o.classes, outputs[0].classes) for o in outputs
+    )
+    return StoredPredictions(
+        outputs[0].classes,
+        np.concatenate([o.predicted for o in outputs]),
+        np.concatenate(probas) if same else None,
+    )
 
 
 def _best_so_far(self):
@@ -57,14 +88,17 @@ def _best_so_far(self):
 
 
 class CBERLStageSearch(ClassifierMixin, BaseEstimator):
-    """Fit the CBERL pipeline whose stages score best on validation data.
+    """Fit the CBERL pipeline whose stages earn their place on validation data.
 
     Candidates (each a :func:`~sklearn_cberl.make_cberl_pipeline` configuration): the
-    classifier alone; + each fusion of ``fusions``; then, with the best of those, + EmoGAN
+    classifier alone; + each fusion of ``fusions``; then, with the choice of those, + EmoGAN
     at each ratio of ``ratios``. Each is fitted on the training data and scored on the
     validation data: ``validation_data`` when given (one predefined split; the candidates also
     select their epochs on it, as the honest protocol does), else ``cv`` folds of whole
-    dialogues. The best is refitted and used by ``predict``.
+    dialogues. Each step keeps the simplest candidate (in the order above) whose score is
+    within ``tolerance`` standard errors of the step's best - a stage must beat the
+    validation data's noise to be added. With ``validation_data`` the chosen candidate's fit
+    is kept; with folds it is refitted on all the training data. ``predict`` uses it.
 
     Parameters
     ----------
@@ -80,6 +114,11 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
     scoring : str or callable, default="f1_weighted"
         scikit-learn scorer: the weighted F1 (WAF1) by default; ``"f1_macro"`` weighs every
         emotion equally, for users who care most about the rare ones.
+    tolerance : float, default=1.0
+        How many standard errors of the gap to the best (paired bootstrap over validation
+        dialogues) a simpler candidate may trail and still be chosen: the one-standard-error
+        rule. 0 takes the best score. Fixed a priori, not tuned: docs/selection.md has what
+        each rule scored.
     cv : int or cross-validation splitter, default=3
         Folds (by dialogue, :class:`~sklearn.model_selection.GroupKFold`) when ``fit`` gets
         no ``validation_data``.
@@ -94,7 +133,7 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
         Seeds every candidate (:func:`~sklearn_cberl.make_cberl_pipeline`'s seeds per step:
         a step gets the same seed in every candidate).
     verbose : int, default=0
-        1: a line per grid and the choice; passed to the candidates minus one.
+        1: a line per candidate and per choice; passed to the candidates minus one.
 
     Attributes
     ----------
@@ -102,16 +141,19 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
         The chosen ``make_cberl_pipeline`` arguments (``augment``, ``sampling_strategy``,
         ``fusion``).
     best_score_ : float
-        Its validation score (mean over folds).
+        Its validation score (mean over folds); not always the highest
+        (``tolerance``).
     best_estimator_ : CBERLPipeline
-        The chosen configuration refitted on the training data; ``predict`` uses it.
+        The chosen configuration fitted on the training data; ``predict`` uses it.
     cv_results_ : dict of lists
-        One entry per candidate (``GridSearchCV``'s layout for both grids together):
+        One entry per candidate (``GridSearchCV``'s layout, both steps together):
         ``config`` (a readable name), ``params`` (the configuration), ``stage``
         ("fusion" or "sampler"), ``mean_test_score``, ``std_test_score``,
-        ``split<i>_test_score``, ``mean_fit_time``, ``rank_test_score``.
+        ``split<i>_test_score``, ``mean_fit_time``, ``rank_test_score`` (by score alone),
+        ``gap_se`` (standard error of its gap to the best of the step that compared it).
     search_time_, refit_time_ : float
-        Seconds spent on the grids and on the refit.
+        Seconds spent on the candidates and on the refit (0 with ``validation_data``: the
+        search's fit of the choice is kept).
     classes_ : ndarray
         The labels, from the refitted model.
     n_features_in_, feature_names_in_ : int, ndarray of str
@@ -124,6 +166,7 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
         ratios=(0.1, 0.25, 0.5),
         fusions=("end_to_end",),
         scoring="f1_weighted",
+        tolerance=1.0,
         cv=3,
         n_jobs=None,
         params=None,
@@ -134,6 +177,7 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
         self.ratios = ratios
         self.fusions = fusions
         self.scoring = scoring
+        self.tolerance = tolerance
         self.cv = cv
         self.n_jobs = n_jobs
         self.params = params
@@ -159,55 +203,65 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
         bad = [r for r in self.ratios if not (isinstance(r, (int, float)) and 0 < r <= 1)]
         if bad:
             raise ValueError(f"ratios={self.ratios!r}: expected floats in (0, 1].")
+        if not (isinstance(self.tolerance, (int, float)) and self.tolerance >= 0):
+            raise ValueError(f"tolerance={self.tolerance!r}: expected a number >= 0.")
         if not isinstance(self.random_state, (int, np.integer)):
             raise ValueError(
                 f"random_state={self.random_state!r}: expected an int (the candidates must "
                 "share their seeds for the comparison to be about the stages alone)."
             )
 
-    def _splits(self, X, y, validation_data, groups):
-        """Data, splitter, groups and fit parameters of the grids."""
+    def _splits(self, X, y, validation_data, groups) -> list:
+        """The (training, scored) data of each split: the validation data when given, else
+        ``cv`` folds of whole dialogues. Each item: ``(X_fit, y_fit, fit_params, X_scored,
+        y_scored, groups_scored)``."""
+        y = np.asarray(y)
         if validation_data is not None:
             if not (isinstance(validation_data, tuple) and len(validation_data) == 2):
                 raise TypeError("validation_data must be a tuple (X_val, y_val).")
             X_val, y_val = validation_data
             check_container(X_val)
-            if isinstance(X, pd.DataFrame):
-                X_all = pd.concat([X, X_val], ignore_index=True)
-            else:
-                X_all = np.concatenate([np.asarray(X), np.asarray(X_val)])
-            y_all = np.concatenate([np.asarray(y), np.asarray(y_val)])
-            fold = np.r_[np.full(len(y), -1), np.zeros(len(y_val), dtype=int)]
-            return X_all, y_all, PredefinedSplit(fold), None, {"validation_data": validation_data}
+            return [(X, y, {"validation_data": validation_data}, X_val, np.asarray(y_val),
+                     _dialogues(X_val))]  # fmt: skip
         if groups is None:
-            groups = X[DIALOGUE] if isinstance(X, pd.DataFrame) and DIALOGUE in X else None
-            groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+            groups = _dialogues(X)
+        groups = np.asarray(groups)
         cv = GroupKFold(self.cv) if isinstance(self.cv, int) else self.cv
-        return X, np.asarray(y), cv, groups, {}
+        return [
+            (_safe_indexing(X, train), y[train], {}, _safe_indexing(X, test), y[test],
+             groups[test])
+            for train, test in cv.split(X, y, groups)
+        ]  # fmt: skip
 
-    def _grid(self, configs, data, stage):
-        X_all, y_all, cv, groups, fit_params = data
-        template = self.candidate(configs[0])
-        grid = [_steps(self.candidate(config)) for config in configs]
-        search = GridSearchCV(
-            template, grid, scoring=self.scoring, cv=cv, n_jobs=self.n_jobs, refit=False,
-            error_score="raise",
-        )  # fmt: skip
-        search.fit(X_all, y_all, groups=groups, **fit_params)
-        results = search.cv_results_
-        n_splits = search.n_splits_
+    def _fit_grid(self, configs, splits, stage) -> list:
+        """Fit every configuration on every split (joblib, ``n_jobs``); one row each, with
+        the fitted models and their outputs on the scored rows."""
+        scorer = get_scorer(self.scoring)
+        tasks = [(i, k) for i in range(len(configs)) for k in range(len(splits))]
+        fitted = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_and_predict)(self.candidate(configs[i]), *splits[k][:4])
+            for i, k in tasks
+        )
         rows = []
         for i, config in enumerate(configs):
+            runs = [fitted[t] for t, (j, _) in enumerate(tasks) if j == i]
+            split_scores = [
+                scorer(stored, np.arange(len(split[4])), split[4])
+                for (_, stored, _), split in zip(runs, splits)
+            ]
             row = {
                 "config": describe_config(config),
                 "params": config,
                 "stage": stage,
-                "mean_test_score": float(results["mean_test_score"][i]),
-                "std_test_score": float(results["std_test_score"][i]),
-                "mean_fit_time": float(results["mean_fit_time"][i]),
+                "mean_test_score": float(np.mean(split_scores)),
+                "std_test_score": float(np.std(split_scores)),
+                "mean_fit_time": float(np.mean([seconds for _, _, seconds in runs])),
+                **{f"split{k}_test_score": float(s) for k, s in enumerate(split_scores)},
+                # Not in cv_results_: the fitted models (reused when there is one split)
+                # and the outputs on every scored row (for the paired bootstrap).
+                "_models": [model for model, _, _ in runs],
+                "_outputs": _pooled([stored for _, stored, _ in runs]),
             }
-            for k in range(n_splits):
-                row[f"split{k}_test_score"] = float(results[f"split{k}_test_score"][i])
             rows.append(row)
             if self.verbose:
                 print(
@@ -217,8 +271,27 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
                 )
         return rows
 
+    def _choose(self, rows, splits, stage) -> dict:
+        """The simplest of ``rows`` (in order) within ``tolerance`` standard errors of the
+        best (:func:`~._rule.choose_simplest`); records each row's ``gap_se``."""
+        y = np.concatenate([split[4] for split in splits])
+        groups = np.concatenate([split[5] for split in splits])
+        resampled = bootstrap_scores(
+            [row["_outputs"] for row in rows], y, groups, self.scoring,
+            random_state=self.random_state,
+        )  # fmt: skip
+        chosen, gap_se = choose_simplest(
+            [row["mean_test_score"] for row in rows], resampled, self.tolerance
+        )
+        for row, se in zip(rows, gap_se):
+            # The fusion step's choice is compared again in the sampler step: latest wins.
+            row["gap_se"] = float(se)
+        if self.verbose:
+            print(f"[CBERLStageSearch] {stage}: chose {rows[chosen]['config']}", flush=True)
+        return rows[chosen]
+
     def fit(self, X, y, validation_data=None, groups=None):
-        """Run the two grids on validation data and refit the best configuration.
+        """Fit the candidates, choose on validation data and keep (or refit) the choice.
 
         Parameters
         ----------
@@ -239,41 +312,44 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
         self.__dict__.pop("best_estimator_", None)
         validate_data(self, check_container(X), skip_check_array=True)
         start = time.perf_counter()
-        data = self._splits(X, y, validation_data, groups)
+        splits = self._splits(X, y, validation_data, groups)
         plain = {"augment": False, "sampling_strategy": None}
-        rows = self._grid(
+        rows = self._fit_grid(
             [{**plain, "fusion": None}, *({**plain, "fusion": f} for f in self.fusions)],
-            data,
+            splits,
             "fusion",
         )
-        # The first of equal scores wins: the simpler configuration.
-        fusion = rows[int(np.argmax([r["mean_test_score"] for r in rows]))]["params"]["fusion"]
+        chosen = self._choose(rows, splits, "fusion")
         # A ratio that adds no row (every class already at that share of the majority) is
         # the configuration without the sampler, scored above: not fitted again.
         ratios = [float(r) for r in self.ratios if UpToRatio(float(r))(np.asarray(y))]
         if ratios:
+            fusion = chosen["params"]["fusion"]
             configs = [
                 {"augment": True, "sampling_strategy": r, "fusion": fusion} for r in ratios
             ]
-            rows += self._grid(configs, data, "sampler")
+            sampler_rows = self._fit_grid(configs, splits, "sampler")
+            # Without the sampler (the fusion step's choice) is the simplest candidate.
+            chosen = self._choose([chosen, *sampler_rows], splits, "sampler")
+            rows += sampler_rows
         self.search_time_ = time.perf_counter() - start
+        self.best_config_ = dict(chosen["params"])
+        self.best_score_ = chosen["mean_test_score"]
         scores = np.array([r["mean_test_score"] for r in rows])
-        best = int(np.argmax(scores))
-        self.best_config_ = dict(rows[best]["params"])
-        self.best_score_ = float(scores[best])
         ranks = pd.Series(-scores).rank(method="min").astype(int).tolist()
-        keys = sorted({k for r in rows for k in r})
-        self.cv_results_ = {k: [r.get(k) for r in rows] for k in keys}
+        public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+        keys = sorted({k for r in public for k in r})
+        self.cv_results_ = {k: [r.get(k) for r in public] for k in keys}
         self.cv_results_["rank_test_score"] = ranks
         if self.verbose:
             print(f"[CBERLStageSearch] chose {describe_config(self.best_config_)}", flush=True)
-        start = time.perf_counter()
-        model = self.candidate(self.best_config_)
         if validation_data is not None:
-            model.fit(X, y, validation_data=validation_data)
+            # The search's fit of the choice is the refit: same data, same seeds.
+            model, self.refit_time_ = chosen["_models"][0], 0.0
         else:
-            model.fit(X, y)
-        self.refit_time_ = time.perf_counter() - start
+            start = time.perf_counter()
+            model = self.candidate(self.best_config_).fit(X, y)
+            self.refit_time_ = time.perf_counter() - start
         self.best_estimator_ = model
         self.classes_ = model.classes_
         return self
