@@ -228,8 +228,13 @@ def run_one(dataset, rung, seed, fold, split, overrides, quick):
         if rung == "selected":
             from sklearn_cberl.selection import describe_config
 
+            results = model.cv_results_
             info.update(chosen=describe_config(model.best_config_),
-                        search_time=model.search_time_, refit_time=model.refit_time_)  # fmt: skip
+                        search_time=model.search_time_, refit_time=model.refit_time_,
+                        candidates=[{"config": c, "valid": 100 * v, "gap_se": 100 * se}
+                                    for c, v, se in zip(results["config"],
+                                                        results["mean_test_score"],
+                                                        results["gap_se"])])  # fmt: skip
             model = model.best_estimator_
         clf = model[-1] if hasattr(model, "steps") else model
         info.update(best_epoch=int(clf.best_epoch_), n_iter=int(clf.n_iter_))

@@ -150,7 +150,7 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
         ``config`` (a readable name), ``params`` (the configuration), ``stage``
         ("fusion" or "sampler"), ``mean_test_score``, ``std_test_score``,
         ``split<i>_test_score``, ``mean_fit_time``, ``rank_test_score`` (by score alone),
-        ``gap_se`` (standard error of its gap to the best of the step that compared it).
+        ``gap_se`` (standard error of its gap to the best of the step that fitted it).
     search_time_, refit_time_ : float
         Seconds spent on the candidates and on the refit (0 with ``validation_data``: the
         search's fit of the choice is kept).
@@ -284,8 +284,9 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
             [row["mean_test_score"] for row in rows], resampled, self.tolerance
         )
         for row, se in zip(rows, gap_se):
-            # The fusion step's choice is compared again in the sampler step: latest wins.
-            row["gap_se"] = float(se)
+            # The step that fitted the row: the fusion step's choice, compared again in the
+            # sampler step as the configuration without a sampler, keeps its first gap.
+            row.setdefault("gap_se", float(se))
         if self.verbose:
             print(f"[CBERLStageSearch] {stage}: chose {rows[chosen]['config']}", flush=True)
         return rows[chosen]
