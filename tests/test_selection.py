@@ -134,3 +134,14 @@ def test_a_ratio_that_adds_no_row_is_not_fitted(data):
     model = search(ratios=(0.01,), fusions=()).fit(X, y, validation_data=(X_val, y_val))
     assert model.cv_results_["config"] == ["classifier"]
     assert model.best_config_["augment"] is False
+
+
+def test_candidates_fitted_side_by_side_give_the_same_search(data):
+    (X, y), (X_val, y_val), (X_test, _) = data["train"], data["valid"], data["test"]
+    kwargs = {"ratios": (0.5,), "fusions": ("end_to_end",)}
+    one = search(**kwargs).fit(X, y, validation_data=(X_val, y_val))
+    two = search(n_jobs=2, **kwargs).fit(X, y, validation_data=(X_val, y_val))
+    np.testing.assert_allclose(two.cv_results_["mean_test_score"],
+                               one.cv_results_["mean_test_score"])  # fmt: skip
+    assert two.best_config_ == one.best_config_
+    np.testing.assert_array_equal(two.predict_proba(X_test), one.predict_proba(X_test))
