@@ -233,7 +233,7 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
             for train, test in cv.split(X, y, groups)
         ]  # fmt: skip
 
-    def _fit_grid(self, configs, splits, stage) -> list:
+    def _fit_candidates(self, configs, splits, stage) -> list:
         """Fit every configuration on every split (joblib, ``n_jobs``); one row each, with
         the fitted models and their outputs on the scored rows."""
         scorer = get_scorer(self.scoring)
@@ -315,7 +315,7 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
         start = time.perf_counter()
         splits = self._splits(X, y, validation_data, groups)
         plain = {"augment": False, "sampling_strategy": None}
-        rows = self._fit_grid(
+        rows = self._fit_candidates(
             [{**plain, "fusion": None}, *({**plain, "fusion": f} for f in self.fusions)],
             splits,
             "fusion",
@@ -329,7 +329,7 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
             configs = [
                 {"augment": True, "sampling_strategy": r, "fusion": fusion} for r in ratios
             ]
-            sampler_rows = self._fit_grid(configs, splits, "sampler")
+            sampler_rows = self._fit_candidates(configs, splits, "sampler")
             # Without the sampler (the fusion step's choice) is the simplest candidate.
             chosen = self._choose([chosen, *sampler_rows], splits, "sampler")
             rows += sampler_rows
