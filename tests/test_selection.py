@@ -145,3 +145,31 @@ def test_candidates_fitted_side_by_side_give_the_same_search(data):
                                one.cv_results_["mean_test_score"])  # fmt: skip
     assert two.best_config_ == one.best_config_
     np.testing.assert_array_equal(two.predict_proba(X_test), one.predict_proba(X_test))
+
+
+def test_the_callers_thread_setting_reaches_the_worker_processes(data, monkeypatch):
+    from sklearn_cberl import config_context, get_config
+    from sklearn_cberl.selection import _stage_search
+
+    seen = []
+    original = _stage_search._fit_and_predict
+
+    def spy(*args):
+        seen.append(args[-1])
+        return original(*args)
+
+    monkeypatch.setattr(_stage_search, "_fit_and_predict", spy)
+    (X, y), (X_val, y_val) = data["train"], data["valid"]
+    with config_context(n_threads=2):
+        search(ratios=(), fusions=()).fit(X, y, validation_data=(X_val, y_val))
+    assert seen == [2]
+
+    # ... and the task applies it, whatever the (worker's) own configuration.
+    class Recorder(CBERLClassifier):
+        def fit(self, X, y, **kwargs):
+            self.threads_seen_ = get_config()["n_threads"]
+            return super().fit(X, y, **kwargs)
+
+    model = Recorder(max_epochs=1, hidden_size=8, device="cpu", random_state=0)
+    fitted, _, _ = original(model, X, y, {}, X_val, 2)
+    assert fitted.threads_seen_ == 2 and get_config()["n_threads"] == 1

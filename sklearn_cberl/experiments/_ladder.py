@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import get_scorer
 
+from .._config import config_context, get_config
 from ..conversation import DIALOGUE
 from ..selection._rule import bootstrap_scores, choose_simplest, stored_predictions
 
@@ -35,22 +36,24 @@ LADDER = {
 }
 
 
-def _fit_one(rung, config, seed, data, scoring, params, device):
-    """Fit one rung for one seed; its validation (and test) scores. Runs in a worker."""
+def _fit_one(rung, config, seed, data, scoring, params, device, n_threads):
+    """Fit one rung for one seed; its validation (and test) scores. Runs in a worker, with
+    the caller's ``n_threads`` (a worker process would not otherwise see it)."""
     from ..pipeline import kept_step_params, make_cberl_pipeline
 
     X, y, X_val, y_val, X_test, y_test = data
     model = make_cberl_pipeline(**config, device=device, random_state=seed)
     model.set_params(**kept_step_params(model, params))
-    start = time.perf_counter()
-    model.fit(X, y, validation_data=(X_val, y_val))
-    fit_time = time.perf_counter() - start
-    scorer = get_scorer(scoring)
-    outputs = stored_predictions(model, X_val)
-    row = {"rung": rung, "seed": seed,
-           "valid": 100 * scorer(outputs, np.arange(len(y_val)), np.asarray(y_val))}  # fmt: skip
-    if X_test is not None:
-        row["test"] = 100 * scorer(model, X_test, y_test)
+    with config_context(n_threads=n_threads):
+        start = time.perf_counter()
+        model.fit(X, y, validation_data=(X_val, y_val))
+        fit_time = time.perf_counter() - start
+        scorer = get_scorer(scoring)
+        outputs = stored_predictions(model, X_val)
+        valid = scorer(outputs, np.arange(len(y_val)), np.asarray(y_val))
+        row = {"rung": rung, "seed": seed, "valid": 100 * valid}
+        if X_test is not None:
+            row["test"] = 100 * scorer(model, X_test, y_test)
     row["fit_time"] = fit_time
     row["_outputs"] = outputs  # for the selection rule's bootstrap, dropped after it
     return row
@@ -138,7 +141,8 @@ def run_ladder(
     rows = []
     parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
     jobs = (
-        delayed(_fit_one)(name, dict(LADDER[name]), seed, data, scoring, params, device)
+        delayed(_fit_one)(name, dict(LADDER[name]), seed, data, scoring, params, device,
+                          get_config()["n_threads"])
         for name, seed in tasks
     )
     for row in parallel(jobs):

@@ -36,6 +36,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import validate_data
 
+from .._config import config_context, get_config
 from ..conversation import DIALOGUE, check_container
 from ..pipeline import FUSIONS, kept_step_params, make_cberl_pipeline
 from ..strategies import UpToRatio
@@ -61,13 +62,15 @@ def _dialogues(X) -> np.ndarray:
     return np.arange(len(X))
 
 
-def _fit_and_predict(model, X, y, fit_params, X_scored):
+def _fit_and_predict(model, X, y, fit_params, X_scored, n_threads):
     """Fit one candidate on one split: the fitted model, its outputs on the scored rows and
-    the fit time in seconds (a joblib task)."""
-    start = time.perf_counter()
-    model.fit(X, y, **fit_params)
-    seconds = time.perf_counter() - start
-    return model, stored_predictions(model, X_scored), seconds
+    the fit time in seconds (a joblib task). ``n_threads``: the caller's package
+    configuration, which a worker process would not otherwise see."""
+    with config_context(n_threads=n_threads):
+        start = time.perf_counter()
+        model.fit(X, y, **fit_params)
+        seconds = time.perf_counter() - start
+        return model, stored_predictions(model, X_scored), seconds
 
 
 def _pooled(outputs) -> StoredPredictions:
@@ -237,9 +240,10 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
         """Fit every configuration on every split (joblib, ``n_jobs``); one row each, with
         the fitted models and their outputs on the scored rows."""
         scorer = get_scorer(self.scoring)
+        n_threads = get_config()["n_threads"]
         tasks = [(i, k) for i in range(len(configs)) for k in range(len(splits))]
         fitted = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_and_predict)(self.candidate(configs[i]), *splits[k][:4])
+            delayed(_fit_and_predict)(self.candidate(configs[i]), *splits[k][:4], n_threads)
             for i, k in tasks
         )
         rows = []
