@@ -65,6 +65,7 @@ __all__ = [
     "check_conversations",
     "check_labels",
     "check_validation_data",
+    "dialogue_groups",
     "densify_sparse_frame",
     "is_conversation_frame",
     "modality_of",
@@ -564,6 +565,14 @@ def check_validation_data(
 
 
 # --------------------------------------------------------------------------- dialogue splits
+def dialogue_groups(X) -> np.ndarray:
+    """The dialogue of each row (the ``dialogue_id`` column), else one group per row: the
+    groups of dialogue-whole folds and of dialogue bootstrap resamples."""
+    if isinstance(X, pd.DataFrame) and DIALOGUE in X:
+        return X[DIALOGUE].to_numpy()
+    return np.arange(len(X))
+
+
 def split_dialogues(dialogue_ids, fraction, random_state):
     """Split dialogue identifiers into ``(kept, held)``: ``fraction`` of the dialogues held out.
 

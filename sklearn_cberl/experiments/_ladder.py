@@ -18,8 +18,8 @@ import pandas as pd
 from sklearn.metrics import get_scorer
 
 from .._config import config_context, get_config
-from ..conversation import DIALOGUE
-from ..selection._rule import bootstrap_scores, choose_simplest, stored_predictions
+from ..conversation import dialogue_groups
+from ..selection._rule import choose_within_noise, stored_predictions
 
 __all__ = ["LADDER", "check_rungs", "ladder_summary", "plot_ladder", "run_ladder"]
 
@@ -60,14 +60,13 @@ def _fit_one(rung, config, seed, data, scoring, params, device, n_threads):
 
 
 def _select(frame, names, y_valid, groups, scoring, tolerance) -> pd.DataFrame:
-    """Per seed, the row of the rung :func:`~sklearn_cberl.selection._rule.choose_simplest`
+    """Per seed, the row of the rung :func:`~sklearn_cberl.selection._rule.choose_within_noise`
     takes (rungs in ``names`` order, simplest first), renamed ``selected``."""
     picks = []
     for seed, rows in frame.groupby("seed", sort=True):
         rows = rows.set_index("rung").loc[[n for n in names if n in set(rows["rung"])]]
-        resampled = bootstrap_scores(list(rows["_outputs"]), y_valid, groups, scoring,
-                                     random_state=int(seed))  # fmt: skip
-        chosen, _ = choose_simplest(rows["valid"].to_numpy(), resampled, tolerance)
+        chosen, _ = choose_within_noise(rows["valid"].to_numpy(), list(rows["_outputs"]),
+                                        y_valid, groups, scoring, tolerance, int(seed))  # fmt: skip
         picks.append(rows.iloc[[chosen]].reset_index().assign(
             chosen=rows.index[chosen], rung="selected"))  # fmt: skip
     return pd.concat(picks, ignore_index=True)
@@ -160,9 +159,8 @@ def run_ladder(
     order = {name: i for i, name in enumerate(names)}
     frame = frame.sort_values(["seed", "rung"], key=lambda c: c.map(order) if c.name == "rung"
                               else c).reset_index(drop=True)  # fmt: skip
-    groups = X_valid[DIALOGUE] if isinstance(X_valid, pd.DataFrame) and DIALOGUE in X_valid \
-        else np.arange(len(y_valid))  # fmt: skip
-    selected = _select(frame, names, np.asarray(y_valid), np.asarray(groups), scoring, tolerance)
+    groups = dialogue_groups(X_valid)
+    selected = _select(frame, names, np.asarray(y_valid), groups, scoring, tolerance)
     return pd.concat([frame, selected], ignore_index=True).drop(columns="_outputs")
 
 

@@ -24,7 +24,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import get_scorer
 
-__all__ = ["StoredPredictions", "bootstrap_scores", "choose_simplest", "stored_predictions"]
+__all__ = [
+    "StoredPredictions",
+    "bootstrap_scores",
+    "choose_simplest",
+    "choose_within_noise",
+    "stored_predictions",
+]
 
 #: Bootstrap resamples: the standard error of a standard error from B resamples is about
 #: 1/sqrt(2B) of it, 5 % at 200 - enough for a rule that compares it with a gap.
@@ -137,3 +143,27 @@ def choose_simplest(scores, resampled, tolerance=1.0):
     margin = np.where(gap_se > 0, tolerance * np.where(gap_se > 0, gap_se, 1), 0.0)
     within = scores >= scores[best] - margin
     return int(np.argmax(within)), gap_se
+
+
+def choose_within_noise(scores, outputs, y, groups, scoring, tolerance, random_state=0):
+    """:func:`choose_simplest` with the standard errors of :func:`bootstrap_scores`.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_candidates,)
+        Validation scores, simplest candidate first.
+    outputs : list of StoredPredictions
+        The same candidates' outputs on the validation rows ``y``.
+    y, groups : array-like of shape (n_rows,)
+        Validation labels and the dialogue of each row.
+    scoring : str or callable
+    tolerance : float
+    random_state : int, default=0
+
+    Returns
+    -------
+    chosen : int
+    gap_se : ndarray of shape (n_candidates,)
+    """
+    resampled = bootstrap_scores(outputs, y, groups, scoring, random_state=random_state)
+    return choose_simplest(scores, resampled, tolerance)

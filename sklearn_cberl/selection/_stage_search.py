@@ -25,6 +25,7 @@ keeping it saves one fit - a sixth of the search on MELD text. The splits are sc
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,10 +38,10 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import validate_data
 
 from .._config import config_context, get_config
-from ..conversation import DIALOGUE, check_container
+from ..conversation import check_container, dialogue_groups
 from ..pipeline import FUSIONS, kept_step_params, make_cberl_pipeline
 from ..strategies import UpToRatio
-from ._rule import StoredPredictions, bootstrap_scores, choose_simplest, stored_predictions
+from ._rule import StoredPredictions, choose_within_noise, stored_predictions
 
 __all__ = ["CBERLStageSearch", "describe_config"]
 
@@ -55,11 +56,15 @@ def describe_config(config: dict) -> str:
     return " + ".join(parts)
 
 
-def _dialogues(X) -> np.ndarray:
-    """Dialogue of each row (the ``dialogue_id`` column), else one group per row."""
-    if isinstance(X, pd.DataFrame) and DIALOGUE in X:
-        return X[DIALOGUE].to_numpy()
-    return np.arange(len(X))
+class _Split(NamedTuple):
+    """One training / scoring split of the search."""
+
+    X_fit: object
+    y_fit: np.ndarray
+    fit_params: dict
+    X_scored: object
+    y_scored: np.ndarray
+    groups_scored: np.ndarray
 
 
 def _fit_and_predict(model, X, y, fit_params, X_scored, n_threads):
@@ -215,24 +220,21 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
             )
 
     def _splits(self, X, y, validation_data, groups) -> list:
-        """The (training, scored) data of each split: the validation data when given, else
-        ``cv`` folds of whole dialogues. Each item: ``(X_fit, y_fit, fit_params, X_scored,
-        y_scored, groups_scored)``."""
+        """The :class:`_Split` list: the validation data when given, else ``cv`` folds of
+        whole dialogues."""
         y = np.asarray(y)
         if validation_data is not None:
             if not (isinstance(validation_data, tuple) and len(validation_data) == 2):
                 raise TypeError("validation_data must be a tuple (X_val, y_val).")
             X_val, y_val = validation_data
             check_container(X_val)
-            return [(X, y, {"validation_data": validation_data}, X_val, np.asarray(y_val),
-                     _dialogues(X_val))]  # fmt: skip
-        if groups is None:
-            groups = _dialogues(X)
-        groups = np.asarray(groups)
+            return [_Split(X, y, {"validation_data": validation_data}, X_val, np.asarray(y_val),
+                           dialogue_groups(X_val))]  # fmt: skip
+        groups = dialogue_groups(X) if groups is None else np.asarray(groups)
         cv = GroupKFold(self.cv) if isinstance(self.cv, int) else self.cv
         return [
-            (_safe_indexing(X, train), y[train], {}, _safe_indexing(X, test), y[test],
-             groups[test])
+            _Split(_safe_indexing(X, train), y[train], {}, _safe_indexing(X, test), y[test],
+                   groups[test])
             for train, test in cv.split(X, y, groups)
         ]  # fmt: skip
 
@@ -241,16 +243,19 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
         the fitted models and their outputs on the scored rows."""
         scorer = get_scorer(self.scoring)
         n_threads = get_config()["n_threads"]
-        tasks = [(i, k) for i in range(len(configs)) for k in range(len(splits))]
+        tasks = [(i, split) for i in range(len(configs)) for split in splits]
         fitted = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_and_predict)(self.candidate(configs[i]), *splits[k][:4], n_threads)
-            for i, k in tasks
-        )
+            delayed(_fit_and_predict)(
+                self.candidate(configs[i]), split.X_fit, split.y_fit, split.fit_params,
+                split.X_scored, n_threads,
+            )
+            for i, split in tasks
+        )  # fmt: skip
         rows = []
         for i, config in enumerate(configs):
-            runs = [fitted[t] for t, (j, _) in enumerate(tasks) if j == i]
+            runs = fitted[i * len(splits) : (i + 1) * len(splits)]  # tasks are config-major
             split_scores = [
-                scorer(stored, np.arange(len(split[4])), split[4])
+                scorer(stored, np.arange(len(split.y_scored)), split.y_scored)
                 for (_, stored, _), split in zip(runs, splits)
             ]
             row = {
@@ -261,9 +266,10 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
                 "std_test_score": float(np.std(split_scores)),
                 "mean_fit_time": float(np.mean([seconds for _, _, seconds in runs])),
                 **{f"split{k}_test_score": float(s) for k, s in enumerate(split_scores)},
-                # Not in cv_results_: the fitted models (reused when there is one split)
-                # and the outputs on every scored row (for the paired bootstrap).
-                "_models": [model for model, _, _ in runs],
+                # Not in cv_results_: the fitted model where it is the choice's final fit
+                # (one split: the validation data) and the outputs on every scored row
+                # (for the paired bootstrap).
+                "_model": runs[0][0] if len(splits) == 1 else None,
                 "_outputs": _pooled([stored for _, stored, _ in runs]),
             }
             rows.append(row)
@@ -277,16 +283,13 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
 
     def _choose(self, rows, splits, stage) -> dict:
         """The simplest of ``rows`` (in order) within ``tolerance`` standard errors of the
-        best (:func:`~._rule.choose_simplest`); records each row's ``gap_se``."""
-        y = np.concatenate([split[4] for split in splits])
-        groups = np.concatenate([split[5] for split in splits])
-        resampled = bootstrap_scores(
-            [row["_outputs"] for row in rows], y, groups, self.scoring,
-            random_state=self.random_state,
+        best (:func:`~._rule.choose_within_noise`); records each row's ``gap_se``."""
+        chosen, gap_se = choose_within_noise(
+            [row["mean_test_score"] for row in rows], [row["_outputs"] for row in rows],
+            np.concatenate([split.y_scored for split in splits]),
+            np.concatenate([split.groups_scored for split in splits]),
+            self.scoring, self.tolerance, self.random_state,
         )  # fmt: skip
-        chosen, gap_se = choose_simplest(
-            [row["mean_test_score"] for row in rows], resampled, self.tolerance
-        )
         for row, se in zip(rows, gap_se):
             # The step that fitted the row: the fusion step's choice, compared again in the
             # sampler step as the configuration without a sampler, keeps its first gap.
@@ -350,7 +353,7 @@ class CBERLStageSearch(ClassifierMixin, BaseEstimator):
             print(f"[CBERLStageSearch] chose {describe_config(self.best_config_)}", flush=True)
         if validation_data is not None:
             # The search's fit of the choice is the refit: same data, same seeds.
-            model, self.refit_time_ = chosen["_models"][0], 0.0
+            model, self.refit_time_ = chosen["_model"], 0.0
         else:
             start = time.perf_counter()
             model = self.candidate(self.best_config_).fit(X, y)
